@@ -1,0 +1,351 @@
+"""Job specifications and their fluent constructors.
+
+A :class:`Job` is *what* to run (function, arguments, name, options) and *when* (a timer)::
+
+    Job.cron("*/5 * * * *", tz="Europe/Berlin").do(report, "daily", name="report")
+    Job.every(timedelta(seconds=30)).do(heartbeat)
+    Job.cycle(start, timedelta(hours=1)).end_at(stop).do(sync, timeout=600)
+    Job.oneshot(at).do(remind, user_id)
+    Job.from_timer(my_timer).do(fn)
+
+The constructors return a :class:`JobBuilder`; ``.do(fn, *args, name=..., **options)``
+validates everything and returns the :class:`Job`. Every bad value fails right there, naming
+the value, before any scheduler has seen the job.
+
+A job belongs to at most one scheduler at a time. The scheduler keeps the job's runtime state
+(generation, next fire, high-water mark, running runs, history) in the job's private slots
+rather than a side table: one object per job keeps the per-job memory small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from ._exceptions import InvalidJobError, InvalidScheduleError
+from ._history import RawRun, RunRecord, materialize
+from ._timers import Cron, Cycle, Oneshot, Timer, require_aware
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+
+__all__ = ["Backoff", "Job", "JobBuilder", "JobOptions", "MisfirePolicy", "OverlapPolicy"]
+
+MisfirePolicy = Literal["coalesce", "skip", "all"]
+OverlapPolicy = Literal["skip", "allow", "replace", "queue"]
+
+_MISFIRE_POLICIES = ("coalesce", "skip", "all")
+_OVERLAP_POLICIES = ("skip", "allow", "replace", "queue")
+
+
+def _seconds(
+    value: timedelta | float | None, what: str, *, allow_zero: bool = False
+) -> float | None:
+    """Seconds from a timedelta or number; rejects negatives (and zero unless allowed)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise InvalidJobError(f"{what} must be a timedelta or seconds, got {value!r}")
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
+        raise InvalidJobError(f"{what} must be positive, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Delay before retry ``n`` (1-based): ``min(cap, initial · factor**(n-1))`` ± jitter.
+
+    ``Backoff.constant(5)`` waits 5 s each time; ``Backoff.exponential(1, factor=2, cap=60)``
+    waits 1, 2, 4 … up to 60 s. ``jitter`` is a fraction: each delay is multiplied by a random
+    factor in ``[1 - jitter, 1 + jitter]`` (after capping).
+    """
+
+    initial: float = 1.0
+    factor: float = 2.0
+    cap: float = 300.0
+    jitter: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "factor", "cap", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InvalidJobError(
+                    f"Backoff {name} must be a non-negative number, got {value!r}"
+                )
+        if self.factor < 1:
+            raise InvalidJobError(f"Backoff factor must be >= 1, got {self.factor!r}")
+        if self.jitter > 1:
+            raise InvalidJobError(f"Backoff jitter must be within 0..1, got {self.jitter!r}")
+
+    @classmethod
+    def constant(cls, delay: float, *, jitter: float = 0.0) -> Backoff:
+        return cls(initial=delay, factor=1.0, cap=delay, jitter=jitter)
+
+    @classmethod
+    def exponential(
+        cls, initial: float = 1.0, *, factor: float = 2.0, cap: float = 300.0, jitter: float = 0.0
+    ) -> Backoff:
+        return cls(initial=initial, factor=factor, cap=cap, jitter=jitter)
+
+    def delay(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
+        base = min(self.cap, self.initial * self.factor ** (retry - 1))
+        if self.jitter:
+            base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
+        return base
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """How a job's runs behave; see SEMANTICS §3–§4 and the README's policy table.
+
+    One frozen instance is shared by every job built with the defaults.
+    """
+
+    misfire: MisfirePolicy = "coalesce"
+    misfire_grace: float | None = None  # seconds; None = unlimited
+    misfire_all_limit: int = 100
+    overlap: OverlapPolicy = "skip"
+    max_instances: int | None = None  # only for overlap="allow"; None = unlimited
+    timeout: float | None = None  # seconds
+    retries: int = 0
+    backoff: Backoff = Backoff()
+    jitter: float = 0.0  # seconds of random start delay per fire
+    history: int = 10  # finished runs kept per job
+
+
+_DEFAULT_OPTIONS = JobOptions()
+
+
+def _build_options(options: Mapping[str, Any]) -> JobOptions:
+    if not options:
+        return _DEFAULT_OPTIONS
+    known = set(JobOptions.__dataclass_fields__)
+    unknown = set(options) - known
+    if unknown:
+        raise InvalidJobError(
+            f"unknown job option(s) {sorted(unknown)}; known options: {sorted(known)}"
+        )
+    values = dict(options)
+    misfire = values.get("misfire", "coalesce")
+    if misfire not in _MISFIRE_POLICIES:
+        raise InvalidJobError(f"misfire must be one of {_MISFIRE_POLICIES}, got {misfire!r}")
+    overlap = values.get("overlap", "skip")
+    if overlap not in _OVERLAP_POLICIES:
+        raise InvalidJobError(f"overlap must be one of {_OVERLAP_POLICIES}, got {overlap!r}")
+    values["misfire_grace"] = _seconds(
+        values.get("misfire_grace"), "misfire_grace", allow_zero=True
+    )
+    values["timeout"] = _seconds(values.get("timeout"), "timeout")
+    values["jitter"] = _seconds(values.get("jitter", 0.0), "jitter", allow_zero=True) or 0.0
+    for name, minimum in (("retries", 0), ("history", 0), ("misfire_all_limit", 1)):
+        value = values.get(name, getattr(_DEFAULT_OPTIONS, name))
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise InvalidJobError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    max_instances = values.get("max_instances")
+    if max_instances is not None:
+        if (
+            isinstance(max_instances, bool)
+            or not isinstance(max_instances, int)
+            or max_instances < 1
+        ):
+            raise InvalidJobError(f"max_instances must be an integer >= 1, got {max_instances!r}")
+        if overlap != "allow":
+            raise InvalidJobError(
+                f"max_instances={max_instances} only applies with overlap='allow', "
+                f"not overlap={overlap!r}"
+            )
+    backoff = values.get("backoff", _DEFAULT_OPTIONS.backoff)
+    if not isinstance(backoff, Backoff):
+        raise InvalidJobError(f"backoff must be a beat.Backoff, got {backoff!r}")
+    return JobOptions(**values)
+
+
+def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _default_name(fn: Callable[..., Any]) -> str:
+    inner = fn
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    module = getattr(inner, "__module__", None) or ""
+    qualname = getattr(inner, "__qualname__", None) or type(inner).__qualname__
+    return f"{module}.{qualname}" if module and module != "__main__" else qualname
+
+
+class Job:
+    """A function plus a timer plus options. Build with :class:`Job`'s class methods.
+
+    ``id`` is a :class:`uuid.UUID`, ``name`` defaults to the function's qualified name
+    (``module.qualname``). Under a coordinator, names must be unique (SEMANTICS §6).
+    """
+
+    __slots__ = (
+        "_gen",
+        "_history",
+        "_last_us",
+        "_next_us",
+        "_paused",
+        "_queued",
+        "_running",
+        "_scheduler",
+        "_waiters",
+        "args",
+        "fn",
+        "id",
+        "is_async",
+        "kwargs",
+        "name",
+        "options",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        timer: Timer,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        *,
+        name: str | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        id: uuid.UUID | None = None,
+        options: JobOptions | None = None,
+    ) -> None:
+        if not callable(getattr(timer, "next_after", None)):
+            raise InvalidScheduleError(
+                f"timer must have a next_after(datetime) method, got {timer!r}"
+            )
+        if not callable(fn):
+            raise InvalidJobError(f"job function must be callable, got {fn!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidJobError(f"job name must be a non-empty string, got {name!r}")
+        if id is not None and not isinstance(id, uuid.UUID):
+            raise InvalidJobError(f"job id must be a uuid.UUID, got {id!r}")
+        self.id: uuid.UUID = id or uuid.uuid4()
+        self.name: str = name or _default_name(fn)
+        self.timer: Timer = timer
+        self.fn = fn
+        self.args = tuple(args)
+        self.kwargs: Mapping[str, Any] = dict(kwargs) if kwargs else _EMPTY
+        self.options: JobOptions = options or _DEFAULT_OPTIONS
+        self.is_async = _is_coroutine_function(fn)
+        # Runtime state, owned by the scheduler the job is registered with (None = none).
+        self._scheduler: Scheduler | None = None
+        self._gen = 0  # generation of the job's one live heap entry (see _queue.py)
+        self._next_us: int | None = None  # pending fire instant; None = exhausted or paused
+        self._last_us: int | None = None  # high-water mark: last instant fired or dropped
+        self._paused = False
+        self._running: set[asyncio.Task[Any]] | None = None  # created on first run
+        self._queued: int | None = None  # instant waiting under overlap="queue"
+        self._history: deque[RawRun] | None = None  # created on first finished run
+        self._waiters: list[asyncio.Future[RunRecord]] | None = None
+
+    # -- fluent constructors --------------------------------------------------------------
+    @staticmethod
+    def cron(expr: str, tz: str | ZoneInfo = "UTC") -> JobBuilder:
+        """A job firing on a 5-field cron expression, evaluated in zone ``tz``."""
+        return JobBuilder(Cron(expr, tz))
+
+    @staticmethod
+    def oneshot(at: datetime) -> JobBuilder:
+        """A job firing once at aware ``at`` (at once if already past, subject to grace)."""
+        return JobBuilder(Oneshot(at))
+
+    @staticmethod
+    def cycle(start_at: datetime, interval: timedelta) -> JobBuilder:
+        """A job firing at ``start_at + k·interval``; bound it with ``.end_at(dt)``."""
+        return JobBuilder(Cycle(start_at, interval))
+
+    @staticmethod
+    def every(interval: timedelta) -> JobBuilder:
+        """A job firing every ``interval``, first one interval after it is added."""
+        return JobBuilder(Cycle(None, interval))
+
+    @staticmethod
+    def from_timer(timer: Timer) -> JobBuilder:
+        """A job on any object with ``next_after(datetime) -> datetime | None``."""
+        return JobBuilder(timer)
+
+    # -- introspection --------------------------------------------------------------------
+    @property
+    def history(self) -> list[RunRecord]:
+        """The last finished runs, oldest first (bounded by the ``history`` option)."""
+        return [materialize(self.id, self.name, raw) for raw in self._history or ()]
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def running(self) -> int:
+        """Runs of this job in progress right now."""
+        return len(self._running) if self._running else 0
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id}, name={self.name!r}, timer={self.timer!r})"
+
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class JobBuilder:
+    """The timer half of a job; finish it with :meth:`do`."""
+
+    __slots__ = ("_timer",)
+
+    def __init__(self, timer: Timer) -> None:
+        self._timer = timer
+
+    @property
+    def timer(self) -> Timer:
+        return self._timer
+
+    def end_at(self, end_at: datetime) -> JobBuilder:
+        """Stop a cycle after ``end_at`` (inclusive)."""
+        timer = self._timer
+        if not isinstance(timer, Cycle):
+            raise InvalidScheduleError(f"end_at only applies to cycle/every jobs, not {timer!r}")
+        require_aware(end_at, "end_at")
+        if timer._start_us is None:
+            return JobBuilder(Cycle(None, timer.interval, end_at))
+        assert timer.start_at is not None
+        return JobBuilder(Cycle(timer.start_at, timer.interval, end_at))
+
+    def do(
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        name: str | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        id: uuid.UUID | None = None,
+        **options: Any,
+    ) -> Job:
+        """The job calling ``fn(ctx, *args, **kwargs)`` on each fire.
+
+        Options (keyword-only): ``misfire``, ``misfire_grace``, ``misfire_all_limit``,
+        ``overlap``, ``max_instances``, ``timeout``, ``retries``, ``backoff``, ``jitter``,
+        ``history``. Unknown or bad options raise :class:`~beat.InvalidJobError`.
+        """
+        timer = self._timer
+        if isinstance(timer, Cycle) and timer._start_us is None:
+            timer = Cycle(None, timer.interval, timer.end_at)  # each every-job anchors alone
+        return Job(
+            timer, fn, args, name=name, kwargs=kwargs, id=id, options=_build_options(options)
+        )

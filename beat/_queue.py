@@ -1,0 +1,101 @@
+"""The lazily purged min-heap of fire instants. No asyncio in here.
+
+The design is CPython asyncio's timer heap, adapted to jobs that can be removed, re-added,
+paused and rescheduled:
+
+* An entry is a :class:`TimeEvent` ``(when, sequence, job_id, generation)``. ``when`` is the
+  fire instant in epoch microseconds (UTC); ``sequence`` is unique and increasing, so equal
+  instants pop in insertion order and job ids are never compared.
+* Removing a job is O(1): the job leaves the scheduler's dict and its entry stays behind.
+  **Invariant:** an entry is *live* only if its job id is still registered **and** that job's
+  current generation equals the entry's. Every add, reschedule, pause or resume gives the job
+  a new generation, so a removed-then-re-added id can never fire from an old entry (trio's
+  ``Deadlines`` calls these duplicates).
+* Stale entries are dropped when they reach the top, and the whole heap is rebuilt once it
+  holds more than ``_COMPACT_FACTOR`` entries per live job plus ``_COMPACT_FLOOR``: at that
+  point at least three quarters are stale, so the O(n) rebuild is paid for by the O(n)
+  removals that made them — amortised O(1) per removal, and the heap never exceeds
+  ``4 × live + floor`` (``tests/test_queue.py::test_heap_stays_bounded_through_random_churn``).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import NamedTuple
+from uuid import UUID
+
+__all__ = ["TimeEvent", "TimerQueue"]
+
+# Rebuild once entries exceed this many per live job: 4 keeps memory within a small constant
+# of the live set while making rebuilds rare (three quarters of the heap must be stale).
+_COMPACT_FACTOR = 4
+# ...plus this many, so a scheduler with a handful of jobs does not rebuild on every removal.
+_COMPACT_FLOOR = 64
+
+
+class TimeEvent(NamedTuple):
+    """One heap entry: a job's next fire instant."""
+
+    when: int  # epoch microseconds, UTC
+    sequence: int  # unique, increasing: FIFO among equal instants
+    job_id: UUID
+    generation: int  # the job's generation when this entry was pushed
+
+
+_new_event = tuple.__new__  # builds a TimeEvent without NamedTuple's keyword-parsing __new__
+
+
+class TimerQueue:
+    """A min-heap of :class:`TimeEvent` with lazy deletion and bounded garbage.
+
+    ``is_live(event)`` is supplied by the owner (the scheduler), which holds the jobs; the
+    queue never decides liveness itself.
+    """
+
+    __slots__ = ("_heap", "_is_live", "_sequence", "compactions")
+
+    def __init__(self, is_live: Callable[[TimeEvent], bool]) -> None:
+        self._heap: list[TimeEvent] = []
+        self._is_live = is_live
+        self._sequence = 0
+        self.compactions = 0
+
+    def __len__(self) -> int:
+        """Entries in the heap, live and stale."""
+        return len(self._heap)
+
+    def push(self, when: int, job_id: UUID, generation: int) -> None:
+        """Add an entry; O(log n)."""
+        self._sequence += 1
+        heapq.heappush(
+            self._heap, _new_event(TimeEvent, (when, self._sequence, job_id, generation))
+        )
+
+    def peek(self) -> TimeEvent | None:
+        """The earliest live entry, dropping stale ones on the way; ``None`` if empty."""
+        heap = self._heap
+        is_live = self._is_live
+        while heap:
+            top = heap[0]
+            if is_live(top):
+                return top
+            heapq.heappop(heap)
+        return None
+
+    def pop(self) -> TimeEvent:
+        """Remove and return the top entry (call :meth:`peek` first)."""
+        return heapq.heappop(self._heap)
+
+    def maybe_compact(self, live: int) -> bool:
+        """Rebuild from live entries if garbage exceeds the bound; True if it did."""
+        if len(self._heap) <= _COMPACT_FACTOR * live + _COMPACT_FLOOR:
+            return False
+        is_live = self._is_live
+        self._heap = [event for event in self._heap if is_live(event)]
+        heapq.heapify(self._heap)
+        self.compactions += 1
+        return True
+
+    def clear(self) -> None:
+        self._heap.clear()

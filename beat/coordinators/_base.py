@@ -1,0 +1,115 @@
+"""The interface between the scheduler and a coordination backend (SEMANTICS §6).
+
+An **occurrence** is ``(namespace, job name, UTC fire instant)``. Before running one, every
+instance asks its coordinator to :meth:`~Coordinator.claim` it; the backend answers atomically,
+so exactly one instance gets a :class:`Claim` and runs the job. Afterwards the winner reports
+the outcome with :meth:`~Coordinator.finish`.
+
+Failure contract: a backend that cannot be reached raises
+:class:`~beat.CoordinatorUnavailableError`; the scheduler then does **not** run the occurrence
+(the safe side), reports the outage once, and keeps its schedule alive. Configuration errors
+(bad URL/DSN, credentials, permissions) raise :class:`~beat.CoordinatorConfigError` from
+:meth:`~Coordinator.open`, so the scheduler refuses to start.
+
+Optional capabilities, off by default in this base class:
+
+* **leases** (``lease`` not ``None``): a claim is held for ``lease`` seconds and renewed by the
+  scheduler every ``lease / 3`` while the run goes on; :meth:`reclaim_expired` hands out claims
+  whose owner stopped renewing, with ``attempt + 1`` (at-least-once; ``attempt`` is a fencing
+  token).
+* **catch-up** (:meth:`last_fired`): the last instant fired anywhere in the cluster, so the first
+  instance back after a full outage applies each job's misfire policy once.
+
+Nothing is pickled: backends store names, instants, attempt numbers and error text.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .._history import Outcome
+
+__all__ = ["Claim", "Coordinator", "JobSpec", "Occurrence"]
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One fire of one job in one namespace; ``fire_time`` is aware UTC."""
+
+    namespace: str
+    job: str
+    fire_time: datetime
+
+    @property
+    def key(self) -> str:
+        """``namespace:job@ISO-UTC`` — stable across instances and restarts."""
+        return f"{self.namespace}:{self.job}@{self.fire_time.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Proof that this instance owns an occurrence. ``token`` is backend-private."""
+
+    occurrence: Occurrence
+    attempt: int = 1
+    token: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a backend learns about each job when the scheduler opens it."""
+
+    name: str
+    interval: float | None  # seconds between fires when regular (Cycle), else None
+    misfire_grace: float | None
+
+
+class Coordinator(abc.ABC):
+    """Base class for coordination backends. Subclasses implement the abstract methods."""
+
+    #: Claims are leased for this many seconds and renewed while the run goes on; ``None``
+    #: means claims are final (at-most-once per occurrence).
+    lease: float | None = None
+    #: How often the scheduler asks :meth:`reclaim_expired` (only when ``lease`` is set).
+    reclaim_interval: float = 5.0
+
+    def __init__(self, *, namespace: str = "beat") -> None:
+        self.namespace = namespace
+
+    def occurrence(self, job: str, fire_time: datetime) -> Occurrence:
+        return Occurrence(self.namespace, job, fire_time)
+
+    @abc.abstractmethod
+    async def open(self, jobs: Sequence[JobSpec]) -> None:
+        """Connect and prepare (create tables...). Raise ``CoordinatorConfigError`` if unusable."""
+
+    @abc.abstractmethod
+    async def claim(self, occurrence: Occurrence) -> Claim | None:
+        """Atomically claim ``occurrence``; ``None`` if another instance already has it."""
+
+    @abc.abstractmethod
+    async def finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
+        """Record how the claimed run ended."""
+
+    async def renew(self, claim: Claim) -> bool:
+        """Extend a lease; ``False`` if the claim was lost (another owner took it)."""
+        return True
+
+    async def reclaim_expired(self) -> list[Claim]:
+        """Claims of runs whose owner stopped renewing, now owned by this instance."""
+        return []
+
+    async def last_fired(self, job: str) -> datetime | None:
+        """The last instant of ``job`` claimed anywhere, for catch-up; ``None`` if unknown."""
+        return None
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Raise ``CoordinatorUnavailableError`` unless the backend answers (used to reconnect)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""

@@ -41,8 +41,8 @@ from uuid import UUID
 from . import _events as ev
 from ._clock import Clock, SystemClock
 from ._context import Context
+from ._coordination import Coordination
 from ._exceptions import (
-    CoordinatorUnavailableError,
     DuplicateJobError,
     InvalidJobError,
     JobLookupError,
@@ -52,8 +52,8 @@ from ._history import Outcome, RawRun, RunRecord, materialize, summarize
 from ._job import Job, JobBuilder
 from ._misfire import decide
 from ._queue import TimeEvent, TimerQueue
-from ._timers import Cycle, Oneshot, Timer, from_us, next_fire_us, to_us
-from .coordinators._base import Claim, Coordinator, JobSpec
+from ._timers import Cycle, Oneshot, Timer, from_us, next_fire_us
+from .coordinators._base import Coordinator
 
 __all__ = ["JobInfo", "Scheduler", "Statistics"]
 
@@ -166,8 +166,7 @@ class Scheduler:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._stopped = asyncio.Event()
         self._rng = random.Random()
-        self._coordinator_down_since: float | None = None
-        self._active_claims: dict[asyncio.Task[Any], Claim] = {}
+        self._coordination = Coordination(self, coordinator) if coordinator else None
 
     # ------------------------------------------------------------------------------------
     # Registration
@@ -367,9 +366,9 @@ class Scheduler:
 
     async def __aenter__(self) -> Scheduler:
         self.start()
-        if self.coordinator is not None:
+        if self._coordination is not None:
             try:
-                await self._ready
+                await self._coordination.ready
             except BaseException:
                 await self.shutdown()
                 raise
@@ -406,11 +405,8 @@ class Scheduler:
         cancelled = await self._drain_runs(timeout)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        if self.coordinator is not None:
-            try:
-                await self.coordinator.close()
-            except Exception:
-                logger.exception("closing the coordinator failed")
+        if self._coordination is not None:
+            await self._coordination.close()
         if self._helpers:
             await asyncio.wait(list(self._helpers))
         logger.info("scheduler stopped (%d runs cancelled)", cancelled)
@@ -472,9 +468,11 @@ class Scheduler:
     # The loop
     # ------------------------------------------------------------------------------------
     async def _run_loop(self) -> None:
-        if self.coordinator is not None:
-            await self._open_coordinator()
-            if self._state is not _State.RUNNING:
+        if self._coordination is not None:
+            try:
+                await self._coordination.open()
+            except Exception:
+                self._state = _State.STOPPING  # __aenter__ re-raises the error from `ready`
                 return
         async with self._cond:
             while self._state is _State.RUNNING:
@@ -656,10 +654,10 @@ class Scheduler:
         for instant in (when, *more) if more else (when,):
             if job.options.jitter:
                 await self.clock.sleep(self._rng.uniform(0.0, job.options.jitter))
-            if self.coordinator is None:
+            if self._coordination is None:
                 await self._execute(job, instant, 1, raise_errors=False)
             else:
-                await self._execute_claimed(job, instant)
+                await self._coordination.run(job, instant)
 
     async def _execute(self, job: Job, when: int, attempt: int, *, raise_errors: bool) -> Any:
         """Run ``job`` for instant ``when``, retrying per its options; return the result.
@@ -895,157 +893,12 @@ class Scheduler:
                 )
             )
 
-    # ------------------------------------------------------------------------------------
-    # Coordination (SEMANTICS §6)
-    # ------------------------------------------------------------------------------------
-    @functools.cached_property
-    def _ready(self) -> asyncio.Future[None]:
-        return asyncio.get_running_loop().create_future()
-
     def _check_name_free(self, name: str) -> None:
         for other in self._jobs.values():
             if other.name == name:
                 raise DuplicateJobError(
                     f"with a coordinator, job names must be unique: {name!r} is already used"
                 )
-
-    async def _open_coordinator(self) -> None:
-        coordinator = self.coordinator
-        assert coordinator is not None
-        specs = [_spec(job) for job in self._jobs.values()]
-        try:
-            await coordinator.open(specs)
-            await self._catch_up(coordinator)
-        except BaseException as exc:
-            logger.error("coordinator %r failed to open: %s", coordinator, exc)
-            if not self._ready.done():
-                self._ready.set_exception(exc)
-            self._state = _State.STOPPING
-            return
-        if not self._ready.done():
-            self._ready.set_result(None)
-        if coordinator.lease is not None:
-            assert self._loop is not None
-            task = self._loop.create_task(self._coordinator_upkeep(coordinator))
-            self._helpers.add(task)
-            task.add_done_callback(self._helpers.discard)
-
-    async def _catch_up(self, coordinator: Coordinator) -> None:
-        """After a full outage, resume each job from the cluster's last fired instant."""
-        for job in list(self._jobs.values()):
-            if type(job.timer) is Oneshot:
-                continue
-            last = await coordinator.last_fired(job.name)
-            if last is None:
-                continue
-            last_us = to_us(last)
-            first = next_fire_us(job.timer, last_us)
-            if first is not None and (job._next_us is None or first < job._next_us):
-                job._last_us = last_us
-                self._set_next(job, first, new_generation=True)
-
-    async def _execute_claimed(self, job: Job, when: int) -> None:
-        coordinator = self.coordinator
-        assert coordinator is not None
-        try:
-            claim = await coordinator.claim(coordinator.occurrence(job.name, from_us(when)))
-        except CoordinatorUnavailableError as exc:
-            self._coordinator_failed(exc)
-            self._report_skip(job, when, "coordinator_down")
-            return
-        self._coordinator_ok()
-        if claim is None:
-            if run_logger.isEnabledFor(logging.DEBUG):
-                run_logger.debug("job %s @ %s: claimed by another instance", job.name, _iso(when))
-            return
-        await self._run_claim(job, claim)
-
-    async def _run_claim(self, job: Job, claim: Claim) -> None:
-        coordinator = self.coordinator
-        assert coordinator is not None
-        task = asyncio.current_task()
-        assert task is not None
-        self._active_claims[task] = claim
-        outcome, error = Outcome.SUCCEEDED, None
-        try:
-            await self._execute(
-                job, to_us(claim.occurrence.fire_time), claim.attempt, raise_errors=True
-            )
-        except asyncio.CancelledError:
-            outcome, error = Outcome.CANCELLED, "cancelled"
-            raise
-        except TimeoutError as exc:
-            outcome, error = Outcome.TIMED_OUT, str(exc)
-        except Exception as exc:
-            outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
-        finally:
-            self._active_claims.pop(task, None)
-            if outcome is not Outcome.CANCELLED or self._cancel_reasons.get(task) != "shutdown":
-                await self._report_outcome(coordinator, claim, outcome, error)
-
-    async def _report_outcome(
-        self, coordinator: Coordinator, claim: Claim, outcome: Outcome, error: str | None
-    ) -> None:
-        try:
-            await coordinator.finish(claim, outcome, error)
-        except Exception as exc:
-            logger.warning("could not record the outcome of %s: %s", claim.occurrence.key, exc)
-
-    async def _coordinator_upkeep(self, coordinator: Coordinator) -> None:
-        """Renew leases of running claims; adopt claims whose owner died (at-least-once)."""
-        assert coordinator.lease is not None
-        period = min(coordinator.lease / 3, coordinator.reclaim_interval)
-        since_reclaim = 0.0
-        while self._state is _State.RUNNING:
-            await self.clock.sleep(period)
-            since_reclaim += period
-            for claim in list(self._active_claims.values()):
-                try:
-                    await coordinator.renew(claim)
-                except Exception as exc:
-                    logger.warning("lease renewal for %s failed: %s", claim.occurrence.key, exc)
-            if since_reclaim >= coordinator.reclaim_interval:
-                since_reclaim = 0.0
-                try:
-                    claims = await coordinator.reclaim_expired()
-                    self._coordinator_ok()
-                except CoordinatorUnavailableError as exc:
-                    self._coordinator_failed(exc)
-                    continue
-                for claim in claims:
-                    self._adopt(claim)
-
-    def _adopt(self, claim: Claim) -> None:
-        job = next((j for j in self._jobs.values() if j.name == claim.occurrence.job), None)
-        if job is None:
-            logger.warning("re-claimed %s but no job has that name here", claim.occurrence.key)
-            return
-        run_logger.warning(
-            "job %s @ %s: its previous owner stopped renewing the lease; re-running as attempt %d",
-            job.name,
-            claim.occurrence.fire_time.isoformat(),
-            claim.attempt,
-        )
-        assert self._loop is not None
-        task = self._loop.create_task(self._run_claim(job, claim))
-        self._track_run(job, task)
-
-    def _coordinator_failed(self, exc: BaseException) -> None:
-        if self._coordinator_down_since is None:
-            self._coordinator_down_since = self.clock.monotonic()
-            logger.warning(
-                "coordinator unavailable, occurrences will not run until it is back: %s", exc
-            )
-            if self._events:
-                self._events.emit(ev.CoordinatorUnavailable(error=str(exc)))
-
-    def _coordinator_ok(self) -> None:
-        if self._coordinator_down_since is not None:
-            outage = self.clock.monotonic() - self._coordinator_down_since
-            self._coordinator_down_since = None
-            logger.warning("coordinator reachable again after %.1f s", outage)
-            if self._events:
-                self._events.emit(ev.CoordinatorRecovered(outage=outage))
 
     # ------------------------------------------------------------------------------------
     # Helpers
@@ -1090,9 +943,3 @@ def _dt(us: int | None) -> datetime | None:
 
 def _iso(us: int) -> str:
     return from_us(us).isoformat()
-
-
-def _spec(job: Job) -> JobSpec:
-    timer = job.timer
-    interval = timer.interval.total_seconds() if isinstance(timer, Cycle) else None
-    return JobSpec(name=job.name, interval=interval, misfire_grace=job.options.misfire_grace)

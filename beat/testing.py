@@ -207,7 +207,22 @@ class EventRecorder:
     def __init__(self, scheduler: Scheduler, *types: type[Event]) -> None:
         self.events: list[Event] = []
         self._scheduler = scheduler
-        self._token = scheduler.subscribe(self.events.append, *types)
+        self._arrived = asyncio.Event()
+        self._token = scheduler.subscribe(self._record, *types)
+
+    def _record(self, event: Event) -> None:
+        self.events.append(event)
+        self._arrived.set()
+
+    async def wait_for(self, kind: type[E], count: int = 1) -> list[E]:
+        """Wait until at least ``count`` events of ``kind`` arrived; return them.
+
+        Bound it with ``asyncio.timeout`` when the scheduler runs on real time.
+        """
+        while len(found := self.of(kind)) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return found
 
     def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]

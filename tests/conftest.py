@@ -19,8 +19,11 @@ def clock() -> FakeClock:
 
 @pytest_asyncio.fixture
 async def scheduler(clock: FakeClock) -> AsyncIterator[Scheduler]:
-    async with Scheduler(clock=clock) as s:
-        yield s
+    s = Scheduler(clock=clock)
+    s.start()
+    yield s
+    # Fake time does not pass by itself: a shutdown waiting for long runs would wait forever.
+    await s.shutdown(timeout=0)
 
 
 @pytest_asyncio.fixture

@@ -381,19 +381,20 @@ class Scheduler:
     def running(self) -> bool:
         return self._state is _State.RUNNING
 
-    async def shutdown(self, timeout: float | None = None) -> None:
+    async def shutdown(self, timeout: float | None = None) -> int:
         """Stop firing at once, wait up to ``timeout`` s for running jobs, cancel the rest.
 
         Returns when nothing of the scheduler runs (threads of abandoned sync jobs aside:
         a thread cannot be killed). Idempotent; concurrent callers all wait for the end.
+        Returns how many runs were cancelled at the timeout (0 for repeated calls).
         """
         if self._state is _State.NEW:
             self._state = _State.STOPPED
             self._stopped.set()
-            return
+            return 0
         if self._state is not _State.RUNNING:
             await self._stopped.wait()
-            return
+            return 0
         self._state = _State.STOPPING
         timeout = self.shutdown_timeout if timeout is None else timeout
         async with self._cond:
@@ -416,6 +417,7 @@ class Scheduler:
         self._loop_thread = None
         self._state = _State.STOPPED
         self._stopped.set()
+        return cancelled
 
     async def _drain_runs(self, timeout: float) -> int:
         runs = set(self._runs)

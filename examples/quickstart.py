@@ -1,7 +1,7 @@
 """beat in one minute: cron, oneshot and cycle jobs firing, and a job removed at runtime.
 
-    python examples/quickstart.py              # real time: ends after the cron job fires (<= 60 s)
-    python examples/quickstart.py --simulate   # the same on a fake clock, over in an instant
+python examples/quickstart.py              # real time: ends after the cron job fires (<= 60 s)
+python examples/quickstart.py --simulate   # the same on a fake clock, over in an instant
 """
 
 from __future__ import annotations

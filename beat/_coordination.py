@@ -8,12 +8,16 @@ running it, reports outcomes, renews leases and adopts runs whose owner died.
 Safe side: when the backend cannot be reached, the occurrence is **not** run; the outage is
 logged once (WARNING) and emitted once (``CoordinatorUnavailable``), each skipped occurrence
 is reported as ``RunSkipped(reason="coordinator_down")``, and recovery is logged and emitted.
+During an outage the backend is tried again with a capped exponential backoff: claims due
+before the next try are skipped at once, without touching the network, so a dead server costs
+neither time nor sockets per occurrence; the first claim after the pause is the probe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from . import _events as ev
@@ -30,6 +34,15 @@ __all__ = ["Coordination"]
 
 logger = logging.getLogger("beat.coordination")
 
+# Backoff while the backend is unreachable: first pause, growth factor, longest pause (s).
+# The cap bounds how long after the backend's return occurrences are still skipped.
+_RETRY_FIRST = 0.25
+_RETRY_FACTOR = 2.0
+_RETRY_CAP = 5.0
+# Jobs that ran here recently, by name, so a run re-claimed after its owner died can be
+# adopted even when the job left this scheduler (a fired Oneshot retires at once).
+_RECENT_JOBS = 1024
+
 
 class Coordination:
     """One scheduler's use of one coordinator."""
@@ -39,6 +52,10 @@ class Coordination:
         self.coordinator = coordinator
         self._ready: asyncio.Future[None] | None = None
         self._down_since: float | None = None
+        self._retry_at = 0.0  # monotonic time before which claims skip without trying
+        self._retry_delay = 0.0
+        self._attempts = 0  # outage attempt counter: one failure per attempt grows the pause
+        self._recent: OrderedDict[str, Job] = OrderedDict()
         self._active: dict[asyncio.Task[Any], Claim] = {}  # runs holding a claim, for renewal
         self._upkeep: asyncio.Task[None] | None = None
 
@@ -91,10 +108,17 @@ class Coordination:
     async def run(self, job: Job, when: int) -> None:
         """Claim the occurrence ``(job.name, when)``; run it only if this instance won."""
         coordinator = self.coordinator
+        self._note_recent(job)
+        if self._down_since is not None and self.scheduler.clock.monotonic() < self._retry_at:
+            self.scheduler._report_skip(job, when, "coordinator_down")
+            return
+        attempt = self._attempts
         try:
             claim = await coordinator.claim(coordinator.occurrence(job.name, from_us(when)))
-        except CoordinatorUnavailableError as exc:
-            self._failed(exc)
+        except Exception as exc:
+            # Unavailable, or any other backend failure: the claim did not happen, so the
+            # occurrence must not run (the safe side).
+            self._failed(exc, attempt)
             self.scheduler._report_skip(job, when, "coordinator_down")
             return
         self._recovered()
@@ -144,15 +168,23 @@ class Coordination:
             since_reclaim += period
             for claim in list(self._active.values()):
                 try:
-                    await coordinator.renew(claim)
+                    kept = await coordinator.renew(claim)
                 except Exception as exc:
                     logger.warning("lease renewal for %s failed: %s", claim.occurrence.key, exc)
+                    continue
+                if not kept:
+                    logger.warning(
+                        "lease of %s (attempt %d) was lost: another instance may re-run it",
+                        claim.occurrence.key,
+                        claim.attempt,
+                    )
             if since_reclaim >= coordinator.reclaim_interval:
                 since_reclaim = 0.0
+                attempt = self._attempts
                 try:
                     claims = await coordinator.reclaim_expired()
                 except CoordinatorUnavailableError as exc:
-                    self._failed(exc)
+                    self._failed(exc, attempt)
                     continue
                 self._recovered()
                 for claim in claims:
@@ -160,9 +192,19 @@ class Coordination:
 
     def _adopt(self, claim: Claim) -> None:
         scheduler = self.scheduler
-        job = next((j for j in scheduler._jobs.values() if j.name == claim.occurrence.job), None)
+        name = claim.occurrence.job
+        job = next((j for j in scheduler._jobs.values() if j.name == name), None)
         if job is None:
-            logger.warning("re-claimed %s but no job has that name here", claim.occurrence.key)
+            job = self._recent.get(name)
+        if job is None:
+            # Seen by the backend but not runnable here: close it rather than hold a lease
+            # nobody renews (which would hand it from instance to instance).
+            logger.error("re-claimed %s but no job has that name here", claim.occurrence.key)
+            task = asyncio.get_running_loop().create_task(
+                self._finish(claim, Outcome.FAILED, f"no job named {name!r} on the adopter")
+            )
+            scheduler._helpers.add(task)
+            task.add_done_callback(scheduler._helpers.discard)
             return
         logger.warning(
             "job %s @ %s: its previous owner stopped renewing the lease; re-running as attempt %d",
@@ -173,21 +215,39 @@ class Coordination:
         task = asyncio.get_running_loop().create_task(self._run_claim(job, claim))
         scheduler._track_run(job, task)
 
-    def _failed(self, exc: BaseException) -> None:
+    def _note_recent(self, job: Job) -> None:
+        recent = self._recent
+        recent[job.name] = job
+        recent.move_to_end(job.name)
+        if len(recent) > _RECENT_JOBS:
+            recent.popitem(last=False)
+
+    def _failed(self, exc: BaseException, attempt: int) -> None:
+        """Count one failed attempt (``attempt`` as read before trying) and pause retries.
+
+        Claims started together fail together; only the first of them grows the pause.
+        """
+        now = self.scheduler.clock.monotonic()
+        if attempt == self._attempts:
+            self._attempts += 1
+            delay = self._retry_delay * _RETRY_FACTOR if self._down_since is not None else 0.0
+            self._retry_delay = min(_RETRY_CAP, max(_RETRY_FIRST, delay))
+            self._retry_at = now + self._retry_delay
         if self._down_since is None:
-            self._down_since = self.scheduler.clock.monotonic()
+            self._down_since = now
             logger.warning(
                 "coordinator unavailable; occurrences will not run until it is back: %s", exc
             )
-            if self.scheduler._events:
+            if self.scheduler._events.active:
                 self.scheduler._events.emit(ev.CoordinatorUnavailable(error=str(exc)))
 
     def _recovered(self) -> None:
         if self._down_since is not None:
             outage = self.scheduler.clock.monotonic() - self._down_since
             self._down_since = None
+            self._retry_delay = 0.0
             logger.warning("coordinator reachable again after %.1f s", outage)
-            if self.scheduler._events:
+            if self.scheduler._events.active:
                 self.scheduler._events.emit(ev.CoordinatorRecovered(outage=outage))
 
 

@@ -188,16 +188,15 @@ class _Subscription:
 class EventBus:
     """Fan-out of events to subscribers; see the module docstring for the contract."""
 
-    __slots__ = ("_running", "_subs")
+    __slots__ = ("_running", "_subs", "active")
     queue_size: ClassVar[int] = 10_000
 
     def __init__(self) -> None:
         self._subs: dict[object, _Subscription] = {}
         self._running = False
-
-    def __bool__(self) -> bool:
-        """True if anyone listens: callers skip building events otherwise."""
-        return bool(self._subs)
+        # True while anyone listens: hot paths test this plain attribute and skip building
+        # event objects entirely when nobody would receive them.
+        self.active = False
 
     def subscribe(self, listener: Listener, types: tuple[type[Event], ...]) -> object:
         if not callable(listener):
@@ -207,12 +206,14 @@ class EventBus:
         token = object()
         sub = _Subscription(listener, types or (Event,), self.queue_size)
         self._subs[token] = sub
+        self.active = True
         if self._running:
             sub.task = asyncio.get_running_loop().create_task(self._consume(sub))
         return token
 
     def unsubscribe(self, token: object) -> None:
         sub = self._subs.pop(token, None)
+        self.active = bool(self._subs)
         if sub is not None and sub.task is not None:
             sub.queue.put_nowait(None) if not sub.queue.full() else sub.task.cancel()
 

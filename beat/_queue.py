@@ -83,6 +83,19 @@ class TimerQueue:
             heapq.heappop(heap)
         return None
 
+    def pop_due(self, now: int) -> TimeEvent | None:
+        """Remove and return the earliest live entry due at or before ``now``, else ``None``."""
+        heap = self._heap
+        is_live = self._is_live
+        while heap:
+            top = heap[0]
+            if top[0] > now:
+                return None
+            heapq.heappop(heap)
+            if is_live(top):
+                return top
+        return None
+
     def pop(self) -> TimeEvent:
         """Remove and return the top entry (call :meth:`peek` first)."""
         return heapq.heappop(self._heap)

@@ -2,7 +2,7 @@
 
 Data (invariants next to the fields in ``Scheduler.__init__``):
 
-* ``_jobs`` — id → :class:`Job`, the source of truth for what is registered;
+* ``_jobs`` — id (as ``UUID.int``) → :class:`Job`, the source of truth for what is registered;
 * ``_queue`` — a :class:`TimerQueue` of ``(when, sequence, job id, generation)``; an entry is
   live only if its job is registered with the same generation (see ``_queue.py``).
 
@@ -29,12 +29,12 @@ import contextvars
 import functools
 import logging
 import random
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from threading import get_ident
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -146,11 +146,12 @@ class Scheduler:
 
         # id -> job. Invariant: job._scheduler is self for every value, and each job with a
         # pending fire (job._next_us not None) has exactly one live entry in _queue.
-        self._jobs: dict[UUID, Job] = {}
+        self._jobs: dict[int, Job] = {}  # keyed by job.id.int: int hashing is C-fast
         self._queue = TimerQueue(self._is_live)
         self._generation = 0  # source of job generations; only ever grows
         self._cond = asyncio.Condition()  # binds to a loop on first use, not here
         self._state = _State.NEW
+        self._closed = False  # True once shutdown began: add_job refuses
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None  # ident of the loop's thread once started
         self._task: asyncio.Task[None] | None = None
@@ -178,36 +179,42 @@ class Scheduler:
         taken or the job belongs to a scheduler already, :class:`SchedulerStateError` after
         shutdown. On error nothing changes.
         """
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+        if self._loop_thread is not None and get_ident() != self._loop_thread:
             return self._call_in_loop(self.add_job, job)
         if not isinstance(job, Job):
             raise InvalidJobError(
                 f"add_job() takes a Job (build one with Job...do(fn)), got {job!r}"
             )
-        if self._state is _State.STOPPING or self._state is _State.STOPPED:
+        if self._closed:
             raise SchedulerStateError(f"cannot add {job!r}: the scheduler is {self._state.value}")
-        if job.id in self._jobs:
+        key = job.id.int
+        jobs = self._jobs
+        if key in jobs:
             raise DuplicateJobError(f"a job with id {job.id} is already registered")
         if job._scheduler is not None:
             raise DuplicateJobError(f"{job!r} is already registered with a scheduler")
         if self.coordinator is not None:
             self._check_name_free(job.name)
-        now = self._wall_us()
+        now = round(self.clock.time() * 1_000_000)
         timer = job.timer
-        if type(timer) is Cycle and timer._start_us is None:
-            timer = timer.anchored(now + timer._interval_us)
-        # Oneshots in the past still fire (late, subject to grace); others start after now.
-        first = timer._at_us if type(timer) is Oneshot else next_fire_us(timer, now)
-        job.timer = timer
+        if type(timer) is Cycle:
+            if timer._start_us is None:  # Job.every: its own Cycle, anchored once, here
+                timer._start_us = now + timer._interval_us
+            first = timer._next_us(now)
+        elif type(timer) is Oneshot:
+            first = timer._at_us  # even if past: a late fire, subject to grace
+        else:
+            first = next_fire_us(timer, now)
         self._generation += 1
-        job._gen = self._generation
+        job._gen = gen = self._generation
         job._scheduler = self
         job._next_us = first
-        self._jobs[job.id] = job
+        jobs[key] = job
         if first is not None:
-            self._queue.push(first, job.id, job._gen)
-            self._wake_if_sooner(first)
-        if self._events:
+            self._queue.push(first, job.id, gen)
+            if self._sleeping_until is not None:
+                self._wake_if_sooner(first)
+        if self._events.active:
             self._events.emit(ev.JobAdded(job_id=job.id, name=job.name, next_fire=_dt(first)))
         return job.id
 
@@ -216,24 +223,25 @@ class Scheduler:
 
         A run in progress is not cancelled. Raises :class:`JobLookupError` for an unknown id.
         """
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+        if self._loop_thread is not None and get_ident() != self._loop_thread:
             return self._call_in_loop(self.remove_job, job_id)
-        job = self._jobs.pop(job_id, None)
-        if job is None:
-            raise JobLookupError(f"no job with id {job_id!r}")
+        try:
+            job = self._jobs.pop(job_id.int)
+        except (KeyError, AttributeError):
+            raise JobLookupError(f"no job with id {job_id!r}") from None
         job._scheduler = None
         job._next_us = None
         job._queued = None
         self._queue.maybe_compact(len(self._jobs))
-        if self._events:
+        if self._events.active:
             self._events.emit(ev.JobRemoved(job_id=job.id, name=job.name))
         return job
 
     def get_job(self, job_id: UUID) -> Job:
         """The registered job with this id; :class:`JobLookupError` if none."""
         try:
-            return self._jobs[job_id]
-        except KeyError:
+            return self._jobs[job_id.int]
+        except (KeyError, AttributeError):
             raise JobLookupError(f"no job with id {job_id!r}") from None
 
     def jobs(self) -> list[JobInfo]:
@@ -256,25 +264,25 @@ class Scheduler:
 
     def pause_job(self, job_id: UUID) -> None:
         """Stop starting runs of a job; each fire while paused is skipped and reported."""
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+        if self._loop_thread is not None and get_ident() != self._loop_thread:
             return self._call_in_loop(self.pause_job, job_id)
         job = self.get_job(job_id)
         if not job._paused:
             job._paused = True
             logger.info("job %s paused", job.name)
-            if self._events:
+            if self._events.active:
                 self._events.emit(ev.JobPaused(job_id=job.id, name=job.name))
         return None
 
     def resume_job(self, job_id: UUID) -> None:
         """Start runs of a paused job again from its next fire."""
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+        if self._loop_thread is not None and get_ident() != self._loop_thread:
             return self._call_in_loop(self.resume_job, job_id)
         job = self.get_job(job_id)
         if job._paused:
             job._paused = False
             logger.info("job %s resumed", job.name)
-            if self._events:
+            if self._events.active:
                 self._events.emit(
                     ev.JobResumed(job_id=job.id, name=job.name, next_fire=_dt(job._next_us))
                 )
@@ -282,7 +290,7 @@ class Scheduler:
 
     def reschedule_job(self, job_id: UUID, timer: Timer | JobBuilder) -> datetime | None:
         """Give a job a new timer; returns its next fire. Never re-fires an instant it fired."""
-        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+        if self._loop_thread is not None and get_ident() != self._loop_thread:
             return self._call_in_loop(self.reschedule_job, job_id, timer)
         job = self.get_job(job_id)
         if isinstance(timer, JobBuilder):
@@ -297,7 +305,7 @@ class Scheduler:
         job.timer = timer
         self._set_next(job, first, new_generation=True)
         self._queue.maybe_compact(len(self._jobs))
-        if self._events:
+        if self._events.active:
             self._events.emit(ev.JobRescheduled(job_id=job.id, name=job.name, next_fire=_dt(first)))
         return _dt(first)
 
@@ -356,12 +364,12 @@ class Scheduler:
                     f"with a coordinator, job names must be unique; duplicated: {dupes}"
                 )
         self._loop = loop
-        self._loop_thread = threading.get_ident()
+        self._loop_thread = get_ident()
         self._state = _State.RUNNING
         self._events.start()
         self._task = loop.create_task(self._run_loop(), name="beat-scheduler")
         logger.info("scheduler started with %d jobs", len(self._jobs))
-        if self._events:
+        if self._events.active:
             self._events.emit(ev.SchedulerStarted())
 
     async def __aenter__(self) -> Scheduler:
@@ -390,12 +398,14 @@ class Scheduler:
         """
         if self._state is _State.NEW:
             self._state = _State.STOPPED
+            self._closed = True
             self._stopped.set()
             return 0
         if self._state is not _State.RUNNING:
             await self._stopped.wait()
             return 0
         self._state = _State.STOPPING
+        self._closed = True
         timeout = self.shutdown_timeout if timeout is None else timeout
         async with self._cond:
             self._cond.notify_all()
@@ -411,7 +421,7 @@ class Scheduler:
         if self._helpers:
             await asyncio.wait(list(self._helpers))
         logger.info("scheduler stopped (%d runs cancelled)", cancelled)
-        if self._events:
+        if self._events.active:
             self._events.emit(ev.SchedulerStopped(cancelled_runs=cancelled))
         await self._events.aclose(timeout=max(1.0, min(timeout, 5.0)))
         self._loop_thread = None
@@ -504,7 +514,7 @@ class Scheduler:
                     if drift > 0
                     else "no instant at or before a job's last fire will repeat",
                 )
-                if self._events:
+                if self._events.active:
                     self._events.emit(ev.ClockJumped(delta=drift))
         self._prev_wall = wall
         self._prev_mono = mono
@@ -513,12 +523,8 @@ class Scheduler:
     def _fire_due(self, now: int) -> None:
         queue = self._queue
         jobs = self._jobs
-        while True:
-            top = queue.peek()
-            if top is None or top.when > now:
-                break
-            queue.pop()
-            job = jobs[top.job_id]
+        while (top := queue.pop_due(now)) is not None:
+            job = jobs[top.job_id.int]
             try:
                 self._fire(job, top.when, now)
             except Exception:
@@ -533,10 +539,10 @@ class Scheduler:
 
     def _retire(self, job: Job) -> None:
         """Unregister a job whose timer is exhausted; its last run may still be going."""
-        del self._jobs[job.id]
+        del self._jobs[job.id.int]
         job._scheduler = None
         logger.debug("job %s: timer exhausted, removed", job.name)
-        if self._events:
+        if self._events.active:
             self._events.emit(ev.JobRemoved(job_id=job.id, name=job.name))
 
     def _next_delay(self, now: int) -> float:
@@ -580,7 +586,7 @@ class Scheduler:
                 self._wake_if_sooner(nxt)
 
     def _is_live(self, event: TimeEvent) -> bool:
-        job = self._jobs.get(event[2])
+        job = self._jobs.get(event[2].int)
         return job is not None and job._gen == event[3] and job._next_us == event[0]
 
     def _wake_if_sooner(self, when: int) -> None:
@@ -672,7 +678,7 @@ class Scheduler:
         while True:
             ctx = Context(job, when, attempt, self)
             started = self.clock.time()
-            if self._events:
+            if self._events.active:
                 self._events.emit(
                     ev.RunStarted(job_id=job.id, name=job.name, when=from_us(when), attempt=attempt)
                 )
@@ -684,7 +690,7 @@ class Scheduler:
                     job, when, attempt, started, Outcome.CANCELLED, f"cancelled ({reason})"
                 )
                 run_logger.warning("job %s @ %s: cancelled (%s)", job.name, _iso(when), reason)
-                if self._events:
+                if self._events.active:
                     self._events.emit(
                         ev.RunCancelled(
                             job_id=job.id,
@@ -774,7 +780,7 @@ class Scheduler:
         self._finish(job, when, attempt, started, Outcome.SUCCEEDED, None, result)
         if run_logger.isEnabledFor(logging.DEBUG):
             run_logger.debug("job %s @ %s: succeeded (attempt %d)", job.name, _iso(when), attempt)
-        if self._events:
+        if self._events.active:
             self._events.emit(
                 ev.RunSucceeded(
                     job_id=job.id,
@@ -799,7 +805,7 @@ class Scheduler:
             ", will retry" if will_retry else "",
             exc_info=exc,
         )
-        if self._events:
+        if self._events.active:
             self._events.emit(
                 ev.RunFailed(
                     job_id=job.id,
@@ -836,7 +842,7 @@ class Scheduler:
             "; its thread cannot be killed and runs on, abandoned" if abandoned else "",
             ", will retry" if will_retry else "",
         )
-        if self._events:
+        if self._events.active:
             self._events.emit(
                 ev.RunTimedOut(
                     job_id=job.id,
@@ -853,7 +859,7 @@ class Scheduler:
         for instant in (when, *more) if more else (when,):
             level = logging.INFO if reason == "paused" else logging.WARNING
             run_logger.log(level, "job %s @ %s: fire skipped (%s)", job.name, _iso(instant), reason)
-            if self._events:
+            if self._events.active:
                 self._events.emit(
                     ev.RunSkipped(
                         job_id=job.id,
@@ -880,7 +886,7 @@ class Scheduler:
             len(run),
             dropped,
         )
-        if self._events:
+        if self._events.active:
             self._events.emit(
                 ev.FiresMissed(
                     job_id=job.id,

@@ -394,7 +394,7 @@ async def test_run_without_events_subscribers_builds_no_events(
 ) -> None:
     # No subscriber: the bus is falsy, so the run path creates no event objects at all.
     scheduler = Scheduler(clock=clock)
-    assert not scheduler._events
+    assert not scheduler._events.active
     async with scheduler:
 
         async def tick(ctx: Context) -> None:

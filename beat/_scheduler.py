@@ -156,7 +156,7 @@ class Scheduler:
         self._loop_thread: int | None = None  # ident of the loop's thread once started
         self._task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[Any]] = set()  # wake-ups, coordinator upkeep
-        self._runs: set[asyncio.Task[Any]] = set()  # every run in progress
+        self._runs: dict[asyncio.Task[Any], Job] = {}  # every run in progress -> its job
         self._cancel_reasons: dict[asyncio.Task[Any], str] = {}
         self._sleeping_until: int | None = None  # wall µs the loop sleeps until; None = awake
         self._wake_pending = False
@@ -628,20 +628,24 @@ class Scheduler:
                 return None
         self._fires += 1
         assert self._loop is not None
-        task = self._loop.create_task(self._run_fire(job, when, more))
-        self._track_run(job, task)
+        if more is None and not job.options.jitter and self._coordination is None:
+            coro = self._execute(job, when, 1, raise_errors=False)  # the common case: one frame
+        else:
+            coro = self._run_fire(job, when, more)
+        self._track_run(job, self._loop.create_task(coro))
         return None
 
     def _track_run(self, job: Job, task: asyncio.Task[Any]) -> None:
         if job._running is None:
             job._running = set()
         job._running.add(task)
-        self._runs.add(task)
-        task.add_done_callback(functools.partial(self._run_done, job))
+        self._runs[task] = job
+        task.add_done_callback(self._run_done)
 
-    def _run_done(self, job: Job, task: asyncio.Task[Any]) -> None:
-        self._runs.discard(task)
-        self._cancel_reasons.pop(task, None)
+    def _run_done(self, task: asyncio.Task[Any]) -> None:
+        job = self._runs.pop(task)
+        if self._cancel_reasons:
+            self._cancel_reasons.pop(task, None)
         running = job._running
         if running is not None:
             running.discard(task)
@@ -683,7 +687,12 @@ class Scheduler:
                     ev.RunStarted(job_id=job.id, name=job.name, when=from_us(when), attempt=attempt)
                 )
             try:
-                result = await self._call(job, ctx, options.timeout)
+                if options.timeout is not None:
+                    result = await self._call_with_timeout(job, ctx, options.timeout)
+                elif job.is_async:
+                    result = await job.fn(ctx, *job.args, **job.kwargs)
+                else:
+                    result = await self._in_thread(job, ctx)
             except asyncio.CancelledError:
                 reason = self._cancel_reasons.get(asyncio.current_task(), "shutdown")  # type: ignore[arg-type]
                 self._finish(
@@ -721,13 +730,11 @@ class Scheduler:
             await self.clock.sleep(options.backoff.delay(attempt - first_attempt + 1, self._rng))
             attempt += 1
 
-    async def _call(self, job: Job, ctx: Context, timeout: float | None) -> Any:
+    async def _call_with_timeout(self, job: Job, ctx: Context, timeout: float) -> Any:
         if job.is_async:
             awaitable = job.fn(ctx, *job.args, **job.kwargs)
         else:
             awaitable = self._in_thread(job, ctx)
-        if timeout is None:
-            return await awaitable
         deadline = self.clock.monotonic() + timeout
         try:
             async with self.clock.timeout(timeout):

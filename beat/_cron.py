@@ -1,0 +1,603 @@
+"""Cron expressions: parsed once, evaluated by rolling fields forward in wall time.
+
+Contract (SEMANTICS §2):
+
+* Grammar: five fields, ``minute hour day-of-month month day-of-week``, in the Vixie/cronie
+  syntax: ``*``, ``N``, ``a-b``, ``*/s``, ``a-b/s``, ``N/s`` (``N`` to the field's maximum,
+  step ``s``) and comma lists of those. Months and weekdays accept three-letter English names,
+  case-insensitive, also as range ends. Sunday is ``0`` or ``7``. The aliases ``@yearly``,
+  ``@annually``, ``@monthly``, ``@weekly``, ``@daily``, ``@midnight`` and ``@hourly`` stand for
+  their usual expansions. An equal range such as ``3-3`` is the single value ``3``. Reversed
+  ranges, step 0, out-of-range values, a wrong field count and day/month combinations that
+  never occur (``0 0 30 2 *``) raise :class:`~beat.CronSyntaxError` when the :class:`Cron` is
+  built; the message names the expression and the field.
+* Day rule: when the text of either day field (day-of-month, day-of-week) starts with ``*``,
+  a day matches when **both** fields match; otherwise it matches when **either** does. This is
+  classic cron, quirk included: ``0 0 */2 * 1`` means "odd days that are Mondays".
+* Time zone: fields are matched against wall-clock time in ``tz``. A job is *fixed-time* when
+  neither its minute nor its hour field starts with ``*``; otherwise it is a *wildcard* job
+  (``@hourly`` is one).
+
+  - Fixed-time jobs: a wall time that a spring-forward gap skips fires once, at the first
+    instant after the gap (several skipped wall times collapse into that one fire); a wall
+    time that a fall-back repeats fires once, on its first occurrence (``fold=0``).
+  - Wildcard jobs follow real elapsed time: wall minutes inside a gap do not happen, and each
+    repeated wall minute fires in both passes (``fold=0`` then ``fold=1``).
+
+  The rules are written in terms of offsets and transitions, not "one hour at 2 am", so they
+  hold for 30-minute shifts (Australia/Lord_Howe) and for shifts at midnight
+  (America/Santiago, where a day may start at 01:00).
+* :meth:`Cron.next_after` returns the first fire instant strictly after ``t``, as an aware
+  datetime in ``tz`` whose wall time exists and whose ``fold`` is right. It is strictly
+  increasing in ``t``.
+* Search bound: no loop is open-ended. A day that the expression allows recurs at most
+  :data:`_MAX_YEARS_BETWEEN_FIRES` (40) years later: the rarest day an expression can ask for
+  is 29 February on one given weekday, and in the 400-year Gregorian cycle the longest wait
+  between two of those is 40 years. The day search therefore stops at the start year + 40.
+  If nothing is found by then (only possible when every matching wall time of a wildcard job
+  falls into a DST gap of ``tz``), :class:`~beat.InvalidScheduleError` says so; past year 9999
+  :class:`OverflowError` is raised, as :mod:`datetime` itself does.
+
+The evaluation follows cronsim's design: the text becomes lookup tables once; ``next_after``
+rolls month, day, hour and minute forward in naive wall time, each step re-checking the
+coarser fields only when a finer one overflows. Turning the wall time into an instant is the
+only time-zone work: on the common path, four offset look-ups that prove no transition is
+involved (see :meth:`Cron.next_after`); the DST rules live in a slower path entered only
+near transitions.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, timezone
+from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._exceptions import CronSyntaxError, InvalidScheduleError
+
+__all__ = ["Cron", "DstNote"]
+
+# Longest wait, in years, between two days an expression allows (29 February on a given
+# weekday; see the module docstring and test_search_bound_covers_the_rarest_day).
+_MAX_YEARS_BETWEEN_FIRES: Final = 40
+# Slow-path hops, each past one DST transition. Zones have at most a handful of transitions
+# a year, so this is far above what the year bound lets happen; it only makes the bound local.
+_MAX_TRANSITION_HOPS: Final = 8 * (_MAX_YEARS_BETWEEN_FIRES + 1)
+
+_FIELD_NAMES: Final = ("minute", "hour", "day of month", "month", "day of week")
+# Inclusive bounds per field; day-of-week accepts 7 as a second Sunday.
+_FIELD_BOUNDS: Final = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTH_NAMES: Final = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        start=1,
+    )
+}
+_DOW_NAMES: Final = {
+    name: number for number, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))
+}
+_ALIASES: Final = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+# Longest each month can be; February counts its leap day, so 29 February is possible.
+_MAX_MONTH_DAYS: Final = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MONTH_LABELS: Final = (  # not calendar.month_name: that follows the locale
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+_EPOCH: Final = datetime(1970, 1, 1)  # naive: wall-time arithmetic is done on naive values
+_SECOND: Final = timedelta(seconds=1)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+# Year*12+month -> index of the month's shape (length, weekday of the 1st). Shared by all
+# Cron objects; cleared when large so a long scan over centuries cannot grow it unbounded.
+_MONTH_SHAPES: dict[int, int] = {}
+_MONTH_SHAPES_MAX: Final = 4096
+
+# tzinfo types whose utcoffset() is never None, so an aware check can skip the call.
+_ALWAYS_AWARE: Final = (ZoneInfo, timezone)
+
+Wall = tuple[int, int, int, int, int]  # (year, month, day, hour, minute), naive wall time
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _fail(expr: str, message: str, field: int | None = None) -> CronSyntaxError:
+    name = None if field is None else _FIELD_NAMES[field]
+    return CronSyntaxError(
+        f"invalid cron expression {expr!r}: {message}", expression=expr, field=name
+    )
+
+
+def _parse_value(text: str, field: int, expr: str) -> int:
+    """One number or (month/weekday fields only) three-letter name, range-checked."""
+    name = _FIELD_NAMES[field]
+    low, high = _FIELD_BOUNDS[field]
+    if text.isascii() and text.isdigit():
+        value = int(text)
+    else:
+        names = _MONTH_NAMES if field == 3 else _DOW_NAMES if field == 4 else None
+        if names is None or text.lower() not in names:
+            hint = " (expected a number or a three-letter name)" if names else ""
+            raise _fail(expr, f"{name} value {text!r} is not valid{hint}", field)
+        value = names[text.lower()]
+    if not low <= value <= high:
+        raise _fail(expr, f"{name} value {value} out of range {low}-{high}", field)
+    return value
+
+
+def _parse_part(part: str, field: int, expr: str) -> range:
+    """One comma-separated item: ``*``, ``N``, ``a-b``, each with an optional ``/step``."""
+    name = _FIELD_NAMES[field]
+    low, high = _FIELD_BOUNDS[field]
+    span, slash, step_text = part.partition("/")
+    step = 1
+    if slash:
+        if not (step_text.isascii() and step_text.isdigit()):
+            raise _fail(expr, f"{name} step {step_text!r} in {part!r} is not a number", field)
+        step = int(step_text)
+        if step == 0:
+            raise _fail(expr, f"{name} step 0 in {part!r} must be at least 1", field)
+    if span == "*":
+        return range(low, high + 1, step)
+    first_text, dash, last_text = span.partition("-")
+    first = _parse_value(first_text, field, expr)
+    if not dash:
+        # cronie: "N/s" runs from N to the field's maximum; a bare "N" is just N.
+        return range(first, (high if slash else first) + 1, step)
+    last = _parse_value(last_text, field, expr)
+    if first > last:
+        raise _fail(expr, f"{name} range {span!r} is reversed ({first} > {last})", field)
+    return range(first, last + 1, step)
+
+
+def _parse_field(text: str, field: int, expr: str) -> frozenset[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        if not part:
+            raise _fail(expr, f"{_FIELD_NAMES[field]} list {text!r} has an empty item", field)
+        values.update(_parse_part(part, field, expr))
+    if field == 4 and 7 in values:  # Sunday's second number
+        values.discard(7)
+        values.add(0)
+    return frozenset(values)
+
+
+def _split_fields(expr: str) -> list[str]:
+    text = expr.strip()
+    if text.startswith("@"):
+        expansion = _ALIASES.get(text.lower())
+        if expansion is None:
+            known = ", ".join(_ALIASES)
+            raise _fail(expr, f"unknown alias {text!r} (supported: {known})")
+        return expansion.split()
+    fields = text.split()
+    if len(fields) != 5:
+        raise _fail(
+            expr,
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}",
+        )
+    return fields
+
+
+def _check_days_possible(expr: str, doms: frozenset[int], months: frozenset[int]) -> None:
+    """Reject a day-of-month set that no allowed month is long enough for."""
+    if any(day <= _MAX_MONTH_DAYS[month] for month in months for day in doms):
+        return
+    days = ", ".join(str(d) for d in sorted(doms))
+    verb = "occurs" if len(doms) == 1 else "occur"
+    *others, last = (_MONTH_LABELS[m] for m in sorted(months))
+    names = f"{', '.join(others)} or {last}" if others else last
+    raise _fail(expr, f"day of month {days} never {verb} in {names}")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _next_table(values: Iterable[int], size: int) -> tuple[int, ...]:
+    """``table[v]`` = smallest allowed value ≥ v, or -1; ``size`` includes one overflow slot."""
+    table = [-1] * size
+    nxt = -1
+    allowed = set(values)
+    for v in range(size - 1, -1, -1):
+        if v in allowed:
+            nxt = v
+        table[v] = nxt
+    return tuple(table)
+
+
+def _month_shape(year: int, month: int) -> int:
+    """Index of (length - 28, cron weekday of the 1st) for the month: 0..27."""
+    key = year * 12 + month
+    shape = _MONTH_SHAPES.get(key)
+    if shape is None:
+        first_weekday, length = calendar.monthrange(year, month)  # Monday = 0
+        shape = (length - 28) * 7 + (first_weekday + 1) % 7  # cron: Sunday = 0
+        if len(_MONTH_SHAPES) >= _MONTH_SHAPES_MAX:
+            _MONTH_SHAPES.clear()
+        _MONTH_SHAPES[key] = shape
+    return shape
+
+
+def _day_tables(
+    doms: frozenset[int], dows: frozenset[int], both: bool
+) -> tuple[tuple[int, ...], ...]:
+    """For each of the 28 month shapes, the next-matching-day table (index 0..32)."""
+    tables = []
+    for shape in range(28):
+        length, first_dow = 28 + shape // 7, shape % 7
+        days = []
+        for day in range(1, length + 1):
+            dom_ok = day in doms
+            dow_ok = (first_dow + day - 1) % 7 in dows
+            if (dom_ok and dow_ok) if both else (dom_ok or dow_ok):
+                days.append(day)
+        tables.append(_next_table(days, 33))
+    return tuple(tables)
+
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(tz, ZoneInfo):
+        return tz
+    if not isinstance(tz, str):
+        raise InvalidScheduleError(f"tz must be a zone name or a ZoneInfo, got {tz!r}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidScheduleError(f"unknown time zone {tz!r}") from None
+
+
+# --------------------------------------------------------------------------- DST helpers
+
+
+def _offset_at(tz: ZoneInfo, second: int) -> timedelta:
+    offset = datetime.fromtimestamp(second, tz).utcoffset()
+    assert offset is not None  # a ZoneInfo always has an offset
+    return offset
+
+
+def _find_transition(tz: ZoneInfo, before: int, after: int) -> int:
+    """The epoch second at which ``tz`` changes offset, given seconds on either side.
+
+    tzdata stores transitions in whole seconds, so bisection over seconds is exact. The
+    interval is at most one DST shift long and holds one transition.
+    """
+    base = _offset_at(tz, before)
+    while after - before > 1:
+        middle = (before + after) // 2
+        if _offset_at(tz, middle) == base:
+            before = middle
+        else:
+            after = middle
+    return after
+
+
+def _seconds(wall: datetime, offset: timedelta) -> int:
+    """Floor of the epoch second of ``wall`` read with ``offset``."""
+    return (wall - offset - _EPOCH) // _SECOND
+
+
+def _offsets(wall: datetime, tz: ZoneInfo) -> tuple[timedelta, timedelta]:
+    """Offsets of a naive wall time for fold 0 and fold 1 (PEP 495: before/after the shift)."""
+    first = wall.replace(tzinfo=tz, fold=0).utcoffset()
+    second = wall.replace(tzinfo=tz, fold=1).utcoffset()
+    assert first is not None and second is not None
+    return first, second
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    """One offset change around a wall time, with the wall interval it skips or repeats."""
+
+    at: int  # epoch second of the change
+    start: datetime  # naive wall times [start, end) are skipped (gap) or repeated (fold)
+    end: datetime
+
+    @classmethod
+    def around(cls, wall: datetime, tz: ZoneInfo) -> _Transition:
+        """The transition that makes ``wall`` nonexistent or ambiguous."""
+        before, after = _offsets(wall, tz)  # PEP 495: fold=0 reads the pre-change offset
+        low, high = sorted((_seconds(wall, before), _seconds(wall, after)))
+        at = _find_transition(tz, low, high + 1)
+        moment = _EPOCH + timedelta(seconds=at)
+        first, second = sorted((moment + before, moment + after))
+        return cls(at, first, second)
+
+
+@dataclass(frozen=True, slots=True)
+class DstNote:
+    """Why a fire instant differs from plain wall-clock reading (for display).
+
+    ``kind`` is ``"moved"`` (the nominal wall times in ``nominal`` fell into a
+    spring-forward gap; the job fired at the gap's end instead), ``"suppressed"`` (a
+    fixed-time job at a repeated wall time; its second occurrence does not fire),
+    ``"first"`` or ``"second"`` (a wildcard job firing in that pass of a repeated hour).
+    """
+
+    kind: Literal["moved", "suppressed", "first", "second"]
+    nominal: tuple[time, ...]
+
+    def __str__(self) -> str:
+        names = ", ".join(t.strftime("%H:%M") for t in self.nominal)
+        if self.kind == "moved":
+            verb = "does" if len(self.nominal) == 1 else "do"
+            return f"moved: {names} {verb} not exist, spring-forward gap"
+        if self.kind == "suppressed":
+            return f"fall-back: {names} repeats; fired on first occurrence only"
+        return f"fall-back: {names} repeats; this is the {self.kind} occurrence"
+
+
+# --------------------------------------------------------------------------- Cron
+
+
+class Cron:
+    """A cron schedule in a time zone: ``Cron("*/5 * * * *", tz="Europe/Berlin")``.
+
+    ``tz`` is an IANA zone name or a :class:`~zoneinfo.ZoneInfo` (default ``"UTC"``). The
+    expression is parsed and checked here, once; invalid input raises
+    :class:`~beat.CronSyntaxError` (bad expression) or :class:`~beat.InvalidScheduleError`
+    (unknown zone). Two ``Cron`` objects are equal when they allow the same values in every
+    field under the same day rule and DST rule, in the same zone.
+    """
+
+    __slots__ = (
+        "_days",
+        "_first_hour",
+        "_first_minute",
+        "_fixed",
+        "_hours",
+        "_key",
+        "_minutes",
+        "_months",
+        "expr",
+        "tz",
+    )
+
+    def __init__(self, expr: str, tz: str | ZoneInfo = "UTC") -> None:
+        if not isinstance(expr, str):
+            raise InvalidScheduleError(f"cron expression must be a string, got {expr!r}")
+        self.expr = expr
+        self.tz = _zone(tz)
+        fields = _split_fields(expr)
+        minutes, hours, doms, months, dows = (
+            _parse_field(text, index, expr) for index, text in enumerate(fields)
+        )
+        # The day rule and the DST rule both look at the text, not the value sets: "*/1"
+        # and "0-59" allow the same minutes but only the first makes a wildcard job.
+        both_days = fields[2].startswith("*") or fields[4].startswith("*")
+        if both_days:
+            # Under the OR rule no check is needed: every month has every weekday.
+            _check_days_possible(expr, doms, months)
+        self._fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
+        self._minutes = _next_table(minutes, 61)
+        self._hours = _next_table(hours, 25)
+        self._months = _next_table(months, 14)
+        self._days = _day_tables(doms, dows, both_days)
+        self._first_minute = min(minutes)
+        self._first_hour = min(hours)
+        self._key = (
+            tuple(sorted(minutes)),
+            tuple(sorted(hours)),
+            tuple(sorted(doms)),
+            tuple(sorted(months)),
+            tuple(sorted(dows)),
+            both_days,
+            self._fixed,
+            self.tz.key if self.tz.key is not None else self.tz,
+        )
+
+    @property
+    def fixed_time(self) -> bool:
+        """True when neither minute nor hour starts with ``*`` (the DST rule in use)."""
+        return self._fixed
+
+    def __repr__(self) -> str:
+        return f"Cron({self.expr!r}, tz={str(self.tz)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cron):
+            return NotImplemented
+        return self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    # ----------------------------------------------------------------- wall-time search
+
+    def _first_day(self, year: int, month: int, day: int, last_year: int) -> tuple[int, int, int]:
+        """First allowed date on or after (year, month, day); ``day`` may be one past the end."""
+        months = self._months
+        while year <= last_year:
+            allowed = months[month]
+            if allowed != month:
+                if allowed < 0:
+                    year += 1
+                    allowed = months[1]
+                month, day = allowed, 1
+                if year > last_year:
+                    break
+            found = self._days[_month_shape(year, month)][day]
+            if found >= 0:
+                return year, month, found
+            month, day = month + 1, 1
+        if last_year >= 9999:
+            raise OverflowError(f"{self!r} has no fire time before year 10000")
+        raise InvalidScheduleError(
+            f"{self!r} has no fire time up to the end of {last_year}: every wall time it "
+            "matches falls into a daylight-saving gap"
+        )
+
+    def _first_match(self, wall: Wall, last_year: int) -> Wall:
+        """First matching wall time at or after ``wall`` (minute may be 60, hour 24)."""
+        year, month, day, hour, minute = wall
+        found = self._first_day(year, month, day, last_year)
+        if found == (year, month, day):
+            hours = self._hours
+            next_hour = hours[hour]
+            if next_hour == hour:
+                next_minute = self._minutes[minute]
+                if next_minute >= 0:
+                    return year, month, day, hour, next_minute
+                next_hour = hours[hour + 1]
+            if next_hour >= 0:
+                return year, month, day, next_hour, self._first_minute
+            found = self._first_day(year, month, day + 1, last_year)
+        return found[0], found[1], found[2], self._first_hour, self._first_minute
+
+    # ----------------------------------------------------------------- instants
+
+    def next_after(self, t: datetime) -> datetime:
+        """The first fire instant strictly after aware ``t``, in :attr:`tz`.
+
+        Common path: read ``t`` on the zone's wall clock, roll the fields to the next matching
+        wall time and attach the zone. That is exact whenever ``t`` is not inside a repeated
+        hour and the result is not inside a gap: between two such wall times the wall clock
+        and real time are ordered the same way, and a repeated wall time's first pass is
+        ``fold=0``. Everything else goes through :meth:`_next_near_transition`.
+        """
+        zone = getattr(t, "tzinfo", None)
+        if (
+            not isinstance(t, datetime)
+            or zone is None
+            or (type(zone) not in _ALWAYS_AWARE and t.utcoffset() is None)
+        ):
+            raise InvalidScheduleError(
+                f"next_after() needs an aware datetime, got {t!r} (beat never guesses a zone)"
+            )
+        tz = self.tz
+        local = t.astimezone(tz)
+        year, month, day = local.year, local.month, local.day
+        hour, minute = local.hour, local.minute
+        last_year = min(year + _MAX_YEARS_BETWEEN_FIRES, 9999)
+        start = (year, month, day, hour, minute + 1)
+        wall = self._first_match(start, last_year)
+        if not local.fold:
+            # Is the query's wall time read twice (first pass of a fall-back)? Positional
+            # constructors are several times cheaper than datetime.replace().
+            second, micro = local.second, local.microsecond
+            again = datetime(year, month, day, hour, minute, second, micro, tz, fold=1)
+            if again.utcoffset() == local.utcoffset():
+                y, mo, d, h, mi = wall
+                fire = datetime(y, mo, d, h, mi, 0, 0, tz)
+                # In a gap, fold=0 reads the earlier (smaller) offset (PEP 495).
+                skipped = datetime(y, mo, d, h, mi, 0, 0, tz, fold=1).utcoffset()
+                if fire.utcoffset() >= skipped:  # type: ignore[operator]
+                    return fire
+        return self._next_near_transition(local, start, last_year)
+
+    def _next_near_transition(self, local: datetime, start: Wall, last_year: int) -> datetime:
+        """The DST-aware search: ``local`` is the query instant, ``start`` the first wall
+        time after it. Each loop passes one transition, so it ends within the year bound.
+        """
+        tz = self.tz
+        for _ in range(_MAX_TRANSITION_HOPS):
+            wall = self._next_past_fold(local, start, last_year)
+            if isinstance(wall, datetime):
+                return wall
+            naive = datetime(*wall)
+            before, after = _offsets(naive, tz)
+            if before >= after:  # exists; if repeated, fold=0 is its first pass
+                return naive.replace(tzinfo=tz)
+            gap_end = datetime.fromtimestamp(_Transition.around(naive, tz).at, tz)
+            if self._fixed:
+                return gap_end  # skipped wall times fire once, at the first instant after
+            # Wildcard: nothing happens in the gap; carry on from its end.
+            # (Real-time arithmetic: subtracting from a zoned datetime would move its wall.)
+            local = (gap_end.astimezone(UTC) - _MICROSECOND).astimezone(tz)
+            start = _wall(gap_end.replace(tzinfo=None))
+        raise InvalidScheduleError(f"{self!r}: too many DST transitions in the search")
+
+    def _next_past_fold(self, local: datetime, start: Wall, last_year: int) -> datetime | Wall:
+        """Handle a query instant inside a repeated hour.
+
+        Returns the fire if it lies in that hour's first or second pass, else the first
+        matching wall time after the repeated hour (or after ``start`` when ``local`` is not
+        in one), still to be checked for a gap.
+        """
+        naive = local.replace(tzinfo=None)
+        before, after = _offsets(naive, self.tz)
+        if before == after:
+            return self._first_match(start, last_year)
+        fold = _Transition.around(naive, self.tz)
+        if local.fold == 0 or not self._fixed:
+            # Still in the first pass (fold=0), or a wildcard job in the second pass: later
+            # wall times of the same pass come first.
+            wall = self._first_match(start, last_year)
+            if datetime(*wall) < fold.end:
+                return datetime(*wall, tzinfo=self.tz, fold=local.fold)
+        if local.fold == 0 and not self._fixed:
+            # A wildcard job then runs through the repeated wall times again.
+            wall = self._first_match(_wall(fold.start), last_year)
+            if datetime(*wall) < fold.end:
+                return datetime(*wall, tzinfo=self.tz, fold=1)
+        # Fixed-time jobs never fire in the second pass.
+        return self._first_match(max(start, _wall(fold.end)), last_year)
+
+    # ----------------------------------------------------------------- explanations
+
+    def dst_note(self, fire: datetime) -> DstNote | None:
+        """Explain how DST shaped ``fire`` (a result of :meth:`next_after`), or ``None``.
+
+        Spring-forward: for a fixed-time job firing at the first instant after a gap, the
+        nominal wall times in the gap that it stands for. Fall-back: for a fire at a repeated
+        wall time, whether the repeat was suppressed (fixed-time) or which pass this is.
+        """
+        local = fire.astimezone(self.tz)
+        naive = local.replace(tzinfo=None)
+        before, after = _offsets(naive, self.tz)
+        if before != after:
+            kind: Literal["suppressed", "first", "second"]
+            kind = "suppressed" if self._fixed else ("first", "second")[local.fold]
+            return DstNote(kind, (naive.time(),))
+        if not self._fixed:
+            return None
+        moved = self._skipped_walls(local)
+        return DstNote("moved", moved) if moved else None
+
+    def _skipped_walls(self, local: datetime) -> tuple[time, ...]:
+        """Matching wall times in a gap that ends exactly at ``local``, if any."""
+        if local.second or local.microsecond:
+            return ()
+        offset = local.utcoffset()
+        previous = _offset_at(self.tz, int(local.timestamp()) - 1)
+        assert offset is not None  # local is in self.tz
+        if previous >= offset:
+            return ()
+        end = local.replace(tzinfo=None)
+        last_year = min(end.year + _MAX_YEARS_BETWEEN_FIRES, 9999)
+        wall = _wall(end - (offset - previous))
+        found: list[time] = []
+        while True:
+            wall = self._first_match(wall, last_year)
+            if datetime(*wall) >= end:
+                return tuple(found)
+            found.append(time(wall[3], wall[4]))
+            wall = (*wall[:4], wall[4] + 1)
+
+
+def _wall(moment: datetime) -> Wall:
+    """The first whole wall minute at or after naive ``moment``."""
+    minute = moment.minute + (1 if moment.second or moment.microsecond else 0)
+    return moment.year, moment.month, moment.day, moment.hour, minute

@@ -484,7 +484,8 @@ class Scheduler:
             try:
                 await self._coordination.open()
             except Exception:
-                self._state = _State.STOPPING  # __aenter__ re-raises the error from `ready`
+                # The error is on `ready`: __aenter__ re-raises it after shutting down (by
+                # hand: await shutdown()). The state stays RUNNING so shutdown cleans up.
                 return
         async with self._cond:
             while self._state is _State.RUNNING:

@@ -1,0 +1,116 @@
+"""One instance of a test cluster: ``python cluster_worker.py '<json config>'``.
+
+Runs ``jobs`` coordinated jobs named ``job000``… on the grid ``start + k·interval`` (ending at
+``end`` inclusive), plus optionally one long ``Oneshot`` named ``long``, until ``exit_at``
+(epoch seconds), then shuts down and exits 0. Prints ``ready`` once the scheduler has opened
+its coordinator.
+
+The record is the test's independent witness, not the coordinator's own store: one
+append-only file per process, one ``os.write`` per line (so a SIGKILL loses no finished line):
+
+    run,<job>,<ISO instant>,<pid>,<attempt>,<ms>  a run started, <ms> after its instant
+    done,<job>,<ISO instant>,<pid>,<attempt>     that run returned
+    skip,<job>,<ISO instant>,<pid>,<reason>      a fire skipped (RunSkipped)
+    missed,<job>,<ISO first>,<ISO last>,<pid>,<missed>,<ran>   FiresMissed
+    down,<pid> / up,<pid>                        coordinator unavailable / recovered
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from beat import (
+    Context,
+    CoordinatorRecovered,
+    CoordinatorUnavailable,
+    Event,
+    FiresMissed,
+    Job,
+    RunSkipped,
+    Scheduler,
+)
+from beat.coordinators import Coordinator
+
+
+class Record:
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.pid = os.getpid()
+
+    def write(self, *fields: object) -> None:
+        os.write(self.fd, (",".join(map(str, fields)) + "\n").encode())
+
+
+def make_coordinator(config: dict[str, Any]) -> Coordinator:
+    if config["backend"] == "redis":
+        from beat.coordinators.redis import RedisCoordinator
+
+        return RedisCoordinator(config["url"], namespace=config["namespace"])
+    from beat.coordinators.postgres import PostgresCoordinator
+
+    return PostgresCoordinator(
+        config["url"],
+        namespace=config["namespace"],
+        lease=config.get("lease"),
+        reclaim_interval=config.get("reclaim_interval", 5.0),
+    )
+
+
+async def main(config: dict[str, Any]) -> None:
+    record = Record(config["record"])
+    pid = record.pid
+    work = float(config.get("work", 0.0))
+
+    async def run(ctx: Context, duration: float) -> None:
+        when = ctx.when.isoformat()
+        lag_ms = (time.time() - ctx.when.timestamp()) * 1000
+        record.write("run", ctx.name, when, pid, ctx.attempt, f"{lag_ms:.1f}")
+        if duration:
+            await asyncio.sleep(duration)
+        record.write("done", ctx.name, when, pid, ctx.attempt)
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RunSkipped):
+            record.write("skip", event.name, event.when.isoformat(), pid, event.reason)
+        elif isinstance(event, FiresMissed):
+            first, last = event.first.isoformat(), event.last.isoformat()
+            record.write("missed", event.name, first, last, pid, event.missed, event.ran)
+        elif isinstance(event, CoordinatorUnavailable):
+            record.write("down", pid)
+        elif isinstance(event, CoordinatorRecovered):
+            record.write("up", pid)
+
+    start = datetime.fromtimestamp(config["start"], UTC)
+    interval = timedelta(seconds=config["interval"])
+    end = datetime.fromtimestamp(config["end"], UTC)
+    scheduler = Scheduler(coordinator=make_coordinator(config))
+    scheduler.subscribe(on_event)
+    for i in range(config["jobs"]):
+        job = Job.cycle(start, interval).end_at(end).do(run, work, name=f"job{i:03d}")
+        scheduler.add_job(job)
+    long = config.get("long")
+    if long:
+        at = datetime.fromtimestamp(long["at"], UTC)
+        scheduler.add_job(Job.oneshot(at).do(run, long["duration"], name="long"))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with scheduler:
+        print("ready", flush=True)
+        try:
+            async with asyncio.timeout(max(0.0, config["exit_at"] - time.time())):
+                await stop.wait()
+        except TimeoutError:
+            pass
+
+
+if __name__ == "__main__":
+    asyncio.run(main(json.loads(sys.argv[1])))

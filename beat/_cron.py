@@ -49,6 +49,7 @@ near transitions.
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, timezone
@@ -352,6 +353,59 @@ class DstNote:
 # --------------------------------------------------------------------------- Cron
 
 
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """An expression parsed into lookup tables; shared by every Cron with the same text."""
+
+    fixed: bool
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    months: tuple[int, ...]
+    days: tuple[tuple[int, ...], ...]
+    first_minute: int
+    first_hour: int
+    key: tuple[object, ...]  # what equality compares (value sets and rules, not the text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(expr: str) -> _Compiled:
+    """Parse and check ``expr`` once per distinct text.
+
+    The day tables alone are ~9 KB; services register many jobs on a handful of
+    expressions, so every Cron shares its tables instead of holding a copy (the cache is
+    bounded; an evicted expression is simply parsed again). Errors are not cached.
+    """
+    fields = _split_fields(expr)
+    minutes, hours, doms, months, dows = (
+        _parse_field(text, index, expr) for index, text in enumerate(fields)
+    )
+    # The day rule and the DST rule both look at the text, not the value sets: "*/1"
+    # and "0-59" allow the same minutes but only the first makes a wildcard job.
+    both_days = fields[2].startswith("*") or fields[4].startswith("*")
+    if both_days:
+        # Under the OR rule no check is needed: every month has every weekday.
+        _check_days_possible(expr, doms, months)
+    fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
+    return _Compiled(
+        fixed=fixed,
+        minutes=_next_table(minutes, 61),
+        hours=_next_table(hours, 25),
+        months=_next_table(months, 14),
+        days=_day_tables(doms, dows, both_days),
+        first_minute=min(minutes),
+        first_hour=min(hours),
+        key=(
+            tuple(sorted(minutes)),
+            tuple(sorted(hours)),
+            tuple(sorted(doms)),
+            tuple(sorted(months)),
+            tuple(sorted(dows)),
+            both_days,
+            fixed,
+        ),
+    )
+
+
 class Cron:
     """A cron schedule in a time zone: ``Cron("*/5 * * * *", tz="Europe/Berlin")``.
 
@@ -380,33 +434,15 @@ class Cron:
             raise InvalidScheduleError(f"cron expression must be a string, got {expr!r}")
         self.expr = expr
         self.tz = _zone(tz)
-        fields = _split_fields(expr)
-        minutes, hours, doms, months, dows = (
-            _parse_field(text, index, expr) for index, text in enumerate(fields)
-        )
-        # The day rule and the DST rule both look at the text, not the value sets: "*/1"
-        # and "0-59" allow the same minutes but only the first makes a wildcard job.
-        both_days = fields[2].startswith("*") or fields[4].startswith("*")
-        if both_days:
-            # Under the OR rule no check is needed: every month has every weekday.
-            _check_days_possible(expr, doms, months)
-        self._fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
-        self._minutes = _next_table(minutes, 61)
-        self._hours = _next_table(hours, 25)
-        self._months = _next_table(months, 14)
-        self._days = _day_tables(doms, dows, both_days)
-        self._first_minute = min(minutes)
-        self._first_hour = min(hours)
-        self._key = (
-            tuple(sorted(minutes)),
-            tuple(sorted(hours)),
-            tuple(sorted(doms)),
-            tuple(sorted(months)),
-            tuple(sorted(dows)),
-            both_days,
-            self._fixed,
-            self.tz.key if self.tz.key is not None else self.tz,
-        )
+        compiled = _compile(expr)
+        self._fixed = compiled.fixed
+        self._minutes = compiled.minutes
+        self._hours = compiled.hours
+        self._months = compiled.months
+        self._days = compiled.days
+        self._first_minute = compiled.first_minute
+        self._first_hour = compiled.first_hour
+        self._key = (compiled.key, self.tz.key if self.tz.key is not None else self.tz)
 
     @property
     def fixed_time(self) -> bool:

@@ -5,7 +5,9 @@ paused and rescheduled:
 
 * An entry is a :class:`TimeEvent` ``(when, sequence, job_id, generation)``. ``when`` is the
   fire instant in epoch microseconds (UTC); ``sequence`` is unique and increasing, so equal
-  instants pop in insertion order and job ids are never compared.
+  instants pop in insertion order and job ids are never compared. ``job_id`` is the job's
+  UUID as its 128-bit integer (``UUID.int``): checking an entry then touches no UUID object,
+  which is what a rebuild of a large heap spends its time on (cache misses).
 * Removing a job is O(1): the job leaves the scheduler's dict and its entry stays behind.
   **Invariant:** an entry is *live* only if its job id is still registered **and** that job's
   current generation equals the entry's. Every add, reschedule, pause or resume gives the job
@@ -23,7 +25,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from typing import NamedTuple
-from uuid import UUID
 
 __all__ = ["TimeEvent", "TimerQueue"]
 
@@ -39,7 +40,7 @@ class TimeEvent(NamedTuple):
 
     when: int  # epoch microseconds, UTC
     sequence: int  # unique, increasing: FIFO among equal instants
-    job_id: UUID
+    job_id: int  # the job's UUID.int
     generation: int  # the job's generation when this entry was pushed
 
 
@@ -49,15 +50,22 @@ _new_event = tuple.__new__  # builds a TimeEvent without NamedTuple's keyword-pa
 class TimerQueue:
     """A min-heap of :class:`TimeEvent` with lazy deletion and bounded garbage.
 
-    ``is_live(event)`` is supplied by the owner (the scheduler), which holds the jobs; the
-    queue never decides liveness itself.
+    The owner (the scheduler), which holds the jobs, decides liveness: ``is_live(event)`` for
+    one entry, and ``live_entries(entries)`` — the same test over a whole list, which the
+    owner can write as one comprehension, several times faster per entry than calling
+    ``is_live`` — for rebuilds.
     """
 
-    __slots__ = ("_heap", "_is_live", "_sequence", "compactions")
+    __slots__ = ("_heap", "_is_live", "_live_entries", "_sequence", "compactions")
 
-    def __init__(self, is_live: Callable[[TimeEvent], bool]) -> None:
+    def __init__(
+        self,
+        is_live: Callable[[TimeEvent], bool],
+        live_entries: Callable[[list[TimeEvent]], list[TimeEvent]] | None = None,
+    ) -> None:
         self._heap: list[TimeEvent] = []
         self._is_live = is_live
+        self._live_entries = live_entries or (lambda heap: [e for e in heap if is_live(e)])
         self._sequence = 0
         self.compactions = 0
 
@@ -65,7 +73,7 @@ class TimerQueue:
         """Entries in the heap, live and stale."""
         return len(self._heap)
 
-    def push(self, when: int, job_id: UUID, generation: int) -> None:
+    def push(self, when: int, job_id: int, generation: int) -> None:
         """Add an entry; O(log n)."""
         self._sequence += 1
         heapq.heappush(
@@ -104,8 +112,7 @@ class TimerQueue:
         """Rebuild from live entries if garbage exceeds the bound; True if it did."""
         if len(self._heap) <= _COMPACT_FACTOR * live + _COMPACT_FLOOR:
             return False
-        is_live = self._is_live
-        self._heap = [event for event in self._heap if is_live(event)]
+        self._heap = self._live_entries(self._heap)
         heapq.heapify(self._heap)
         self.compactions += 1
         return True

@@ -147,7 +147,7 @@ class Scheduler:
         # id -> job. Invariant: job._scheduler is self for every value, and each job with a
         # pending fire (job._next_us not None) has exactly one live entry in _queue.
         self._jobs: dict[int, Job] = {}  # keyed by job.id.int: int hashing is C-fast
-        self._queue = TimerQueue(self._is_live)
+        self._queue = TimerQueue(self._is_live, self._live_entries)
         self._generation = 0  # source of job generations; only ever grows
         self._cond = asyncio.Condition()  # binds to a loop on first use, not here
         self._state = _State.NEW
@@ -211,7 +211,7 @@ class Scheduler:
         job._next_us = first
         jobs[key] = job
         if first is not None:
-            self._queue.push(first, job.id, gen)
+            self._queue.push(first, key, gen)
             if self._sleeping_until is not None:
                 self._wake_if_sooner(first)
         if self._events.active:
@@ -229,9 +229,7 @@ class Scheduler:
             job = self._jobs.pop(job_id.int)
         except (KeyError, AttributeError):
             raise JobLookupError(f"no job with id {job_id!r}") from None
-        job._scheduler = None
-        job._next_us = None
-        job._queued = None
+        job._scheduler = None  # its heap entry is stale from now on; a queued fire is dropped
         self._queue.maybe_compact(len(self._jobs))
         if self._events.active:
             self._events.emit(ev.JobRemoved(job_id=job.id, name=job.name))
@@ -525,7 +523,7 @@ class Scheduler:
         queue = self._queue
         jobs = self._jobs
         while (top := queue.pop_due(now)) is not None:
-            job = jobs[top.job_id.int]
+            job = jobs[top.job_id]
             try:
                 self._fire(job, top.when, now)
             except Exception:
@@ -582,12 +580,20 @@ class Scheduler:
             job._gen = self._generation
         job._next_us = nxt
         if nxt is not None:
-            self._queue.push(nxt, job.id, job._gen)
+            self._queue.push(nxt, job.id.int, job._gen)
             if new_generation:
                 self._wake_if_sooner(nxt)
 
+    def _live_entries(self, entries: list[TimeEvent]) -> list[TimeEvent]:
+        get = self._jobs.get
+        return [
+            e
+            for e in entries
+            if (job := get(e[2])) is not None and job._gen == e[3] and job._next_us == e[0]
+        ]
+
     def _is_live(self, event: TimeEvent) -> bool:
-        job = self._jobs.get(event[2].int)
+        job = self._jobs.get(event[2])
         return job is not None and job._gen == event[3] and job._next_us == event[0]
 
     def _wake_if_sooner(self, when: int) -> None:

@@ -17,7 +17,7 @@ def noop(ctx: object) -> None:
 
 def test_equal_instants_pop_in_insertion_order() -> None:
     q = TimerQueue(lambda e: True)
-    ids = [uuid.uuid4() for _ in range(5)]
+    ids = [uuid.uuid4().int for _ in range(5)]
     for job_id in ids:
         q.push(100, job_id, 1)
     popped = []
@@ -27,9 +27,9 @@ def test_equal_instants_pop_in_insertion_order() -> None:
 
 
 def test_stale_entries_are_dropped_when_they_reach_the_top() -> None:
-    live: set[uuid.UUID] = set()
+    live: set[int] = set()
     q = TimerQueue(lambda e: e.job_id in live)
-    a, b = uuid.uuid4(), uuid.uuid4()
+    a, b = uuid.uuid4().int, uuid.uuid4().int
     q.push(1, a, 1)
     q.push(2, b, 1)
     live.add(b)
@@ -40,16 +40,16 @@ def test_stale_entries_are_dropped_when_they_reach_the_top() -> None:
 
 
 def test_compaction_rebuilds_only_past_the_bound() -> None:
-    live: set[uuid.UUID] = set()
+    live: set[int] = set()
     q = TimerQueue(lambda e: e.job_id in live)
-    keeper = uuid.uuid4()
+    keeper = uuid.uuid4().int
     live.add(keeper)
     q.push(0, keeper, 1)
     for i in range(_COMPACT_FACTOR * 1 + _COMPACT_FLOOR - 1):
-        q.push(i, uuid.uuid4(), 1)
+        q.push(i, uuid.uuid4().int, 1)
     assert len(q) == _COMPACT_FACTOR + _COMPACT_FLOOR
     assert not q.maybe_compact(live=1)  # at the bound: no rebuild
-    q.push(99, uuid.uuid4(), 1)
+    q.push(99, uuid.uuid4().int, 1)
     assert q.maybe_compact(live=1)  # one past it: rebuilt down to the live entry
     assert q.compactions == 1
     assert len(q) == 1

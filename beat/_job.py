@@ -20,10 +20,12 @@ rather than a side table: one object per job keeps the per-job memory small.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import random
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -181,6 +183,23 @@ def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
 
 
 def _default_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of the function (through partials), interned per function."""
+    try:
+        return _NAMES[fn]
+    except (KeyError, TypeError):  # TypeError: unhashable or not weak-referenceable
+        pass
+    name = _compute_name(fn)
+    with contextlib.suppress(TypeError):
+        _NAMES[fn] = name
+    return name
+
+
+# Jobs built in bulk from one function share one name string instead of a copy each. Weak
+# keys: the cache never keeps a function (or the closure state it holds) alive.
+_NAMES: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
+
+
+def _compute_name(fn: Callable[..., Any]) -> str:
     inner = fn
     while isinstance(inner, functools.partial):
         inner = inner.func
@@ -251,7 +270,7 @@ class Job:
         self._next_us: int | None = None  # pending fire instant; None = exhausted or paused
         self._last_us: int | None = None  # high-water mark: last instant fired or dropped
         self._paused = False
-        self._running: set[asyncio.Task[Any]] | None = None  # created on first run
+        self._running = 0  # runs in progress (the tasks are in the scheduler's _runs)
         self._queued: int | None = None  # instant waiting under overlap="queue"
         self._history: deque[RawRun] | None = None  # created on first finished run
         self._waiters: list[asyncio.Future[RunRecord]] | None = None
@@ -295,7 +314,7 @@ class Job:
     @property
     def running(self) -> int:
         """Runs of this job in progress right now."""
-        return len(self._running) if self._running else 0
+        return self._running
 
     def __repr__(self) -> str:
         return f"Job(id={self.id}, name={self.name!r}, timer={self.timer!r})"

@@ -561,8 +561,11 @@ class Scheduler:
             self._report_skip(job, when, "paused")
             return
         if (nxt is None or nxt > now) and now - when <= self._threshold_us:
-            job._last_us = when  # the common case: one instant, on time
-            self._set_next(job, nxt)
+            # The common case: one instant, on time (what _set_next does, inlined).
+            job._last_us = when
+            job._next_us = nxt
+            if nxt is not None:
+                self._queue.push(nxt, job.id.int, job._gen)
             self._start_fire(job, when, None)
             return
         decision = decide(timer, job.options, when, now, self._threshold_us)
@@ -623,10 +626,10 @@ class Scheduler:
                 return self._report_skip(job, when, "overlap", more)
             if policy == "allow":
                 limit = job.options.max_instances
-                if limit is not None and len(running) >= limit:
+                if limit is not None and running >= limit:
                     return self._report_skip(job, when, "max_instances", more)
             elif policy == "replace":
-                for task in list(running):
+                for task in self._tasks_of(job):
                     self._cancel_run(task, "replaced")
             elif policy == "queue":
                 if job._queued is not None:
@@ -639,25 +642,28 @@ class Scheduler:
             coro = self._execute(job, when, 1, raise_errors=False)  # the common case: one frame
         else:
             coro = self._run_fire(job, when, more)
-        self._track_run(job, self._loop.create_task(coro))
+        task = self._loop.create_task(coro)
+        job._running += 1
+        self._runs[task] = job
+        task.add_done_callback(self._run_done)
         return None
 
     def _track_run(self, job: Job, task: asyncio.Task[Any]) -> None:
-        if job._running is None:
-            job._running = set()
-        job._running.add(task)
+        job._running += 1
         self._runs[task] = job
         task.add_done_callback(self._run_done)
+
+    def _tasks_of(self, job: Job) -> list[asyncio.Task[Any]]:
+        """The job's runs in progress (a scan: only overlap='replace' needs them)."""
+        return [task for task, owner in self._runs.items() if owner is job]
 
     def _run_done(self, task: asyncio.Task[Any]) -> None:
         job = self._runs.pop(task)
         if self._cancel_reasons:
             self._cancel_reasons.pop(task, None)
-        running = job._running
-        if running is not None:
-            running.discard(task)
+        job._running -= 1
         queued = job._queued
-        if queued is not None and not running and self._state is _State.RUNNING:
+        if queued is not None and not job._running and self._state is _State.RUNNING:
             job._queued = None
             if job._scheduler is self:
                 self._start_fire(job, queued, None)
@@ -776,7 +782,8 @@ class Scheduler:
         """Append to the job's bounded history and wake ``wait_next_run`` callers."""
         size = job.options.history
         finished = self.clock.time()
-        raw: RawRun = (when, attempt, started, finished, outcome, error, summarize(result))
+        summary = None if result is None else summarize(result)
+        raw: RawRun = (when, attempt, started, finished, outcome, error, summary)
         if size:
             if job._history is None:
                 job._history = deque(maxlen=size)

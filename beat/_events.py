@@ -38,6 +38,7 @@ __all__ = [
     "RunCancelled",
     "RunEvent",
     "RunFailed",
+    "RunQueued",
     "RunSkipped",
     "RunStarted",
     "RunSucceeded",
@@ -160,6 +161,11 @@ class RunTimedOut(RunEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunCancelled(RunEvent):
     reason: Literal["shutdown", "replaced"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunQueued(RunEvent):
+    """overlap="queue": the fire waits for the running run to end, then starts."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -635,6 +635,15 @@ class Scheduler:
                 if job._queued is not None:
                     return self._report_skip(job, when, "queue_full", more)
                 job._queued = when
+                run_logger.info(
+                    "job %s @ %s: previous run still going; queued to run right after it",
+                    job.name,
+                    _iso(when),
+                )
+                if self._events.active:
+                    self._events.emit(
+                        ev.RunQueued(job_id=job.id, name=job.name, when=from_us(when), attempt=1)
+                    )
                 return None
         self._fires += 1
         assert self._loop is not None

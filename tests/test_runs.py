@@ -17,6 +17,7 @@ from beat import (
     Outcome,
     RunCancelled,
     RunFailed,
+    RunQueued,
     RunSkipped,
     RunStarted,
     RunSucceeded,
@@ -93,6 +94,7 @@ async def test_overlap_queue_runs_after_and_holds_at_most_one(
         ("start", START + 20 * S),  # queued at 20 s, started when the first run ended at 35 s
     ]
     assert [(e.when, e.reason) for e in recorder.of(RunSkipped)] == [(START + 30 * S, "queue_full")]
+    assert [e.when for e in recorder.of(RunQueued)] == [START + 20 * S]
 
 
 # -- timeouts --------------------------------------------------------------------------------

@@ -34,17 +34,12 @@ import pytest
 
 from beat._cron import Cron
 
+from .cron_zones import ZONES
+
 croniter_module = pytest.importorskip("croniter")
 cronsim_module = pytest.importorskip("cronsim")
 
-ZONES = (
-    "UTC",
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Lord_Howe",
-    "America/Santiago",
-    "Asia/Kolkata",
-)
+
 SEED = 20250330
 CASES = 3000
 

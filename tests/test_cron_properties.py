@@ -24,14 +24,8 @@ from hypothesis import strategies as st
 
 from beat._cron import Cron
 
-ZONES = (
-    "UTC",
-    "Europe/Berlin",
-    "America/New_York",
-    "Australia/Lord_Howe",
-    "America/Santiago",
-    "Asia/Kolkata",
-)
+from .cron_zones import ZONES
+
 HORIZON = timedelta(hours=36)
 MINUTE = timedelta(minutes=1)
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))

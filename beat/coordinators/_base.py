@@ -33,7 +33,7 @@ from typing import Any
 
 from .._history import Outcome
 
-__all__ = ["Claim", "Coordinator", "JobSpec", "Occurrence"]
+__all__ = ["Claim", "Coordinator", "JobSpec", "Occurrence", "redact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +113,13 @@ class Coordinator(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release connections. Idempotent."""
+
+
+def redact(url: str) -> str:
+    """``url`` (a Redis URL or PostgreSQL DSN) without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else url

@@ -70,7 +70,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from .._exceptions import CoordinatorConfigError, CoordinatorUnavailableError
 from .._history import Outcome
-from ._base import Claim, Coordinator, JobSpec, Occurrence
+from ._base import Claim, Coordinator, JobSpec, Occurrence, redact
 
 __all__ = ["PostgresCoordinator"]
 
@@ -163,8 +163,7 @@ class PostgresCoordinator(Coordinator):
             )
         except (*_UNAVAILABLE, ValueError) as exc:
             raise CoordinatorConfigError(
-                f"cannot connect to PostgreSQL at {_redact(self.dsn)!r}: "
-                f"{type(exc).__name__}: {exc}"
+                f"cannot connect to PostgreSQL at {redact(self.dsn)!r}: {type(exc).__name__}: {exc}"
             ) from exc
         try:
             async with pool.acquire() as conn:
@@ -173,7 +172,7 @@ class PostgresCoordinator(Coordinator):
             pool.terminate()
             if isinstance(exc, _UNAVAILABLE):
                 raise CoordinatorConfigError(
-                    f"cannot use PostgreSQL at {_redact(self.dsn)!r} for claims: "
+                    f"cannot use PostgreSQL at {redact(self.dsn)!r} for claims: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             raise
@@ -359,7 +358,7 @@ class PostgresCoordinator(Coordinator):
 
     def __repr__(self) -> str:
         return (
-            f"PostgresCoordinator({_redact(self.dsn)!r}, namespace={self.namespace!r}, "
+            f"PostgresCoordinator({redact(self.dsn)!r}, namespace={self.namespace!r}, "
             f"lease={self.lease!r})"
         )
 
@@ -453,13 +452,3 @@ class _Tables:
             f"""INSERT INTO {schema} (version) SELECT {SCHEMA_VERSION}
                 WHERE NOT EXISTS (SELECT FROM {schema})""",
         ]
-
-
-def _redact(dsn: str) -> str:
-    """``dsn`` without its password, for messages and logs."""
-    scheme, sep, rest = dsn.partition("://")
-    if not sep or "@" not in rest:
-        return dsn
-    userinfo, _, host = rest.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else dsn

@@ -49,7 +49,7 @@ from redis.backoff import NoBackoff
 
 from .._exceptions import CoordinatorConfigError, CoordinatorUnavailableError
 from .._history import Outcome
-from ._base import Claim, Coordinator, JobSpec, Occurrence
+from ._base import Claim, Coordinator, JobSpec, Occurrence, redact
 
 __all__ = ["RedisCoordinator"]
 
@@ -136,7 +136,7 @@ class RedisCoordinator(Coordinator):
             )
             client = Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
         except ValueError as exc:
-            raise CoordinatorConfigError(f"bad Redis URL {_redact(self.url)!r}: {exc}") from exc
+            raise CoordinatorConfigError(f"bad Redis URL {redact(self.url)!r}: {exc}") from exc
         try:
             probe = f"{self._prefix}probe:{self.owner}"
             await client.set(probe, self.owner, nx=True, px=10_000)
@@ -145,7 +145,7 @@ class RedisCoordinator(Coordinator):
             await client.aclose()
             if isinstance(exc, (*_UNAVAILABLE, rx.RedisError)):
                 raise CoordinatorConfigError(
-                    f"cannot use Redis at {_redact(self.url)!r} for claims "
+                    f"cannot use Redis at {redact(self.url)!r} for claims "
                     f"(SET/DEL on {self._prefix}*): {type(exc).__name__}: {exc}"
                 ) from exc
             raise
@@ -191,7 +191,7 @@ class RedisCoordinator(Coordinator):
         return self._client
 
     def __repr__(self) -> str:
-        return f"RedisCoordinator({_redact(self.url)!r}, namespace={self.namespace!r})"
+        return f"RedisCoordinator({redact(self.url)!r}, namespace={self.namespace!r})"
 
 
 def _ms(seconds: float) -> int:
@@ -200,13 +200,3 @@ def _ms(seconds: float) -> int:
 
 def _unavailable(exc: BaseException) -> CoordinatorUnavailableError:
     return CoordinatorUnavailableError(f"Redis: {type(exc).__name__}: {exc}")
-
-
-def _redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    userinfo, _, host = rest.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else url

@@ -367,6 +367,26 @@ class _Compiled:
     key: tuple[object, ...]  # what equality compares (value sets and rules, not the text)
 
 
+# Tables are shared per *field* as well as per expression: thousands of distinct daily jobs
+# ("17 3 * * *", "42 9 * * *"...) have a handful of distinct minute, hour and day fields, so a
+# Cron costs its own few objects, not ~9 KB of tables (benchmarks/: memory per cron job).
+@functools.lru_cache(maxsize=4096)
+def _shared_table(values: frozenset[int], size: int) -> tuple[int, ...]:
+    return _next_table(values, size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_day_tables(
+    doms: frozenset[int], dows: frozenset[int], both: bool
+) -> tuple[tuple[int, ...], ...]:
+    return _day_tables(doms, dows, both)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted(values: frozenset[int]) -> tuple[int, ...]:
+    return tuple(sorted(values))
+
+
 @functools.lru_cache(maxsize=1024)
 def _compile(expr: str) -> _Compiled:
     """Parse and check ``expr`` once per distinct text.
@@ -388,18 +408,18 @@ def _compile(expr: str) -> _Compiled:
     fixed = not (fields[0].startswith("*") or fields[1].startswith("*"))
     return _Compiled(
         fixed=fixed,
-        minutes=_next_table(minutes, 61),
-        hours=_next_table(hours, 25),
-        months=_next_table(months, 14),
-        days=_day_tables(doms, dows, both_days),
+        minutes=_shared_table(minutes, 61),
+        hours=_shared_table(hours, 25),
+        months=_shared_table(months, 14),
+        days=_shared_day_tables(doms, dows, both_days),
         first_minute=min(minutes),
         first_hour=min(hours),
         key=(
-            tuple(sorted(minutes)),
-            tuple(sorted(hours)),
-            tuple(sorted(doms)),
-            tuple(sorted(months)),
-            tuple(sorted(dows)),
+            _sorted(minutes),
+            _sorted(hours),
+            _sorted(doms),
+            _sorted(months),
+            _sorted(dows),
             both_days,
             fixed,
         ),

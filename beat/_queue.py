@@ -80,6 +80,19 @@ class TimerQueue:
             self._heap, _new_event(TimeEvent, (when, self._sequence, job_id, generation))
         )
 
+    def new_generation(self) -> int:
+        """A fresh generation number, never handed out before (shares the sequence counter).
+
+        A job's first entry is pushed with ``push(when, id, gen)`` right after, so its
+        sequence and generation are the same int object: one allocation fewer per job.
+        """
+        self._sequence += 1
+        return self._sequence
+
+    def push_first(self, when: int, job_id: int, generation: int) -> None:
+        """Push the entry that opens ``generation`` (from :meth:`new_generation`)."""
+        heapq.heappush(self._heap, _new_event(TimeEvent, (when, generation, job_id, generation)))
+
     def peek(self) -> TimeEvent | None:
         """The earliest live entry, dropping stale ones on the way; ``None`` if empty."""
         heap = self._heap

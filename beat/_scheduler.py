@@ -148,7 +148,6 @@ class Scheduler:
         # pending fire (job._next_us not None) has exactly one live entry in _queue.
         self._jobs: dict[int, Job] = {}  # keyed by job.id.int: int hashing is C-fast
         self._queue = TimerQueue(self._is_live, self._live_entries)
-        self._generation = 0  # source of job generations; only ever grows
         self._cond = asyncio.Condition()  # binds to a loop on first use, not here
         self._state = _State.NEW
         self._closed = False  # True once shutdown began: add_job refuses
@@ -205,13 +204,12 @@ class Scheduler:
             first = timer._at_us  # even if past: a late fire, subject to grace
         else:
             first = next_fire_us(timer, now)
-        self._generation += 1
-        job._gen = gen = self._generation
+        job._gen = gen = self._queue.new_generation()
         job._scheduler = self
         job._next_us = first
         jobs[key] = job
         if first is not None:
-            self._queue.push(first, key, gen)
+            self._queue.push_first(first, key, gen)
             if self._sleeping_until is not None:
                 self._wake_if_sooner(first)
         if self._events.active:
@@ -579,11 +577,13 @@ class Scheduler:
 
     def _set_next(self, job: Job, nxt: int | None, *, new_generation: bool = False) -> None:
         if new_generation:
-            self._generation += 1
-            job._gen = self._generation
+            job._gen = self._queue.new_generation()
         job._next_us = nxt
         if nxt is not None:
-            self._queue.push(nxt, job.id.int, job._gen)
+            if new_generation:
+                self._queue.push_first(nxt, job.id.int, job._gen)
+            else:
+                self._queue.push(nxt, job.id.int, job._gen)
             if new_generation:
                 self._wake_if_sooner(nxt)
 

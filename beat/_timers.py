@@ -94,7 +94,9 @@ class Cycle:
     :meth:`beat.Job.every`: the grid is then anchored one interval after the job is added.
     """
 
-    __slots__ = ("_end_us", "_interval_us", "_start_us", "end_at", "interval")
+    # Integers only: a registered job's timer is a few words, not three datetime objects
+    # (interval, start_at and end_at are rebuilt from them when read).
+    __slots__ = ("_end_us", "_interval_us", "_start_us")
 
     def __init__(
         self,
@@ -116,11 +118,18 @@ class Cycle:
                     f"Cycle end_at {end_at.isoformat()!r} is before start_at "
                     f"{start_at.isoformat() if start_at else None!r}"
                 )
-        self.interval = interval
-        self.end_at = end_at
         self._interval_us = interval_us
         self._start_us = start_us
         self._end_us = end_us
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(microseconds=self._interval_us)
+
+    @property
+    def end_at(self) -> datetime | None:
+        """The last instant the grid may fire at (inclusive), if bounded."""
+        return None if self._end_us is None else from_us(self._end_us)
 
     @property
     def start_at(self) -> datetime | None:
@@ -130,8 +139,6 @@ class Cycle:
     def anchored(self, first_us: int) -> Cycle:
         """A copy whose grid starts at ``first_us`` (used for ``Job.every`` on add)."""
         copy = Cycle.__new__(Cycle)
-        copy.interval = self.interval
-        copy.end_at = self.end_at
         copy._interval_us = self._interval_us
         copy._start_us = first_us
         copy._end_us = self._end_us

@@ -121,14 +121,23 @@ class TimerQueue:
         """Remove and return the top entry (call :meth:`peek` first)."""
         return heapq.heappop(self._heap)
 
+    @staticmethod
+    def limit(live: int) -> int:
+        """Entries allowed for ``live`` jobs before a rebuild."""
+        return _COMPACT_FACTOR * live + _COMPACT_FLOOR
+
     def maybe_compact(self, live: int) -> bool:
         """Rebuild from live entries if garbage exceeds the bound; True if it did."""
         if len(self._heap) <= _COMPACT_FACTOR * live + _COMPACT_FLOOR:
             return False
+        self.compact()
+        return True
+
+    def compact(self) -> None:
+        """Rebuild the heap from its live entries: O(n)."""
         self._heap = self._live_entries(self._heap)
         heapq.heapify(self._heap)
         self.compactions += 1
-        return True
 
     def clear(self) -> None:
         self._heap.clear()

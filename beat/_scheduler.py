@@ -228,7 +228,9 @@ class Scheduler:
         except (KeyError, AttributeError):
             raise JobLookupError(f"no job with id {job_id!r}") from None
         job._scheduler = None  # its heap entry is stale from now on; a queued fire is dropped
-        self._queue.maybe_compact(len(self._jobs))
+        queue = self._queue
+        if len(queue._heap) > queue.limit(len(self._jobs)):  # inlined maybe_compact: hot path
+            queue.compact()
         if self._events.active:
             self._events.emit(ev.JobRemoved(job_id=job.id, name=job.name))
         return job

@@ -84,7 +84,13 @@ class RunExecution:
                 if options.timeout is not None:
                     result = await self._call_with_timeout(job, ctx, options.timeout)
                 elif job.is_async:
-                    result = await job.fn(ctx, *job.args, **job.kwargs)
+                    # The common call shapes avoid building an args tuple / kwargs dict per run.
+                    if job.kwargs:
+                        result = await job.fn(ctx, *job.args, **job.kwargs)
+                    elif job.args:
+                        result = await job.fn(ctx, *job.args)
+                    else:
+                        result = await job.fn(ctx)
                 else:
                     result = await self._in_thread(job, ctx)
             except asyncio.CancelledError:

@@ -149,6 +149,7 @@ class Scheduler(RunExecution):
         self._task: asyncio.Task[None] | None = None
         self._helpers: set[asyncio.Task[Any]] = set()  # wake-ups, coordinator upkeep
         self._runs: dict[asyncio.Task[Any], Job] = {}  # every run in progress -> its job
+        self._run_done_callback = self._run_done  # one bound method, not one per run
         self._cancel_reasons: dict[asyncio.Task[Any], str] = {}
         self._sleeping_until: int | None = None  # wall µs the loop sleeps until; None = awake
         self._wake_pending = False
@@ -649,13 +650,13 @@ class Scheduler(RunExecution):
         task = self._loop.create_task(coro)
         job._running += 1
         self._runs[task] = job
-        task.add_done_callback(self._run_done)
+        task.add_done_callback(self._run_done_callback)
         return None
 
     def _track_run(self, job: Job, task: asyncio.Task[Any]) -> None:
         job._running += 1
         self._runs[task] = job
-        task.add_done_callback(self._run_done)
+        task.add_done_callback(self._run_done_callback)
 
     def _tasks_of(self, job: Job) -> list[asyncio.Task[Any]]:
         """The job's runs in progress (a scan: only overlap='replace' needs them)."""

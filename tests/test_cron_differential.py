@@ -34,7 +34,7 @@ import pytest
 
 from beat._cron import Cron
 
-from .cron_zones import ZONES
+from .cron_zones import ZONES, transitions
 
 croniter_module = pytest.importorskip("croniter")
 cronsim_module = pytest.importorskip("cronsim")
@@ -205,20 +205,6 @@ def _parse_hour_part(text: str) -> Part:
 
 
 # --------------------------------------------------------------------------- zones
-
-
-def transitions(tz: ZoneInfo, first_year: int, last_year: int) -> list[datetime]:
-    """UTC instants where the zone's offset changes (half-hour resolution is enough)."""
-    found = []
-    moment = datetime(first_year, 1, 1, tzinfo=UTC)
-    offset = moment.astimezone(tz).utcoffset()
-    while moment.year <= last_year:
-        later = moment + timedelta(minutes=30)
-        now = later.astimezone(tz).utcoffset()
-        if now != offset:
-            found.append(later)
-        moment, offset = later, now
-    return found
 
 
 _TRANSITIONS = {name: transitions(ZoneInfo(name), 2024, 2026) for name in ZONES}

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from beat._cron import Cron
 
-from .cron_zones import ZONES
+from .cron_zones import ZONES, transitions
 
 HORIZON = timedelta(hours=36)
 MINUTE = timedelta(minutes=1)
@@ -39,16 +39,7 @@ NAMES = (
 
 
 def _transitions(tz: ZoneInfo) -> list[datetime]:
-    found = []
-    moment = datetime(2024, 1, 1, tzinfo=UTC)
-    offset = moment.astimezone(tz).utcoffset()
-    while moment.year < 2027:
-        later = moment + timedelta(minutes=30)
-        now = later.astimezone(tz).utcoffset()
-        if now != offset:
-            found.append(later)
-        moment, offset = later, now
-    return found
+    return transitions(tz, 2024, 2026)
 
 
 TRANSITIONS = {name: _transitions(ZoneInfo(name)) for name in ZONES}

@@ -16,9 +16,14 @@ Time base (SEMANTICS §1): instants are UTC epoch microseconds; sleeping uses th
 monotonic time, capped at ``max_sleep``; after every wake the wall clock is read again, so
 suspend and clock steps are noticed within the cap.
 
-Threads: every public method is safe to call from the loop's thread, from inside a run, and
-(once started) from any other thread — calls from other threads are handed to the loop and
-wait for its answer. Before :meth:`start`, use the scheduler from one thread.
+Running a fire once it may start (attempts, timeout, retries, records) is
+``_execution.RunExecution``; coordination is ``_coordination.Coordination``.
+
+Threads: the synchronous control methods (``add_job``, ``remove_job``, ``pause_job``,
+``resume_job``, ``reschedule_job``) are safe from the loop's thread, from inside a run, and
+(once started) from any other thread — calls from other threads are handed to the loop and wait
+for its answer; the coroutine methods belong to the loop. Before :meth:`start`, use the
+scheduler from one thread.
 """
 
 from __future__ import annotations

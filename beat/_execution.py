@@ -56,6 +56,14 @@ class RunExecution:
     _max_workers: int | None
     _loop: asyncio.AbstractEventLoop | None
 
+    def _emit_run(
+        self, kind: type[ev.RunEvent], job: Job, when: int, attempt: int, **fields: Any
+    ) -> None:
+        """Emit a run event; callers check ``self._events.active`` first (hot path)."""
+        self._events.emit(
+            kind(job_id=job.id, name=job.name, when=from_us(when), attempt=attempt, **fields)
+        )
+
     async def _run_fire(self, job: Job, when: int, more: list[int] | None) -> None:
         for instant in (when, *more) if more else (when,):
             if job.options.jitter:
@@ -77,9 +85,7 @@ class RunExecution:
             ctx = Context(job, when, attempt, cast("Scheduler", self))
             started = self.clock.time()
             if self._events.active:
-                self._events.emit(
-                    ev.RunStarted(job_id=job.id, name=job.name, when=from_us(when), attempt=attempt)
-                )
+                self._emit_run(ev.RunStarted, job, when, attempt)
             try:
                 if options.timeout is not None:
                     result = await self._call_with_timeout(job, ctx, options.timeout)
@@ -100,14 +106,12 @@ class RunExecution:
                 )
                 run_logger.warning("job %s @ %s: cancelled (%s)", job.name, _iso(when), reason)
                 if self._events.active:
-                    self._events.emit(
-                        ev.RunCancelled(
-                            job_id=job.id,
-                            name=job.name,
-                            when=from_us(when),
-                            attempt=attempt,
-                            reason="replaced" if reason == "replaced" else "shutdown",
-                        )
+                    self._emit_run(
+                        ev.RunCancelled,
+                        job,
+                        when,
+                        attempt,
+                        reason="replaced" if reason == "replaced" else "shutdown",
                     )
                 raise
             except _RunTimeout as exc:
@@ -189,15 +193,13 @@ class RunExecution:
         if run_logger.isEnabledFor(logging.DEBUG):
             run_logger.debug("job %s @ %s: succeeded (attempt %d)", job.name, _iso(when), attempt)
         if self._events.active:
-            self._events.emit(
-                ev.RunSucceeded(
-                    job_id=job.id,
-                    name=job.name,
-                    when=from_us(when),
-                    attempt=attempt,
-                    duration=self.clock.time() - started,
-                    result=summarize(result),
-                )
+            self._emit_run(
+                ev.RunSucceeded,
+                job,
+                when,
+                attempt,
+                duration=self.clock.time() - started,
+                result=summarize(result),
             )
 
     def _report_failure(
@@ -214,17 +216,15 @@ class RunExecution:
             exc_info=exc,
         )
         if self._events.active:
-            self._events.emit(
-                ev.RunFailed(
-                    job_id=job.id,
-                    name=job.name,
-                    when=from_us(when),
-                    attempt=attempt,
-                    duration=self.clock.time() - started,
-                    error=error,
-                    will_retry=will_retry,
-                    exception=exc,
-                )
+            self._emit_run(
+                ev.RunFailed,
+                job,
+                when,
+                attempt,
+                duration=self.clock.time() - started,
+                error=error,
+                will_retry=will_retry,
+                exception=exc,
             )
 
     def _report_timeout(
@@ -251,16 +251,14 @@ class RunExecution:
             ", will retry" if will_retry else "",
         )
         if self._events.active:
-            self._events.emit(
-                ev.RunTimedOut(
-                    job_id=job.id,
-                    name=job.name,
-                    when=from_us(when),
-                    attempt=attempt,
-                    timeout=timeout,
-                    will_retry=will_retry,
-                    abandoned_thread=abandoned,
-                )
+            self._emit_run(
+                ev.RunTimedOut,
+                job,
+                when,
+                attempt,
+                timeout=timeout,
+                will_retry=will_retry,
+                abandoned_thread=abandoned,
             )
 
     def _report_skip(self, job: Job, when: int, reason: str, more: list[int] | None = None) -> None:
@@ -268,14 +266,12 @@ class RunExecution:
             level = logging.INFO if reason == "paused" else logging.WARNING
             run_logger.log(level, "job %s @ %s: fire skipped (%s)", job.name, _iso(instant), reason)
             if self._events.active:
-                self._events.emit(
-                    ev.RunSkipped(
-                        job_id=job.id,
-                        name=job.name,
-                        when=from_us(instant),
-                        attempt=1,
-                        reason=reason,  # type: ignore[arg-type]
-                    )
+                self._emit_run(
+                    ev.RunSkipped,
+                    job,
+                    instant,
+                    1,
+                    reason=reason,
                 )
 
     def _report_misfire(

@@ -642,9 +642,7 @@ class Scheduler(RunExecution):
                     _iso(when),
                 )
                 if self._events.active:
-                    self._events.emit(
-                        ev.RunQueued(job_id=job.id, name=job.name, when=from_us(when), attempt=1)
-                    )
+                    self._emit_run(ev.RunQueued, job, when, 1)
                 return None
         self._fires += 1
         assert self._loop is not None

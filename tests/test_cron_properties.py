@@ -1,7 +1,7 @@
 """Property tests: ``Cron.next_after`` against a brute-force reference.
 
 The reference is deliberately naive: it walks real time one UTC minute at a time, reads the
-wall clock in the zone and applies SEMANTICS §2 literally:
+wall clock in the zone and applies docs/guarantees.md §2 literally:
 
 * a wildcard job fires at every instant whose wall time matches;
 * a fixed-time job fires at a matching wall time on its first occurrence only (``fold=0``),

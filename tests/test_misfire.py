@@ -1,4 +1,4 @@
-"""Misfire policies (SEMANTICS §3) and wall-clock jumps (§1) on the fake clock."""
+"""Misfire policies (docs/guarantees.md §3) and wall-clock jumps (§1) on the fake clock."""
 
 from __future__ import annotations
 

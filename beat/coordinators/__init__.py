@@ -1,4 +1,4 @@
-"""Coordination backends: many instances, one run per occurrence (SEMANTICS §6).
+"""Coordination backends: many instances, one run per occurrence (docs/guarantees.md §6).
 
 ``beat.coordinators.Coordinator`` is the interface. The backends need their extras and are
 imported lazily, on first use of their name, so ``import beat.coordinators`` never needs

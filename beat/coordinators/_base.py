@@ -1,4 +1,4 @@
-"""The interface between the scheduler and a coordination backend (SEMANTICS §6).
+"""The interface between the scheduler and a coordination backend (docs/guarantees.md §6).
 
 An **occurrence** is ``(namespace, job name, UTC fire instant)``. Before running one, every
 instance asks its coordinator to :meth:`~Coordinator.claim` it; the backend answers atomically,

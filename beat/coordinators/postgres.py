@@ -1,4 +1,4 @@
-"""PostgreSQL coordination: a runs table unique on ``(namespace, job, fire_time)`` (SEMANTICS §6).
+"""PostgreSQL coordination: one row per ``(namespace, job, fire_time)`` (docs/guarantees.md §6).
 
 Guarantee — **exactly one claim per occurrence, durable**. A claim is one
 ``INSERT … ON CONFLICT DO NOTHING RETURNING`` round trip; the primary key decides, so two

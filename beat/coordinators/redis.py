@@ -1,4 +1,4 @@
-"""Redis coordination: one ``SET key NX PX ttl`` per occurrence (SEMANTICS §6).
+"""Redis coordination: one ``SET key NX PX ttl`` per occurrence (docs/guarantees.md §6).
 
 Guarantee — **at most once per occurrence while Redis keeps the key**. The first instance
 whose ``SET … NX`` creates the occurrence's key runs it; every other instance sees the key

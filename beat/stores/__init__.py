@@ -1,0 +1,36 @@
+"""Durable job stores: where the job runner keeps jobs (see ``docs/stores.md``).
+
+``Store`` is the interface; ``MemoryStore`` (one process, tests) and ``SQLiteStore`` (stdlib
+``sqlite3``, several processes on one host) need nothing extra. ``PostgresStore`` needs the
+``[postgres]`` extra and is imported lazily, on first use of its name, so
+``import beat.stores`` never needs asyncpg; it is left out of ``__all__`` so that
+``import *`` works without the extra.
+"""
+
+from __future__ import annotations
+
+from ._base import Heartbeat, JobRecord, JobStatus, NewJob, Store
+from ._errors import (
+    InvalidJobStateError,
+    JobNotFoundError,
+    SerializationError,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ._memory import MemoryStore
+
+__all__ = [
+    "Heartbeat",
+    "InvalidJobStateError",
+    "JobNotFoundError",
+    "JobRecord",
+    "JobStatus",
+    "MemoryStore",
+    "NewJob",
+    "SerializationError",
+    "Store",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailableError",
+]

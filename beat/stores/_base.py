@@ -1,0 +1,442 @@
+"""Records and the abstract interface of a durable job store (see ``docs/stores.md``).
+
+A store keeps jobs — a task name plus JSON arguments — and moves each through its states with
+one atomic transition per method (one statement or one transaction)::
+
+    enqueue ─► scheduled ──(scheduled_at reached)──► queued ──claim──► running ──► succeeded
+                   ▲                                   ▲                  │
+                   └──── fail, attempts remain ────────┼──────────────────┤
+                                                       │                  ├─► dead
+                              release, lease expiry ───┘                  └─► cancelled
+
+``scheduled`` and ``queued`` are one stored state (``queued``); a record reports
+``scheduled`` while its ``scheduled_at`` is later than the store's clock, ``queued`` once due.
+So no background process moves jobs between them, and no clock skew can strand one.
+
+``attempt`` counts claims. It only ever grows, so ``(id, attempt)`` names one execution and
+is the fencing token: :meth:`Store.complete`, :meth:`Store.fail`, :meth:`Store.release`,
+:meth:`Store.mark_cancelled` and :meth:`Store.heartbeat` act only while the job is still
+``running`` under that worker and attempt, and return ``False`` (or report the job lost)
+otherwise.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+import math
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeAlias
+from uuid import UUID
+
+from .._exceptions import InvalidJobError
+from ._errors import SerializationError
+
+__all__ = [
+    "Heartbeat",
+    "JobRecord",
+    "JobStatus",
+    "NewJob",
+    "Store",
+]
+
+JSON: TypeAlias = Any
+"""A value ``json.dumps(value, allow_nan=False)`` accepts and reads back unchanged
+(``None``, ``bool``, ``int``, finite ``float``, ``str``, lists/tuples and ``str``-keyed dicts
+of those); tuples come back as lists."""
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_ATTEMPTS = 5
+LEASE_EXPIRED = "beat.LeaseExpired"
+"""``error_type`` of a job that went ``dead`` because its last attempt's lease expired."""
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is. ``succeeded``, ``dead`` and ``cancelled`` are final."""
+
+    SCHEDULED = "scheduled"
+    """Waiting, due later (``scheduled_at`` after the store's clock)."""
+    QUEUED = "queued"
+    """Waiting and due: the next :meth:`Store.claim` of its queue and task may take it."""
+    RUNNING = "running"
+    """Claimed by ``worker`` for ``attempt`` until ``lease_expires_at`` (renewed by heartbeats)."""
+    SUCCEEDED = "succeeded"
+    """Completed; ``result`` holds the JSON result."""
+    DEAD = "dead"
+    """Failed with no attempts left (or no retry asked); the last error is kept."""
+    CANCELLED = "cancelled"
+    """Cancelled before it ran, or stopped by its worker after a cancel request."""
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED
+
+
+_FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.CANCELLED})
+FINISHED_VALUES = tuple(sorted(s.value for s in _FINISHED))
+STORED_WAITING = "queued"
+"""The one stored value of both ``scheduled`` and ``queued``."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What :meth:`Store.enqueue` takes.
+
+    ``scheduled_at`` (aware) runs the job no earlier than that instant; otherwise it is due
+    ``delay`` seconds after the store's clock (the database clock for PostgreSQL) at enqueue
+    time. ``priority``: higher first. ``max_attempts``: claims allowed before the job is
+    ``dead`` (1 = never retried).
+    """
+
+    task: str
+    args: Sequence[JSON] = ()
+    kwargs: Mapping[str, JSON] = field(default_factory=dict)
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    scheduled_at: datetime | None = None
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One stored job as read at one moment. Times are aware UTC datetimes."""
+
+    id: UUID
+    task: str
+    args: list[JSON]
+    kwargs: dict[str, JSON]
+    queue: str
+    priority: int
+    status: JobStatus
+    attempt: int
+    max_attempts: int
+    scheduled_at: datetime
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: str | None = None
+    lease_expires_at: datetime | None = None
+    result: JSON = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What :meth:`Store.heartbeat` found for the executions it was given.
+
+    ``lost``: ids no longer running under this worker and attempt (lease taken over, job
+    cancelled or finished by someone else) — stop them, their outcome will be refused.
+    ``cancel_requested``: ids still owned (lease extended) whose cancellation was requested —
+    stop them and call :meth:`Store.mark_cancelled`.
+    """
+
+    lost: frozenset[UUID] = frozenset()
+    cancel_requested: frozenset[UUID] = frozenset()
+
+
+# -------------------------------------------------------------------------------------------
+# Validation and encoding shared by the backends
+# -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PreparedJob:
+    """A validated :class:`NewJob` with its id and JSON text, ready to store."""
+
+    id: UUID
+    task: str
+    args: str
+    kwargs: str
+    queue: str
+    priority: int
+    max_attempts: int
+    scheduled_at: datetime | None
+    delay: float
+
+
+def _check_json(value: Any, where: str, path: list[int]) -> None:
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise SerializationError(f"{where}: strings may not contain NUL characters")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"{where}: {value!r} is not JSON (NaN or infinity)")
+        return
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in path:
+            raise SerializationError(f"{where}: circular reference")
+        path.append(id(value))
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or "\x00" in key:
+                    raise SerializationError(f"{where}: dict key {key!r} is not a plain string")
+                _check_json(item, f"{where}[{key!r}]", path)
+        else:
+            for index, item in enumerate(value):
+                _check_json(item, f"{where}[{index}]", path)
+        path.pop()
+        return
+    raise SerializationError(
+        f"{where}: {type(value).__name__} is not JSON; pass plain JSON values "
+        "(None, bool, int, float, str, list, dict with str keys)"
+    )
+
+
+def encode_json(value: Any, where: str) -> str:
+    """JSON text of ``value``; :class:`SerializationError` unless it is plain JSON."""
+    _check_json(value, where, [])
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - checked above
+        raise SerializationError(f"{where}: {exc}") from exc
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidJobError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InvalidJobError(f"{what} must be a non-empty string without NUL, got {value!r}")
+    return value
+
+
+def check_aware(value: Any, what: str) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidJobError(f"{what} must be an aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def check_seconds(value: Any, what: str, *, zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero):
+        raise InvalidJobError(f"{what} must be a {'non-negative' if zero else 'positive'} number")
+    return float(value)
+
+
+def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
+    """Validate and encode a whole batch first, so a bad job stores nothing."""
+    prepared = []
+    for index, job in enumerate(jobs):
+        if not isinstance(job, NewJob):
+            raise InvalidJobError(f"jobs[{index}] is a {type(job).__name__}, not a NewJob")
+        if not isinstance(job.args, (list, tuple)):
+            raise SerializationError(f"jobs[{index}].args must be a list or tuple")
+        if not isinstance(job.kwargs, dict):
+            raise SerializationError(f"jobs[{index}].kwargs must be a dict")
+        priority = job.priority
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidJobError(f"jobs[{index}].priority must be an integer, got {priority!r}")
+        if not -(2**31) <= priority < 2**31:
+            raise InvalidJobError(f"jobs[{index}].priority must fit in 32 bits")
+        if job.scheduled_at is not None and job.delay:
+            raise InvalidJobError(f"jobs[{index}]: give scheduled_at or delay, not both")
+        prepared.append(
+            PreparedJob(
+                id=uuid.uuid4(),
+                task=check_name(job.task, f"jobs[{index}].task"),
+                args=encode_json(list(job.args), f"jobs[{index}].args"),
+                kwargs=encode_json(job.kwargs, f"jobs[{index}].kwargs"),
+                queue=check_name(job.queue, f"jobs[{index}].queue"),
+                priority=priority,
+                max_attempts=_positive_int(job.max_attempts, f"jobs[{index}].max_attempts"),
+                scheduled_at=None
+                if job.scheduled_at is None
+                else check_aware(job.scheduled_at, f"jobs[{index}].scheduled_at"),
+                delay=check_seconds(job.delay, f"jobs[{index}].delay", zero=True),
+            )
+        )
+    return prepared
+
+
+def check_claim(
+    worker: str, queues: Sequence[str], tasks: Collection[str], limit: int, lease: float
+) -> tuple[list[str], list[str]]:
+    check_name(worker, "worker")
+    if isinstance(queues, str) or isinstance(tasks, str):
+        raise InvalidJobError("queues and tasks are collections of names, not one string")
+    _positive_int(limit, "limit")
+    check_seconds(lease, "lease")
+    return [check_name(q, "queue") for q in queues], [check_name(t, "task") for t in tasks]
+
+
+def derive_status(stored: str, scheduled_at: datetime, now: datetime) -> JobStatus:
+    if stored == STORED_WAITING and scheduled_at > now:
+        return JobStatus.SCHEDULED
+    return JobStatus(stored)
+
+
+def stored_status(status: JobStatus | str | None) -> JobStatus | None:
+    """The filter value of ``list_jobs(status=...)``, checked."""
+    if status is None:
+        return None
+    try:
+        return JobStatus(status)
+    except ValueError:
+        raise InvalidJobError(f"unknown job status {status!r}") from None
+
+
+def to_uuid(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidJobError(f"{value!r} is not a job id (UUID)") from None
+
+
+def epoch_to_dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+# -------------------------------------------------------------------------------------------
+# The interface
+# -------------------------------------------------------------------------------------------
+class Store(abc.ABC):
+    """A durable job store. Every method is one atomic transition (see ``docs/stores.md``).
+
+    Open it with ``await store.open()`` (or ``async with store:``) before use; ``open`` creates
+    or migrates the schema and ``close`` releases connections. Both are idempotent. Errors:
+    :class:`~beat.stores.StoreUnavailableError` when the store cannot be reached,
+    :class:`~beat.stores.JobNotFoundError`, :class:`~beat.stores.InvalidJobStateError`,
+    :class:`~beat.stores.SerializationError` for non-JSON values (nothing is stored).
+    """
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create or migrate the schema. Idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and wake-up listeners. Idempotent."""
+
+    @abc.abstractmethod
+    async def now(self) -> datetime:
+        """The store's clock (the database's for PostgreSQL), aware UTC."""
+
+    @abc.abstractmethod
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        """Store a batch atomically (all or none); returns once durably stored, in order."""
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        worker: str,
+        *,
+        queues: Sequence[str],
+        tasks: Collection[str],
+        limit: int,
+        lease: float,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` due jobs of these queues and tasks for ``worker``.
+
+        Order: priority descending, then ``scheduled_at``, then insertion order. Running
+        jobs whose lease expired are taken again too (their worker is presumed dead). Each
+        taken job becomes ``running`` with ``attempt + 1``, ``worker`` and a lease of
+        ``lease`` seconds. Expired jobs with no attempt left become ``dead`` instead (and
+        expired jobs whose cancellation was requested become ``cancelled``). Concurrent
+        claims never take the same job.
+        """
+
+    @abc.abstractmethod
+    async def heartbeat(
+        self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float
+    ) -> Heartbeat:
+        """Extend to ``now + lease`` the leases of the ``(id, attempt)`` still owned."""
+
+    @abc.abstractmethod
+    async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
+        """``running`` → ``succeeded`` with ``result``; ``False`` if not owned (fenced)."""
+
+    @abc.abstractmethod
+    async def fail(
+        self,
+        id: UUID,
+        attempt: int,
+        worker: str,
+        *,
+        error_type: str,
+        message: str,
+        traceback: str = "",
+        retry_at: datetime | None = None,
+    ) -> bool:
+        """``running`` → ``scheduled`` at ``retry_at`` when given and attempts remain, else
+        ``dead`` (``cancelled`` if cancellation was requested). ``False`` if not owned."""
+
+    @abc.abstractmethod
+    async def release(self, id: UUID, attempt: int, worker: str) -> bool:
+        """Hand a claimed job back (worker shutting down): ``running`` → ``queued`` at its
+        old place; the attempt is not counted against ``max_attempts``. Fenced."""
+
+    @abc.abstractmethod
+    async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
+        """``running`` → ``cancelled``, by the worker that stopped it. Fenced."""
+
+    @abc.abstractmethod
+    async def cancel(self, id: UUID) -> JobRecord:
+        """``scheduled``/``queued`` → ``cancelled`` at once; ``running`` → sets
+        ``cancel_requested`` (seen by the worker's next heartbeat); a finished job is
+        returned unchanged. :class:`JobNotFoundError` if there is no such job."""
+
+    @abc.abstractmethod
+    async def retry(self, id: UUID) -> JobRecord:
+        """``dead``/``cancelled`` → ``queued`` now, with at least one attempt left.
+        :class:`InvalidJobStateError` for any other status."""
+
+    @abc.abstractmethod
+    async def get(self, id: UUID) -> JobRecord | None:
+        """The job, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before: UUID | None = None,
+        after: UUID | None = None,
+    ) -> list[JobRecord]:
+        """Jobs in insertion order (oldest first), filtered.
+
+        ``after=id``: the first ``limit`` inserted after that job; ``before=id``: the last
+        ``limit`` inserted before it. Pages are stable: new jobs only appear at the end.
+        """
+
+    @abc.abstractmethod
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Sleep until a job may have become claimable, or ``timeout`` seconds. A hint:
+        callers claim afterwards and may find nothing."""
+
+    @abc.abstractmethod
+    async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
+        """Wait until the job is finished (from any process) and return it.
+
+        :class:`TimeoutError` after ``timeout`` seconds, :class:`JobNotFoundError` if there is
+        no such job.
+        """

@@ -1,0 +1,409 @@
+"""``MemoryStore``: the store semantics in one process, for tests and experiments.
+
+Nothing survives the process. Every method runs without awaiting between its reads and writes,
+so each is atomic on the event loop. Time comes from ``clock`` (epoch seconds, default
+:func:`time.time`), so tests can drive due times and lease expiry with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ._base import (
+    FINISHED_VALUES,
+    JSON,
+    LEASE_EXPIRED,
+    STORED_WAITING,
+    Heartbeat,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    Store,
+    check_aware,
+    check_claim,
+    check_name,
+    check_seconds,
+    derive_status,
+    encode_json,
+    epoch_to_dt,
+    prepare_jobs,
+    stored_status,
+    to_uuid,
+)
+from ._errors import InvalidJobStateError, JobNotFoundError, StoreUnavailableError
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass(slots=True)
+class _Row:
+    seq: int
+    id: UUID
+    task: str
+    args: str
+    kwargs: str
+    queue: str
+    priority: int
+    status: str
+    attempt: int
+    max_attempts: int
+    scheduled_at: float
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    lease_expires_at: float | None = None
+    result: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
+    cancel_requested: bool = False
+
+    def owned(self, worker: str, attempt: int) -> bool:
+        return self.status == "running" and self.worker == worker and self.attempt == attempt
+
+    def expired(self, now: float) -> bool:
+        lease = self.lease_expires_at
+        return self.status == "running" and lease is not None and lease < now
+
+    def finish(self, status: str, now: float) -> None:
+        self.status = status
+        self.finished_at = now
+        self.lease_expires_at = None
+
+    def requeue(self, scheduled_at: float) -> None:
+        self.status = STORED_WAITING
+        self.scheduled_at = scheduled_at
+        self.worker = None
+        self.lease_expires_at = None
+
+
+class MemoryStore(Store):
+    """Jobs in a dict, for one process. ``clock``: epoch seconds (default ``time.time``)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._rows: dict[UUID, _Row] = {}
+        self._seq = itertools.count(1)
+        self._open = False
+        self._new_waiters: set[asyncio.Future[None]] = set()
+        self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._open = True
+
+    async def close(self) -> None:
+        self._open = False
+        self._wake(self._new_waiters)
+        for waiters in self._finished_waiters.values():
+            self._wake(waiters)
+
+    def _now(self) -> float:
+        if not self._open:
+            raise StoreUnavailableError("the memory store is not open")
+        return float(self._clock())
+
+    async def now(self) -> datetime:
+        now = epoch_to_dt(self._now())
+        assert now is not None
+        return now
+
+    # -- records -----------------------------------------------------------------------------
+    def _record(self, row: _Row, now: float) -> JobRecord:
+        scheduled_at = epoch_to_dt(row.scheduled_at)
+        created_at = epoch_to_dt(row.created_at)
+        now_dt = epoch_to_dt(now)
+        assert scheduled_at is not None and created_at is not None and now_dt is not None
+        return JobRecord(
+            id=row.id,
+            task=row.task,
+            args=json.loads(row.args),
+            kwargs=json.loads(row.kwargs),
+            queue=row.queue,
+            priority=row.priority,
+            status=derive_status(row.status, scheduled_at, now_dt),
+            attempt=row.attempt,
+            max_attempts=row.max_attempts,
+            scheduled_at=scheduled_at,
+            created_at=created_at,
+            started_at=epoch_to_dt(row.started_at),
+            finished_at=epoch_to_dt(row.finished_at),
+            worker=row.worker,
+            lease_expires_at=epoch_to_dt(row.lease_expires_at),
+            result=None if row.result is None else json.loads(row.result),
+            error_type=row.error_type,
+            error_message=row.error_message,
+            error_traceback=row.error_traceback,
+            cancel_requested=row.cancel_requested,
+        )
+
+    def _row(self, id: UUID | str) -> _Row:
+        row = self._rows.get(to_uuid(id))
+        if row is None:
+            raise JobNotFoundError(f"no job with id {id}")
+        return row
+
+    # -- transitions -------------------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        prepared = prepare_jobs(jobs)
+        now = self._now()
+        rows = [
+            _Row(
+                seq=next(self._seq),
+                id=job.id,
+                task=job.task,
+                args=job.args,
+                kwargs=job.kwargs,
+                queue=job.queue,
+                priority=job.priority,
+                status=STORED_WAITING,
+                attempt=0,
+                max_attempts=job.max_attempts,
+                scheduled_at=now + job.delay
+                if job.scheduled_at is None
+                else job.scheduled_at.timestamp(),
+                created_at=now,
+            )
+            for job in prepared
+        ]
+        for row in rows:
+            self._rows[row.id] = row
+        if rows:
+            self._wake(self._new_waiters)
+        return [self._record(row, now) for row in rows]
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        queues: Sequence[str],
+        tasks: Collection[str],
+        limit: int,
+        lease: float,
+    ) -> list[JobRecord]:
+        queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
+        now = self._now()
+        qs, ts = set(queue_list), set(task_list)
+        candidates = []
+        for row in self._rows.values():
+            if row.queue not in qs or row.task not in ts:
+                continue
+            if row.expired(now):
+                if row.cancel_requested:
+                    row.finish("cancelled", now)
+                    self._finished(row.id)
+                    continue
+                if row.attempt >= row.max_attempts:
+                    row.finish("dead", now)
+                    row.error_type = LEASE_EXPIRED
+                    row.error_message = f"lease expired after {row.attempt} attempt(s)"
+                    row.error_traceback = None
+                    self._finished(row.id)
+                    continue
+                candidates.append(row)
+            elif row.status == STORED_WAITING and row.scheduled_at <= now:
+                candidates.append(row)
+        candidates.sort(key=lambda r: (-r.priority, r.scheduled_at, r.seq))
+        taken = candidates[:limit]
+        for row in taken:
+            row.status = "running"
+            row.attempt += 1
+            row.worker = worker
+            row.started_at = now
+            row.lease_expires_at = now + lease
+        return [self._record(row, now) for row in taken]
+
+    async def heartbeat(
+        self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float
+    ) -> Heartbeat:
+        check_seconds(lease, "lease")
+        now = self._now()
+        lost, cancel = set(), set()
+        for id, attempt in jobs:
+            row = self._rows.get(to_uuid(id))
+            if row is None or not row.owned(worker, attempt):
+                lost.add(to_uuid(id))
+                continue
+            row.lease_expires_at = now + lease
+            if row.cancel_requested:
+                cancel.add(row.id)
+        return Heartbeat(lost=frozenset(lost), cancel_requested=frozenset(cancel))
+
+    def _owned(self, id: UUID, attempt: int, worker: str) -> _Row | None:
+        row = self._rows.get(to_uuid(id))
+        return row if row is not None and row.owned(worker, attempt) else None
+
+    async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
+        text = encode_json(result, "result")
+        now = self._now()
+        row = self._owned(id, attempt, worker)
+        if row is None:
+            return False
+        row.finish("succeeded", now)
+        row.result = text
+        self._finished(row.id)
+        return True
+
+    async def fail(
+        self,
+        id: UUID,
+        attempt: int,
+        worker: str,
+        *,
+        error_type: str,
+        message: str,
+        traceback: str = "",
+        retry_at: datetime | None = None,
+    ) -> bool:
+        retry = None if retry_at is None else check_aware(retry_at, "retry_at").timestamp()
+        now = self._now()
+        row = self._owned(id, attempt, worker)
+        if row is None:
+            return False
+        row.error_type, row.error_message = str(error_type), str(message)
+        row.error_traceback = str(traceback)
+        if row.cancel_requested:
+            row.finish("cancelled", now)
+        elif retry is not None and row.attempt < row.max_attempts:
+            row.requeue(retry)
+            self._wake(self._new_waiters)
+            return True
+        else:
+            row.finish("dead", now)
+        self._finished(row.id)
+        return True
+
+    async def release(self, id: UUID, attempt: int, worker: str) -> bool:
+        now = self._now()
+        row = self._owned(id, attempt, worker)
+        if row is None:
+            return False
+        if row.cancel_requested:
+            row.finish("cancelled", now)
+            self._finished(row.id)
+            return True
+        row.requeue(row.scheduled_at)
+        row.max_attempts += 1
+        self._wake(self._new_waiters)
+        return True
+
+    async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
+        now = self._now()
+        row = self._owned(id, attempt, worker)
+        if row is None:
+            return False
+        row.finish("cancelled", now)
+        self._finished(row.id)
+        return True
+
+    async def cancel(self, id: UUID) -> JobRecord:
+        now = self._now()
+        row = self._row(id)
+        if row.status == STORED_WAITING:
+            row.finish("cancelled", now)
+            self._finished(row.id)
+        elif row.status == "running":
+            row.cancel_requested = True
+        return self._record(row, now)
+
+    async def retry(self, id: UUID) -> JobRecord:
+        now = self._now()
+        row = self._row(id)
+        if row.status not in ("dead", "cancelled"):
+            status = self._record(row, now).status
+            raise InvalidJobStateError(
+                f"job {row.id} is {status}; only dead or cancelled jobs can be retried",
+                status=status,
+            )
+        row.requeue(now)
+        row.finished_at = None
+        row.result = None
+        row.cancel_requested = False
+        row.max_attempts = max(row.max_attempts, row.attempt + 1)
+        self._wake(self._new_waiters)
+        return self._record(row, now)
+
+    # -- reads -------------------------------------------------------------------------------
+    async def get(self, id: UUID) -> JobRecord | None:
+        now = self._now()
+        row = self._rows.get(to_uuid(id))
+        return None if row is None else self._record(row, now)
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before: UUID | None = None,
+        after: UUID | None = None,
+    ) -> list[JobRecord]:
+        wanted = stored_status(status)
+        if task is not None:
+            check_name(task, "task")
+        if queue is not None:
+            check_name(queue, "queue")
+        check_claim("-", (), (), limit, 1.0)
+        now = self._now()
+        low = self._row(after).seq if after is not None else 0
+        high = self._row(before).seq if before is not None else None
+        records = []
+        for row in self._rows.values():  # dicts keep insertion order = seq order
+            if row.seq <= low or (high is not None and row.seq >= high):
+                continue
+            if task is not None and row.task != task:
+                continue
+            if queue is not None and row.queue != queue:
+                continue
+            record = self._record(row, now)
+            if wanted is None or record.status == wanted:
+                records.append(record)
+        return records[-limit:] if before is not None and after is None else records[:limit]
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    @staticmethod
+    def _wake(waiters: set[asyncio.Future[None]]) -> None:
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+        waiters.clear()
+
+    def _finished(self, id: UUID) -> None:
+        waiters = self._finished_waiters.pop(id, None)
+        if waiters:
+            self._wake(waiters)
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        check_seconds(timeout, "timeout", zero=True)
+        self._now()
+        future = asyncio.get_running_loop().create_future()
+        self._new_waiters.add(future)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            pass
+        finally:
+            self._new_waiters.discard(future)
+
+    async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
+        check_seconds(timeout, "timeout", zero=True)
+        key = to_uuid(id)
+        async with asyncio.timeout(timeout):
+            while True:
+                now = self._now()
+                row = self._row(key)
+                if row.status in FINISHED_VALUES:
+                    return self._record(row, now)
+                future = asyncio.get_running_loop().create_future()
+                self._finished_waiters.setdefault(key, set()).add(future)
+                await future

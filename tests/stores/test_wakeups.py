@@ -1,0 +1,74 @@
+"""wait_for_jobs and wait_finished, also across two handles on one storage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from uuid import uuid4
+
+import pytest
+
+from beat.stores import JobNotFoundError, JobStatus, NewJob
+
+from ._util import claim_one, one
+from .conftest import Harness
+
+pytestmark = pytest.mark.asyncio
+
+PROMPT = 2.0  # well under the 5 s fallback poll of PostgreSQL
+
+
+async def test_wait_for_jobs_is_woken_by_an_enqueue_elsewhere(harness: Harness) -> None:
+    other = await harness.other()
+    waiter = asyncio.create_task(harness.store.wait_for_jobs(30))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+    started = time.monotonic()
+    await other.enqueue([NewJob("t")])
+    await asyncio.wait_for(waiter, PROMPT)
+    assert time.monotonic() - started < PROMPT
+
+
+async def test_wait_for_jobs_times_out(harness: Harness) -> None:
+    started = time.monotonic()
+    await harness.store.wait_for_jobs(0.3)
+    assert time.monotonic() - started >= 0.25
+
+
+async def test_wait_finished_across_handles(harness: Harness) -> None:
+    store, other = harness.store, await harness.other()
+    job = await one(store)
+    waiter = asyncio.create_task(store.wait_finished(job.id, 30))
+    got = await claim_one(other, "w9")
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+    assert await other.complete(job.id, got.attempt, "w9", {"answer": 42})
+    done = await asyncio.wait_for(waiter, PROMPT)
+    assert done.status is JobStatus.SUCCEEDED and done.result == {"answer": 42}
+
+
+async def test_wait_finished_sees_cancel_and_dead(harness: Harness) -> None:
+    store, other = harness.store, await harness.other()
+    a, b = await store.enqueue([NewJob("t"), NewJob("t", max_attempts=1)])
+    wait_a = asyncio.create_task(store.wait_finished(a.id, 30))
+    wait_b = asyncio.create_task(store.wait_finished(b.id, 30))
+    await asyncio.sleep(0.1)
+    await other.cancel(a.id)
+    got = await claim_one(other, "w9")
+    assert got.id == b.id
+    await other.fail(b.id, 1, "w9", error_type="E", message="m", retry_at=await other.now())
+    assert (await asyncio.wait_for(wait_a, PROMPT)).status is JobStatus.CANCELLED
+    assert (await asyncio.wait_for(wait_b, PROMPT)).status is JobStatus.DEAD
+
+
+async def test_wait_finished_edge_cases(harness: Harness) -> None:
+    store = harness.store
+    job = await one(store)
+    with pytest.raises(TimeoutError):
+        await store.wait_finished(job.id, 0.2)
+    with pytest.raises(JobNotFoundError):
+        await store.wait_finished(uuid4(), 1)
+    got = await claim_one(store)
+    await store.complete(job.id, got.attempt, "w1", "r")
+    done = await store.wait_finished(job.id, 0)
+    assert done.result == "r"

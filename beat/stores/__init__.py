@@ -19,6 +19,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._memory import MemoryStore
+from ._sqlite import SQLiteStore
 
 __all__ = [
     "Heartbeat",
@@ -28,6 +29,7 @@ __all__ = [
     "JobStatus",
     "MemoryStore",
     "NewJob",
+    "SQLiteStore",
     "SerializationError",
     "Store",
     "StoreConfigError",

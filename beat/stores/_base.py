@@ -272,6 +272,11 @@ def check_claim(
     return [check_name(q, "queue") for q in queues], [check_name(t, "task") for t in tasks]
 
 
+def clean_text(value: object) -> str:
+    """Error text as stored: a string without NUL characters (PostgreSQL refuses them)."""
+    return str(value).replace("\x00", "\ufffd")
+
+
 def derive_status(stored: str, scheduled_at: datetime, now: datetime) -> JobStatus:
     if stored == STORED_WAITING and scheduled_at > now:
         return JobStatus.SCHEDULED

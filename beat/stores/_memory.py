@@ -30,6 +30,7 @@ from ._base import (
     check_claim,
     check_name,
     check_seconds,
+    clean_text,
     derive_status,
     encode_json,
     epoch_to_dt,
@@ -268,8 +269,8 @@ class MemoryStore(Store):
         row = self._owned(id, attempt, worker)
         if row is None:
             return False
-        row.error_type, row.error_message = str(error_type), str(message)
-        row.error_traceback = str(traceback)
+        row.error_type, row.error_message = clean_text(error_type), clean_text(message)
+        row.error_traceback = clean_text(traceback)
         if row.cancel_requested:
             row.finish("cancelled", now)
         elif retry is not None and row.attempt < row.max_attempts:

@@ -27,7 +27,7 @@ import pytest_asyncio
 from beat.stores import MemoryStore, Store
 from tests.coordinators.conftest import PostgresServer
 
-KINDS = ["memory"]
+KINDS = ["memory", "sqlite"]
 
 
 class FakeClock:
@@ -92,7 +92,7 @@ def _memory(clock: FakeClock) -> Harness:
 
 
 def _sqlite(clock: FakeClock, path: Path) -> Harness:
-    from beat.stores import SQLiteStore  # type: ignore[attr-defined]
+    from beat.stores import SQLiteStore
 
     def advance(seconds: float) -> None:
         clock.now += seconds

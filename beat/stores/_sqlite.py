@@ -1,0 +1,692 @@
+"""``SQLiteStore``: jobs in one SQLite file, shared by several processes on one host.
+
+Standard library ``sqlite3`` only. The file runs in WAL mode (readers never block the writer)
+with a busy timeout, so processes wait for each other's short write transactions instead of
+failing. Every call runs on a dedicated single worker thread per store, which owns the
+connection, so the event loop never blocks on disk or locks. A claim is one ``BEGIN
+IMMEDIATE`` transaction (it takes the write lock first, so two claims are serialized and never
+see the same job as free); every other transition is a single ``UPDATE … RETURNING``.
+
+Time comes from ``clock`` (epoch seconds, default :func:`time.time`) read inside the write
+transaction; timestamps are stored as integer microseconds since the epoch, UTC. Processes
+sharing a file should share a host clock.
+
+Wake-ups: triggers bump counters in ``beat_signals`` when jobs become claimable (``new``) or
+finish (``finished``). :meth:`SQLiteStore.wait_for_jobs` returns at once for changes made
+through the same store object, and polls the ``new`` counter every ``poll_interval`` seconds
+for other processes; :meth:`SQLiteStore.wait_finished` polls the job likewise.
+
+Schema version: ``PRAGMA user_version`` (1), migrated inside ``BEGIN IMMEDIATE`` so that
+processes opening a new file at once create it exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from ._base import (
+    FINISHED_VALUES,
+    JSON,
+    LEASE_EXPIRED,
+    STORED_WAITING,
+    Heartbeat,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    Store,
+    check_aware,
+    check_claim,
+    check_name,
+    check_seconds,
+    clean_text,
+    derive_status,
+    encode_json,
+    prepare_jobs,
+    stored_status,
+    to_uuid,
+)
+from ._errors import (
+    InvalidJobStateError,
+    JobNotFoundError,
+    StoreConfigError,
+    StoreUnavailableError,
+)
+
+__all__ = ["SQLiteStore"]
+
+SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# Every statement of the backend. Named parameters; lists are passed as JSON text and read
+# with json_each, so no statement is ever built from values.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE beat_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            task TEXT NOT NULL,
+            args TEXT NOT NULL,
+            kwargs TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            scheduled_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            finished_at INTEGER,
+            worker TEXT,
+            lease_expires_at INTEGER,
+            result TEXT,
+            error_type TEXT,
+            error_message TEXT,
+            error_traceback TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE INDEX beat_jobs_due ON beat_jobs (priority DESC, scheduled_at, seq)
+            WHERE status = 'queued'""",
+        """CREATE INDEX beat_jobs_leases ON beat_jobs (lease_expires_at)
+            WHERE status = 'running'""",
+        "CREATE INDEX beat_jobs_task ON beat_jobs (task, seq)",
+        "CREATE TABLE beat_signals (name TEXT PRIMARY KEY, counter INTEGER NOT NULL)",
+        "INSERT INTO beat_signals VALUES ('new', 0), ('finished', 0)",
+        """CREATE TRIGGER beat_jobs_new AFTER INSERT ON beat_jobs BEGIN
+            UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
+        """CREATE TRIGGER beat_jobs_requeued AFTER UPDATE OF status ON beat_jobs
+            WHEN NEW.status = 'queued' AND OLD.status <> 'queued' BEGIN
+            UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
+        """CREATE TRIGGER beat_jobs_finished AFTER UPDATE OF status ON beat_jobs
+            WHEN NEW.status IN ('succeeded', 'dead', 'cancelled') AND OLD.status <> NEW.status
+            BEGIN UPDATE beat_signals SET counter = counter + 1 WHERE name = 'finished'; END""",
+    ),
+}
+
+_FENCE = "id = :id AND status = 'running' AND worker = :worker AND attempt = :attempt"
+_SQL = {
+    "insert": """
+        INSERT INTO beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
+                               max_attempts, scheduled_at, created_at)
+        VALUES (:id, :task, :args, :kwargs, :queue, :priority, 'queued', 0,
+                :max_attempts, :scheduled_at, :now)
+        RETURNING *""",
+    # Expired leases that must not run again: out of attempts, or cancellation requested.
+    "expire": """
+        UPDATE beat_jobs SET
+            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+            finished_at = :now, lease_expires_at = NULL,
+            error_type = CASE WHEN cancel_requested THEN error_type ELSE :lease_expired END,
+            error_message = CASE WHEN cancel_requested THEN error_message
+                ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
+            error_traceback = CASE WHEN cancel_requested THEN error_traceback ELSE NULL END
+        WHERE status = 'running' AND lease_expires_at < :now
+          AND (cancel_requested OR attempt >= max_attempts)
+          AND queue IN (SELECT value FROM json_each(:queues))
+          AND task IN (SELECT value FROM json_each(:tasks))""",
+    "claim": """
+        UPDATE beat_jobs SET status = 'running', attempt = attempt + 1, worker = :worker,
+            started_at = :now, lease_expires_at = :now + :lease
+        WHERE seq IN (
+            SELECT seq FROM beat_jobs
+            WHERE ((status = 'queued' AND scheduled_at <= :now)
+                   OR (status = 'running' AND lease_expires_at < :now))
+              AND queue IN (SELECT value FROM json_each(:queues))
+              AND task IN (SELECT value FROM json_each(:tasks))
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT :limit)
+        RETURNING *""",
+    "heartbeat": """
+        UPDATE beat_jobs SET lease_expires_at = :now + :lease
+        WHERE status = 'running' AND worker = :worker
+          AND id IN (SELECT json_extract(value, '$[0]') FROM json_each(:jobs))
+          AND EXISTS (SELECT 1 FROM json_each(:jobs)
+                      WHERE json_extract(value, '$[0]') = beat_jobs.id
+                        AND json_extract(value, '$[1]') = beat_jobs.attempt)
+        RETURNING id, cancel_requested""",
+    "complete": f"""
+        UPDATE beat_jobs SET status = 'succeeded', result = :result, finished_at = :now,
+            lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING id""",
+    "fail": f"""
+        UPDATE beat_jobs SET
+            status = CASE WHEN cancel_requested THEN 'cancelled'
+                          WHEN :retry_at IS NOT NULL AND attempt < max_attempts THEN 'queued'
+                          ELSE 'dead' END,
+            scheduled_at = CASE
+                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
+                THEN :retry_at ELSE scheduled_at END,
+            worker = CASE
+                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
+                THEN NULL ELSE worker END,
+            finished_at = CASE
+                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
+                THEN NULL ELSE :now END,
+            lease_expires_at = NULL,
+            error_type = :error_type, error_message = :message, error_traceback = :traceback
+        WHERE {_FENCE} RETURNING status""",
+    "release": f"""
+        UPDATE beat_jobs SET
+            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+            finished_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
+            worker = CASE WHEN cancel_requested THEN worker ELSE NULL END,
+            max_attempts = CASE WHEN cancel_requested THEN max_attempts
+                                ELSE max_attempts + 1 END,
+            lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING status""",
+    "mark_cancelled": f"""
+        UPDATE beat_jobs SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING id""",
+    "cancel": """
+        UPDATE beat_jobs SET
+            status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+            finished_at = CASE WHEN status = 'queued' THEN :now ELSE finished_at END,
+            cancel_requested = CASE WHEN status = 'running' THEN 1 ELSE cancel_requested END
+        WHERE id = :id RETURNING *""",
+    "retry": """
+        UPDATE beat_jobs SET status = 'queued', scheduled_at = :now, worker = NULL,
+            lease_expires_at = NULL, finished_at = NULL, result = NULL, cancel_requested = 0,
+            max_attempts = max(max_attempts, attempt + 1)
+        WHERE id = :id AND status IN ('dead', 'cancelled') RETURNING *""",
+    "get": "SELECT * FROM beat_jobs WHERE id = :id",
+    "seq": "SELECT seq FROM beat_jobs WHERE id = :id",
+    "list": """
+        SELECT * FROM beat_jobs
+        WHERE seq > :low AND seq < :high
+          AND (:task IS NULL OR task = :task) AND (:queue IS NULL OR queue = :queue)
+          AND (:status IS NULL OR :status = CASE
+                WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
+                ELSE status END)
+        ORDER BY CASE WHEN :backward THEN -seq ELSE seq END
+        LIMIT :limit""",
+    "signal": "SELECT counter FROM beat_signals WHERE name = :name",
+}
+
+
+def _us(value: datetime) -> int:
+    return (value - _EPOCH) // _US
+
+
+def _dt(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + us * _US
+
+
+class SQLiteStore(Store):
+    """Jobs in the SQLite file ``path`` (see the module docstring).
+
+    ``clock``: epoch seconds (default ``time.time``). ``busy_timeout``: seconds a call waits
+    for another process's write lock before :class:`StoreUnavailableError`. ``poll_interval``:
+    seconds between looks for other processes' changes in the ``wait_*`` methods.
+    ``synchronous``: SQLite's ``PRAGMA synchronous``; ``FULL`` (default) makes every commit
+    durable across a power loss, ``NORMAL`` only across a process crash.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 5.0,
+        poll_interval: float = 0.5,
+        synchronous: str = "FULL",
+    ) -> None:
+        if str(synchronous).upper() not in _SYNCHRONOUS:
+            raise StoreConfigError(f"synchronous must be one of {_SYNCHRONOUS}")
+        self.path = Path(path)
+        self.busy_timeout = check_seconds(busy_timeout, "busy_timeout")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval")
+        self.synchronous = str(synchronous).upper()
+        self._clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._new_waiters: set[asyncio.Future[None]] = set()
+        self._finished_waiters: set[asyncio.Future[None]] = set()
+
+    # -- thread plumbing ---------------------------------------------------------------------
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        executor = self._executor
+        if executor is None:
+            raise StoreUnavailableError("the SQLite store is not open")
+
+        def call() -> _T:
+            conn = self._conn
+            if conn is None:
+                raise StoreUnavailableError("the SQLite store is not open")
+            return fn(conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite {self.path}: {type(exc).__name__}: {exc}") from exc
+        except RuntimeError as exc:  # the executor was shut down by close()
+            if "shutdown" not in str(exc):
+                raise
+            raise StoreUnavailableError("the SQLite store is not open") from exc
+
+    def _now_us(self) -> int:
+        return round(float(self._clock()) * 1_000_000)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _write(conn: sqlite3.Connection) -> Iterator[None]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._executor is not None:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite")
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        self._executor = executor
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreConfigError(f"cannot open SQLite file {self.path}: {exc}") from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            with self._write(conn):
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreConfigError(
+                        f"{self.path} holds schema version {version}; this beat knows "
+                        f"{SCHEMA_VERSION} (upgrade beat)"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailableError(f"SQLite {self.path}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def shut() -> None:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(executor, shut)
+        finally:
+            executor.shutdown(wait=False)
+            self._wake(self._new_waiters)
+            self._wake(self._finished_waiters)
+
+    async def now(self) -> datetime:
+        if self._executor is None:
+            raise StoreUnavailableError("the SQLite store is not open")
+        now = _dt(self._now_us())
+        assert now is not None
+        return now
+
+    # -- records -----------------------------------------------------------------------------
+    @staticmethod
+    def _record(row: sqlite3.Row, now_us: int) -> JobRecord:
+        scheduled_at, created_at = _dt(row["scheduled_at"]), _dt(row["created_at"])
+        now = _dt(now_us)
+        assert scheduled_at is not None and created_at is not None and now is not None
+        return JobRecord(
+            id=UUID(row["id"]),
+            task=row["task"],
+            args=json.loads(row["args"]),
+            kwargs=json.loads(row["kwargs"]),
+            queue=row["queue"],
+            priority=row["priority"],
+            status=derive_status(row["status"], scheduled_at, now),
+            attempt=row["attempt"],
+            max_attempts=row["max_attempts"],
+            scheduled_at=scheduled_at,
+            created_at=created_at,
+            started_at=_dt(row["started_at"]),
+            finished_at=_dt(row["finished_at"]),
+            worker=row["worker"],
+            lease_expires_at=_dt(row["lease_expires_at"]),
+            result=None if row["result"] is None else json.loads(row["result"]),
+            error_type=row["error_type"],
+            error_message=row["error_message"],
+            error_traceback=row["error_traceback"],
+            cancel_requested=bool(row["cancel_requested"]),
+        )
+
+    # -- transitions -------------------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        prepared = prepare_jobs(jobs)
+        if not prepared:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            with self._write(conn):
+                now = self._now_us()
+                rows = [
+                    conn.execute(
+                        _SQL["insert"],
+                        {
+                            "id": str(job.id),
+                            "task": job.task,
+                            "args": job.args,
+                            "kwargs": job.kwargs,
+                            "queue": job.queue,
+                            "priority": job.priority,
+                            "max_attempts": job.max_attempts,
+                            "scheduled_at": now + round(job.delay * 1_000_000)
+                            if job.scheduled_at is None
+                            else _us(job.scheduled_at),
+                            "now": now,
+                        },
+                    ).fetchone()
+                    for job in prepared
+                ]
+            return [self._record(row, now) for row in rows]
+
+        records = await self._run(run)
+        self._wake(self._new_waiters)
+        return records
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        queues: Sequence[str],
+        tasks: Collection[str],
+        limit: int,
+        lease: float,
+    ) -> list[JobRecord]:
+        queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
+        if not queue_list or not task_list:
+            return []
+        params = {
+            "worker": worker,
+            "queues": json.dumps(queue_list),
+            "tasks": json.dumps(task_list),
+            "limit": limit,
+            "lease": round(lease * 1_000_000),
+            "lease_expired": LEASE_EXPIRED,
+        }
+
+        def run(conn: sqlite3.Connection) -> tuple[list[JobRecord], int]:
+            with self._write(conn):
+                params["now"] = now = self._now_us()
+                expired = conn.execute(_SQL["expire"], params).rowcount
+                rows = conn.execute(_SQL["claim"], params).fetchall()
+            rows.sort(key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
+            return [self._record(row, now) for row in rows], expired
+
+        records, expired = await self._run(run)
+        if expired:
+            self._wake(self._finished_waiters)
+        return records
+
+    async def heartbeat(
+        self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float
+    ) -> Heartbeat:
+        check_seconds(lease, "lease")
+        wanted = {to_uuid(id) for id, _ in jobs}
+        if not wanted:
+            return Heartbeat()
+        params = {
+            "worker": worker,
+            "lease": round(lease * 1_000_000),
+            "jobs": json.dumps([[str(to_uuid(id)), int(attempt)] for id, attempt in jobs]),
+        }
+
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            params["now"] = self._now_us()
+            return conn.execute(_SQL["heartbeat"], params).fetchall()
+
+        rows = await self._run(run)
+        kept = {UUID(row["id"]) for row in rows}
+        cancel = {UUID(row["id"]) for row in rows if row["cancel_requested"]}
+        return Heartbeat(lost=frozenset(wanted - kept), cancel_requested=frozenset(cancel))
+
+    async def _fenced(self, name: str, id: UUID, attempt: int, worker: str, **extra: Any) -> Any:
+        params = {"id": str(to_uuid(id)), "attempt": attempt, "worker": worker, **extra}
+
+        def run(conn: sqlite3.Connection) -> Any:
+            params["now"] = self._now_us()
+            row = conn.execute(_SQL[name], params).fetchone()
+            return None if row is None else row[0]
+
+        return await self._run(run)
+
+    async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
+        text = encode_json(result, "result")
+        done = await self._fenced("complete", id, attempt, worker, result=text)
+        if done is not None:
+            self._wake(self._finished_waiters)
+        return done is not None
+
+    async def fail(
+        self,
+        id: UUID,
+        attempt: int,
+        worker: str,
+        *,
+        error_type: str,
+        message: str,
+        traceback: str = "",
+        retry_at: datetime | None = None,
+    ) -> bool:
+        retry = None if retry_at is None else _us(check_aware(retry_at, "retry_at"))
+        status = await self._fenced(
+            "fail",
+            id,
+            attempt,
+            worker,
+            retry_at=retry,
+            error_type=clean_text(error_type),
+            message=clean_text(message),
+            traceback=clean_text(traceback),
+        )
+        self._woken(status)
+        return status is not None
+
+    async def release(self, id: UUID, attempt: int, worker: str) -> bool:
+        status = await self._fenced("release", id, attempt, worker)
+        self._woken(status)
+        return status is not None
+
+    async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
+        done = await self._fenced("mark_cancelled", id, attempt, worker)
+        if done is not None:
+            self._wake(self._finished_waiters)
+        return done is not None
+
+    async def cancel(self, id: UUID) -> JobRecord:
+        key = str(to_uuid(id))
+
+        def run(conn: sqlite3.Connection) -> JobRecord | None:
+            now = self._now_us()
+            row = conn.execute(_SQL["cancel"], {"id": key, "now": now}).fetchone()
+            return None if row is None else self._record(row, now)
+
+        record = await self._run(run)
+        if record is None:
+            raise JobNotFoundError(f"no job with id {key}")
+        if record.status is JobStatus.CANCELLED:
+            self._wake(self._finished_waiters)
+        return record
+
+    async def retry(self, id: UUID) -> JobRecord:
+        key = str(to_uuid(id))
+
+        def run(conn: sqlite3.Connection) -> JobRecord | None:
+            now = self._now_us()
+            row = conn.execute(_SQL["retry"], {"id": key, "now": now}).fetchone()
+            return None if row is None else self._record(row, now)
+
+        record = await self._run(run)
+        if record is None:
+            found = await self.get(to_uuid(id))
+            if found is None:
+                raise JobNotFoundError(f"no job with id {key}")
+            raise InvalidJobStateError(
+                f"job {key} is {found.status}; only dead or cancelled jobs can be retried",
+                status=found.status,
+            )
+        self._wake(self._new_waiters)
+        return record
+
+    # -- reads -------------------------------------------------------------------------------
+    async def get(self, id: UUID) -> JobRecord | None:
+        key = str(to_uuid(id))
+
+        def run(conn: sqlite3.Connection) -> JobRecord | None:
+            now = self._now_us()
+            row = conn.execute(_SQL["get"], {"id": key}).fetchone()
+            return None if row is None else self._record(row, now)
+
+        return await self._run(run)
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before: UUID | None = None,
+        after: UUID | None = None,
+    ) -> list[JobRecord]:
+        wanted = stored_status(status)
+        if task is not None:
+            check_name(task, "task")
+        if queue is not None:
+            check_name(queue, "queue")
+        check_claim("-", (), (), limit, 1.0)
+        cursors = {"after": after, "before": before}
+
+        def run(conn: sqlite3.Connection) -> list[JobRecord] | str:
+            conn.execute("BEGIN")  # one snapshot for the cursors and the page
+            try:
+                bounds = {}
+                for name, cursor in cursors.items():
+                    if cursor is None:
+                        continue
+                    row = conn.execute(_SQL["seq"], {"id": str(to_uuid(cursor))}).fetchone()
+                    if row is None:
+                        return str(cursor)
+                    bounds[name] = row[0]
+                now = self._now_us()
+                rows = conn.execute(
+                    _SQL["list"],
+                    {
+                        "low": bounds.get("after", 0),
+                        "high": bounds.get("before", 2**63 - 1),
+                        "task": task,
+                        "queue": queue,
+                        "status": None if wanted is None else wanted.value,
+                        "now": now,
+                        "backward": before is not None and after is None,
+                        "limit": limit,
+                    },
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            rows.sort(key=lambda r: r["seq"])
+            return [self._record(row, now) for row in rows]
+
+        result = await self._run(run)
+        if isinstance(result, str):
+            raise JobNotFoundError(f"no job with id {result} (cursor)")
+        return result
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    @staticmethod
+    def _wake(waiters: set[asyncio.Future[None]]) -> None:
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+        waiters.clear()
+
+    def _woken(self, status: str | None) -> None:
+        if status == STORED_WAITING:
+            self._wake(self._new_waiters)
+        elif status in FINISHED_VALUES:
+            self._wake(self._finished_waiters)
+
+    async def _signal(self, name: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            counter: int = conn.execute(_SQL["signal"], {"name": name}).fetchone()[0]
+            return counter
+
+        return await self._run(run)
+
+    async def _sleep(self, waiters: set[asyncio.Future[None]], seconds: float) -> None:
+        """Sleep ``seconds`` or until a change through this store object."""
+        future = asyncio.get_running_loop().create_future()
+        waiters.add(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            waiters.discard(future)
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        check_seconds(timeout, "timeout", zero=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        start = await self._signal("new")
+        future = loop.create_future()
+        self._new_waiters.add(future)
+        try:
+            while not future.done():
+                left = deadline - loop.time()
+                if left <= 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+                if future.done() or await self._signal("new") != start:
+                    return
+        finally:
+            self._new_waiters.discard(future)
+
+    async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
+        check_seconds(timeout, "timeout", zero=True)
+        key = to_uuid(id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            record = await self.get(key)
+            if record is None:
+                raise JobNotFoundError(f"no job with id {key}")
+            if record.status.finished:
+                return record
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
+            await self._sleep(self._finished_waiters, min(left, self.poll_interval))

@@ -1,0 +1,133 @@
+"""SQLiteStore only: several processes, concurrent migrations, locks, schema version."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from beat.stores import (
+    JobStatus,
+    NewJob,
+    SQLiteStore,
+    StoreConfigError,
+    StoreUnavailableError,
+)
+
+from ._processes import claim_in_processes
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_four_processes_claim_every_job_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        jobs = await store.enqueue([NewJob("t", args=[i]) for i in range(500)])
+        results = await asyncio.to_thread(claim_in_processes, "sqlite", str(path))
+        claimed = [i for r in results for i in r]
+        assert len(claimed) == len(set(claimed)) == 500
+        assert set(claimed) == {str(j.id) for j in jobs}
+        assert sum(1 for r in results if r) > 1, [len(r) for r in results]
+        done = await store.list_jobs(status="succeeded", limit=1000)
+        assert len(done) == 500
+        assert {r.worker for r in done} == {r.result for r in done}
+
+
+async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    stores = [SQLiteStore(path) for _ in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        [a] = await stores[0].enqueue([NewJob("t")])
+        for s in stores:
+            assert await s.get(a.id) == a
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_jobs_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        [job] = await store.enqueue([NewJob("t", kwargs={"a": 1})])
+    async with SQLiteStore(path) as store:
+        again = await store.get(job.id)
+        assert again is not None and again.kwargs == {"a": 1}
+        assert again.status is JobStatus.QUEUED
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path):
+        pass
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreConfigError, match="99"):
+        await SQLiteStore(path).open()
+
+
+async def test_unopenable_path(tmp_path: Path) -> None:
+    with pytest.raises(StoreConfigError):
+        await SQLiteStore(tmp_path / "missing" / "dir" / "jobs.db").open()
+
+
+async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    with pytest.raises(StoreUnavailableError):
+        await store.get(uuid4())
+    await store.open()
+    await store.open()  # idempotent
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.enqueue([NewJob("t")])
+
+
+async def test_a_held_write_lock_blocks_neither_the_loop_nor_forever(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path, busy_timeout=0.5) as store:
+        await store.enqueue([NewJob("t")])
+        locked, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            release.wait(10)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert await asyncio.to_thread(locked.wait, 5)
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match="locked"):
+                await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=5)
+            assert time.monotonic() - started >= 0.4
+            assert ticks >= 10  # the loop kept running while the claim waited for the lock
+            task.cancel()
+            # Reads are not blocked by a writer in WAL mode.
+            assert len(await store.list_jobs()) == 1
+        finally:
+            release.set()
+            holder.join()
+        assert len(await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=5)) == 1

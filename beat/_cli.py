@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from ._cron import Cron
-from ._exceptions import InvalidScheduleError
+from ._cron import EXTENDED_HINT, Cron
+from ._exceptions import CronSyntaxError, InvalidScheduleError
 
 __all__ = ["build_parser", "main"]
 
@@ -54,8 +54,11 @@ def _parse_after(text: str | None, tz: ZoneInfo) -> datetime:
 
 def _run_next(args: argparse.Namespace) -> int:
     try:
-        cron = Cron(args.expression, args.tz)
-    except InvalidScheduleError as exc:  # CronSyntaxError included
+        cron = Cron(args.expression, args.tz, extended=args.extended)
+    except CronSyntaxError as exc:
+        # The library's advice names its keyword; here the switch is a flag.
+        raise _UsageError(str(exc).replace(EXTENDED_HINT, "pass --extended")) from None
+    except InvalidScheduleError as exc:
         raise _UsageError(str(exc)) from None
     moment = _parse_after(args.after, cron.tz)
     lines = []
@@ -85,6 +88,12 @@ def _add_next(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     parser.add_argument(
         "expression", help='five-field cron expression or alias, e.g. "0 9 * * 1-5"'
+    )
+    parser.add_argument(
+        "--extended",
+        action="store_true",
+        help="accept the cron extensions: a leading seconds field (six fields), and L, LW, "
+        "nW in day-of-month, d#n and dL in day-of-week (see docs/cron.md)",
     )
     parser.add_argument("--tz", default="UTC", help="IANA time zone (default: UTC)")
     parser.add_argument(

@@ -64,13 +64,22 @@ def nexts(expr: str, after: str, count: int = 3, tz: str = "UTC") -> list[str]:
         ("1, * * * *", "minute", "minute list '1,' has an empty item"),
         ("*-5 * * * *", "minute", "minute value '*' is not valid"),
         ("\u0663 * * * *", "minute", "minute value '\u0663' is not valid"),  # Arabic-Indic 3
-        # Extensions are not guessed: L, W, # and ? need an opt-in this engine does not offer.
-        ("0 0 L * *", "day of month", "day of month value 'L' is not valid"),
-        ("0 0 15W * *", "day of month", "day of month value '15W' is not valid"),
+        # Extensions are not guessed: L, W and # need extended=True (test_cron_extended.py);
+        # ? is not offered at all.
+        (
+            "0 0 L * *",
+            "day of month",
+            "'L' in day of month is a cron extension; pass extended=True",
+        ),
+        (
+            "0 0 15W * *",
+            "day of month",
+            "'15W' in day of month is a cron extension; pass extended=True",
+        ),
         (
             "0 0 * * 5#3",
             "day of week",
-            "day of week value '5#3' is not valid (expected a number or a three-letter name)",
+            "'5#3' in day of week is a cron extension; pass extended=True",
         ),
         ("0 0 ? * 1", "day of month", "day of month value '?' is not valid"),
     ],
@@ -87,7 +96,8 @@ def test_invalid_field_is_rejected_with_field_named(expr: str, field: str, messa
     ("expr", "message"),
     [
         ("* * * *", "expected 5 fields (minute hour day-of-month month day-of-week), got 4"),
-        ("0 * * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), got 6"),
+        # (Six fields need extended=True; that message names the seconds field.)
+        ("0 * * * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), got 7"),
         ("", "expected 5 fields (minute hour day-of-month month day-of-week), got 0"),
         ("0 0 30 2 *", "day of month 30 never occurs in February"),
         ("0 0 31 4,6 *", "day of month 31 never occurs in April or June"),

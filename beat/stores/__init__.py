@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import Heartbeat, JobRecord, JobStatus, NewJob, Store
 from ._errors import (
     InvalidJobStateError,
@@ -20,6 +22,9 @@ from ._errors import (
 )
 from ._memory import MemoryStore
 from ._sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
 
 __all__ = [
     "Heartbeat",
@@ -36,3 +41,11 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

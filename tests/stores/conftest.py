@@ -27,7 +27,7 @@ import pytest_asyncio
 from beat.stores import MemoryStore, Store
 from tests.coordinators.conftest import PostgresServer
 
-KINDS = ["memory", "sqlite"]
+KINDS = ["memory", "sqlite", "postgres"]
 
 
 class FakeClock:

@@ -1,0 +1,656 @@
+"""``PostgresStore``: jobs in PostgreSQL, for any number of processes and hosts (asyncpg).
+
+Guarantees, stated plainly:
+
+* **Durable**: :meth:`~PostgresStore.enqueue` returns after the batch committed (with the
+  server's ``synchronous_commit``).
+* **Never concurrently twice**: a claim is one statement that picks due rows with
+  ``FOR UPDATE SKIP LOCKED`` and marks them ``running`` under a lease; concurrent claimers
+  skip each other's rows, so no job is handed to two workers while its lease runs.
+* **At least once**: a worker that dies stops renewing its lease; after ``lease_expires_at``
+  the next claim takes the job again with ``attempt + 1``. A worker that was only slow may
+  still be running then, so tasks must tolerate a second execution; its outcome is refused
+  (**fencing by attempt**: every outcome names ``(worker, attempt)`` and only the current one
+  is written).
+* **One clock**: due times and leases are compared with the **database** clock (``now()``),
+  never a worker's.
+
+Wake-ups: a trigger sends ``NOTIFY`` when a job becomes claimable (insert, release, retry,
+failure with retry; channel ``<schema>.beat_new``) or finishes (``<schema>.beat_finished``,
+payload: the job id). Each store listens on one dedicated connection;
+:meth:`~PostgresStore.wait_for_jobs` and :meth:`~PostgresStore.wait_finished` sleep on those
+notifications, with a fallback look every ``poll_interval`` seconds (default 5) in case one
+was lost (a dropped listener connection is re-opened on the next wait).
+
+Schema (in ``schema``, default ``public``), created on first :meth:`~PostgresStore.open` and
+migrated forward in one transaction under ``pg_advisory_xact_lock``, so several instances
+starting at once migrate exactly once::
+
+    beat_schema_version (version integer)        one row per applied version; current: 1
+    beat_jobs (
+        id uuid PRIMARY KEY, seq bigint identity UNIQUE (insertion order, paging cursor),
+        task text, args json, kwargs json, queue text, priority integer,
+        status text        queued | running | succeeded | dead | cancelled
+                           (queued with scheduled_at > now() is reported as scheduled),
+        attempt integer, max_attempts integer,
+        scheduled_at, created_at, started_at, finished_at, lease_expires_at timestamptz,
+        worker text, result json, error_type text, error_message text, error_traceback text,
+        cancel_requested boolean)
+    indexes: due jobs (queue, priority DESC, scheduled_at, seq) WHERE status = 'queued';
+             leases (lease_expires_at) WHERE status = 'running'; (task, seq)
+    function + trigger beat_jobs_notify (AFTER INSERT OR UPDATE OF status, per row)
+
+Privileges: ``CREATE`` on the schema (or the database, if the schema does not exist yet) on
+first use; afterwards ``USAGE`` on the schema and ``SELECT, INSERT, UPDATE`` on the tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg  # type: ignore[import-untyped]
+
+from ._base import (
+    JSON,
+    LEASE_EXPIRED,
+    Heartbeat,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    Store,
+    check_aware,
+    check_claim,
+    check_name,
+    check_seconds,
+    clean_text,
+    encode_json,
+    prepare_jobs,
+    stored_status,
+    to_uuid,
+)
+from ._errors import (
+    InvalidJobStateError,
+    JobNotFoundError,
+    StoreConfigError,
+    StoreUnavailableError,
+)
+
+__all__ = ["PostgresStore"]
+
+SCHEMA_VERSION = 1
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
+_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_CONNECTION_LOST = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+_CONFIG = (
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InsufficientPrivilegeError,
+)
+
+# -------------------------------------------------------------------------------------------
+# Every statement of the backend. ``{s}`` is the schema (a checked identifier); values are
+# always parameters.
+# -------------------------------------------------------------------------------------------
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE {s}.beat_jobs (
+            id uuid PRIMARY KEY,
+            seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+            task text NOT NULL,
+            args json NOT NULL,
+            kwargs json NOT NULL,
+            queue text NOT NULL,
+            priority integer NOT NULL,
+            status text NOT NULL,
+            attempt integer NOT NULL,
+            max_attempts integer NOT NULL,
+            scheduled_at timestamptz NOT NULL,
+            created_at timestamptz NOT NULL,
+            started_at timestamptz,
+            finished_at timestamptz,
+            worker text,
+            lease_expires_at timestamptz,
+            result json,
+            error_type text,
+            error_message text,
+            error_traceback text,
+            cancel_requested boolean NOT NULL DEFAULT false)""",
+        """CREATE INDEX beat_jobs_due ON {s}.beat_jobs (queue, priority DESC, scheduled_at, seq)
+            WHERE status = 'queued'""",
+        """CREATE INDEX beat_jobs_leases ON {s}.beat_jobs (lease_expires_at)
+            WHERE status = 'running'""",
+        "CREATE INDEX beat_jobs_task ON {s}.beat_jobs (task, seq)",
+        """CREATE FUNCTION {s}.beat_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.status = 'queued'
+                   AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'queued') THEN
+                    PERFORM pg_notify('{s}.beat_new', '');
+                ELSIF TG_OP = 'UPDATE' AND NEW.status IN ('succeeded', 'dead', 'cancelled')
+                      AND OLD.status IS DISTINCT FROM NEW.status THEN
+                    PERFORM pg_notify('{s}.beat_finished', NEW.id::text);
+                END IF;
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER beat_jobs_notify AFTER INSERT OR UPDATE OF status ON {s}.beat_jobs
+            FOR EACH ROW EXECUTE FUNCTION {s}.beat_jobs_notify()""",
+    ),
+}
+
+_COLUMNS = """id, seq, task, args, kwargs, queue, priority,
+    CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled' ELSE status END
+        AS status,
+    attempt, max_attempts, scheduled_at, created_at, started_at, finished_at, worker,
+    lease_expires_at, result, error_type, error_message, error_traceback, cancel_requested"""
+_FENCE = "id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'"
+_RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt < max_attempts)"
+
+_SQL = {
+    "lock": "SELECT pg_advisory_xact_lock(hashtext($1))",
+    "create_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
+    "create_version": """CREATE TABLE IF NOT EXISTS {s}.beat_schema_version (
+        version integer NOT NULL)""",
+    "version": "SELECT coalesce(max(version), 0) FROM {s}.beat_schema_version",
+    "set_version": "INSERT INTO {s}.beat_schema_version (version) VALUES ($1)",
+    "now": "SELECT now()",
+    "enqueue": f"""
+        INSERT INTO {{s}}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
+                                     max_attempts, scheduled_at, created_at)
+        SELECT u.id, u.task, u.args::json, u.kwargs::json, u.queue, u.priority, 'queued', 0,
+               u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now()
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+                    $7::int[], $8::timestamptz[], $9::float8[])
+             WITH ORDINALITY AS u(id, task, args, kwargs, queue, priority, max_attempts, at,
+                                  delay, ord)
+        ORDER BY u.ord
+        RETURNING {_COLUMNS}""",
+    # One statement: expired leases that must not run again end (out of attempts: dead;
+    # cancellation requested: cancelled), then due rows are locked, skipping rows other
+    # claimers hold, and taken.
+    "claim": f"""
+        WITH expired AS (
+            UPDATE {{s}}.beat_jobs SET
+                status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+                finished_at = now(), lease_expires_at = NULL,
+                error_type = CASE WHEN cancel_requested THEN error_type ELSE $6 END,
+                error_message = CASE WHEN cancel_requested THEN error_message
+                    ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
+                error_traceback = CASE WHEN cancel_requested THEN error_traceback END
+            WHERE status = 'running' AND lease_expires_at < now()
+              AND (cancel_requested OR attempt >= max_attempts)
+              AND queue = ANY($1::text[]) AND task = ANY($2::text[])
+            RETURNING 1
+        ), candidates AS (
+            SELECT id AS cid FROM {{s}}.beat_jobs
+            WHERE queue = ANY($1::text[]) AND task = ANY($2::text[])
+              AND ((status = 'queued' AND scheduled_at <= now())
+                   OR (status = 'running' AND lease_expires_at < now()
+                       AND attempt < max_attempts AND NOT cancel_requested))
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
+            started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
+        FROM candidates WHERE id = cid
+        RETURNING {_COLUMNS}""",
+    "heartbeat": """
+        UPDATE {s}.beat_jobs AS j
+        SET lease_expires_at = now() + make_interval(secs => $4::float8)
+        FROM unnest($1::uuid[], $2::int[]) AS p(pid, pattempt)
+        WHERE j.id = p.pid AND j.attempt = p.pattempt AND j.worker = $3
+          AND j.status = 'running'
+        RETURNING j.id, j.cancel_requested""",
+    "complete": f"""
+        UPDATE {{s}}.beat_jobs SET status = 'succeeded', result = $4::json,
+            finished_at = now(), lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING status""",
+    "fail": f"""
+        UPDATE {{s}}.beat_jobs SET
+            status = CASE WHEN cancel_requested THEN 'cancelled'
+                          WHEN {_RETRYING} THEN 'queued' ELSE 'dead' END,
+            scheduled_at = CASE WHEN {_RETRYING} THEN $4::timestamptz ELSE scheduled_at END,
+            worker = CASE WHEN {_RETRYING} THEN NULL ELSE worker END,
+            finished_at = CASE WHEN {_RETRYING} THEN NULL ELSE now() END,
+            lease_expires_at = NULL,
+            error_type = $5, error_message = $6, error_traceback = $7
+        WHERE {_FENCE} RETURNING status""",
+    "release": f"""
+        UPDATE {{s}}.beat_jobs SET
+            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+            finished_at = CASE WHEN cancel_requested THEN now() END,
+            worker = CASE WHEN cancel_requested THEN worker END,
+            max_attempts = max_attempts + CASE WHEN cancel_requested THEN 0 ELSE 1 END,
+            lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING status""",
+    "mark_cancelled": f"""
+        UPDATE {{s}}.beat_jobs SET status = 'cancelled', finished_at = now(),
+            lease_expires_at = NULL
+        WHERE {_FENCE} RETURNING status""",
+    "cancel": f"""
+        UPDATE {{s}}.beat_jobs SET
+            status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+            finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
+            cancel_requested = cancel_requested OR status = 'running'
+        WHERE id = $1 RETURNING {_COLUMNS}""",
+    "retry": f"""
+        UPDATE {{s}}.beat_jobs SET status = 'queued', scheduled_at = now(), worker = NULL,
+            lease_expires_at = NULL, finished_at = NULL, result = NULL,
+            cancel_requested = false, max_attempts = greatest(max_attempts, attempt + 1)
+        WHERE id = $1 AND status IN ('dead', 'cancelled') RETURNING {_COLUMNS}""",
+    "get": f"SELECT {_COLUMNS} FROM {{s}}.beat_jobs WHERE id = $1",
+    "seq": "SELECT seq FROM {s}.beat_jobs WHERE id = $1",
+    "list": f"""
+        SELECT {_COLUMNS} FROM {{s}}.beat_jobs
+        WHERE seq > $1 AND seq < $2
+          AND ($3::text IS NULL OR task = $3) AND ($4::text IS NULL OR queue = $4)
+          AND ($5::text IS NULL OR $5 = CASE
+                WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled'
+                ELSE status END)
+        ORDER BY CASE WHEN $6 THEN -seq ELSE seq END
+        LIMIT $7""",
+}
+
+
+def _record(row: Any) -> JobRecord:
+    result = row["result"]
+    return JobRecord(
+        id=UUID(int=row["id"].int),
+        task=row["task"],
+        args=json.loads(row["args"]),
+        kwargs=json.loads(row["kwargs"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        status=JobStatus(row["status"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        scheduled_at=row["scheduled_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker=row["worker"],
+        lease_expires_at=row["lease_expires_at"],
+        result=None if result is None else json.loads(result),
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        error_traceback=row["error_traceback"],
+        cancel_requested=row["cancel_requested"],
+    )
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
+class PostgresStore(Store):
+    """Jobs in PostgreSQL (see the module docstring).
+
+    ``dsn``: an asyncpg DSN. ``schema``: where the tables live (created if missing).
+    ``pool_size``: connections at most, plus one for notifications. ``timeout``: seconds for
+    connecting and for each statement. ``poll_interval``: seconds between fallback looks
+    while waiting, in case a notification was lost.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        pool_size: int = 4,
+        timeout: float = 5.0,
+        poll_interval: float = 5.0,
+    ) -> None:
+        if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema):
+            raise StoreConfigError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise StoreConfigError(f"pool_size must be a positive integer, got {pool_size!r}")
+        self.dsn = dsn
+        self.schema = schema
+        self.pool_size = pool_size
+        self.timeout = check_seconds(timeout, "timeout")
+        self.poll_interval = check_seconds(poll_interval, "poll_interval")
+        self._sql = {name: query.replace("{s}", schema) for name, query in _SQL.items()}
+        self._new_channel = f"{schema}.beat_new"
+        self._finished_channel = f"{schema}.beat_finished"
+        self._pool: Any = None
+        self._listener: Any = None
+        self._listening = asyncio.Lock()
+        self._new_waiters: set[asyncio.Future[None]] = set()
+        self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+                server_settings={"application_name": "beat-store"},
+            )
+        except _CONFIG as exc:
+            raise StoreConfigError(self._describe(exc)) from exc
+        except (*_UNAVAILABLE, ValueError) as exc:
+            raise StoreUnavailableError(self._describe(exc)) from exc
+        try:
+            async with pool.acquire() as conn:
+                await self._migrate(conn)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, _CONFIG):
+                raise StoreConfigError(self._describe(exc)) from exc
+            if isinstance(exc, _UNAVAILABLE):
+                raise StoreUnavailableError(self._describe(exc)) from exc
+            raise
+        self._pool = pool
+        with contextlib.suppress(StoreUnavailableError):
+            await self._listen()
+
+    def _describe(self, exc: BaseException) -> str:
+        return f"PostgreSQL at {_redact(self.dsn)!r}: {type(exc).__name__}: {exc}"
+
+    async def _migrate(self, conn: Any) -> None:
+        sql = self._sql
+        async with conn.transaction():
+            # Instances starting together queue here; each later one sees the committed work.
+            await conn.execute(sql["lock"], f"beat.stores:{self.schema}")
+            await conn.execute(sql["create_schema"])
+            await conn.execute(sql["create_version"])
+            version = await conn.fetchval(sql["version"])
+            if version > SCHEMA_VERSION:
+                raise StoreConfigError(
+                    f"schema {self.schema!r} holds job store version {version}; this beat "
+                    f"knows {SCHEMA_VERSION} (upgrade beat)"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    await conn.execute(statement.replace("{s}", self.schema))
+                await conn.execute(sql["set_version"], step)
+
+    async def _listen(self) -> None:
+        """(Re)open the notification connection if it is missing or closed."""
+        async with self._listening:
+            listener = self._listener
+            if listener is not None and not listener.is_closed():
+                return
+            self._listener = None
+            try:
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=self.timeout, command_timeout=self.timeout
+                )
+            except _UNAVAILABLE as exc:
+                raise StoreUnavailableError(self._describe(exc)) from exc
+            try:
+                await conn.add_listener(self._new_channel, self._on_new)
+                await conn.add_listener(self._finished_channel, self._on_finished)
+            except _UNAVAILABLE as exc:
+                conn.terminate()
+                raise StoreUnavailableError(self._describe(exc)) from exc
+            self._listener = conn
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        pool, self._pool = self._pool, None
+        for closing in (listener, pool):
+            if closing is None:
+                continue
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await closing.close()
+            except (*_UNAVAILABLE, TimeoutError):
+                closing.terminate()
+        self._wake(self._new_waiters)
+        for waiters in self._finished_waiters.values():
+            self._wake(waiters)
+        self._finished_waiters.clear()
+
+    # -- helpers -----------------------------------------------------------------------------
+    async def _call(self, method: str, name: str, *args: Any) -> Any:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailableError("the PostgreSQL store is not open")
+        try:
+            async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
+                return await getattr(conn, method)(self._sql[name], *args)
+        except _UNAVAILABLE as exc:
+            if isinstance(exc, _CONNECTION_LOST):
+                await pool.expire_connections()
+            raise StoreUnavailableError(self._describe(exc)) from exc
+
+    async def now(self) -> datetime:
+        now: datetime = await self._call("fetchval", "now")
+        return now
+
+    # -- transitions -------------------------------------------------------------------------
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+        prepared = prepare_jobs(jobs)
+        if not prepared:
+            return []
+        rows = await self._call(
+            "fetch",
+            "enqueue",
+            [j.id for j in prepared],
+            [j.task for j in prepared],
+            [j.args for j in prepared],
+            [j.kwargs for j in prepared],
+            [j.queue for j in prepared],
+            [j.priority for j in prepared],
+            [j.max_attempts for j in prepared],
+            [j.scheduled_at for j in prepared],
+            [j.delay for j in prepared],
+        )
+        by_id = {record.id: record for record in map(_record, rows)}
+        return [by_id[j.id] for j in prepared]
+
+    async def claim(
+        self,
+        worker: str,
+        *,
+        queues: Sequence[str],
+        tasks: Collection[str],
+        limit: int,
+        lease: float,
+    ) -> list[JobRecord]:
+        queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
+        if not queue_list or not task_list:
+            return []
+        rows = await self._call(
+            "fetch", "claim", queue_list, task_list, limit, worker, float(lease), LEASE_EXPIRED
+        )
+        rows = sorted(rows, key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
+        return [_record(row) for row in rows]
+
+    async def heartbeat(
+        self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float
+    ) -> Heartbeat:
+        check_seconds(lease, "lease")
+        wanted = {to_uuid(id) for id, _ in jobs}
+        if not wanted:
+            return Heartbeat()
+        rows = await self._call(
+            "fetch",
+            "heartbeat",
+            [to_uuid(id) for id, _ in jobs],
+            [int(attempt) for _, attempt in jobs],
+            worker,
+            float(lease),
+        )
+        kept = {UUID(int=row["id"].int) for row in rows}
+        cancel = {UUID(int=row["id"].int) for row in rows if row["cancel_requested"]}
+        return Heartbeat(lost=frozenset(wanted - kept), cancel_requested=frozenset(cancel))
+
+    async def _fenced(self, name: str, id: UUID, attempt: int, worker: str, *extra: Any) -> bool:
+        status = await self._call("fetchval", name, to_uuid(id), int(attempt), worker, *extra)
+        return status is not None
+
+    async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
+        text = encode_json(result, "result")
+        return await self._fenced("complete", id, attempt, worker, text)
+
+    async def fail(
+        self,
+        id: UUID,
+        attempt: int,
+        worker: str,
+        *,
+        error_type: str,
+        message: str,
+        traceback: str = "",
+        retry_at: datetime | None = None,
+    ) -> bool:
+        retry = None if retry_at is None else check_aware(retry_at, "retry_at")
+        return await self._fenced(
+            "fail",
+            id,
+            attempt,
+            worker,
+            retry,
+            clean_text(error_type),
+            clean_text(message),
+            clean_text(traceback),
+        )
+
+    async def release(self, id: UUID, attempt: int, worker: str) -> bool:
+        return await self._fenced("release", id, attempt, worker)
+
+    async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
+        return await self._fenced("mark_cancelled", id, attempt, worker)
+
+    async def cancel(self, id: UUID) -> JobRecord:
+        row = await self._call("fetchrow", "cancel", to_uuid(id))
+        if row is None:
+            raise JobNotFoundError(f"no job with id {id}")
+        return _record(row)
+
+    async def retry(self, id: UUID) -> JobRecord:
+        row = await self._call("fetchrow", "retry", to_uuid(id))
+        if row is not None:
+            return _record(row)
+        found = await self.get(id)
+        if found is None:
+            raise JobNotFoundError(f"no job with id {id}")
+        raise InvalidJobStateError(
+            f"job {id} is {found.status}; only dead or cancelled jobs can be retried",
+            status=found.status,
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+    async def get(self, id: UUID) -> JobRecord | None:
+        row = await self._call("fetchrow", "get", to_uuid(id))
+        return None if row is None else _record(row)
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        task: str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before: UUID | None = None,
+        after: UUID | None = None,
+    ) -> list[JobRecord]:
+        wanted = stored_status(status)
+        if task is not None:
+            check_name(task, "task")
+        if queue is not None:
+            check_name(queue, "queue")
+        check_claim("-", (), (), limit, 1.0)
+        bounds = {}
+        for name, cursor in (("after", after), ("before", before)):
+            if cursor is not None:
+                seq = await self._call("fetchval", "seq", to_uuid(cursor))
+                if seq is None:
+                    raise JobNotFoundError(f"no job with id {cursor} (cursor)")
+                bounds[name] = seq
+        rows = await self._call(
+            "fetch",
+            "list",
+            bounds.get("after", 0),
+            bounds.get("before", 2**63 - 1),
+            task,
+            queue,
+            None if wanted is None else wanted.value,
+            before is not None and after is None,
+            limit,
+        )
+        return [_record(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+    # -- wake-ups ----------------------------------------------------------------------------
+    @staticmethod
+    def _wake(waiters: set[asyncio.Future[None]]) -> None:
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+        waiters.clear()
+
+    def _on_new(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self._wake(self._new_waiters)
+
+    def _on_finished(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            waiters = self._finished_waiters.pop(UUID(payload), None)
+            if waiters:
+                self._wake(waiters)
+
+    async def _ensure_listening(self) -> None:
+        if self._pool is None:
+            raise StoreUnavailableError("the PostgreSQL store is not open")
+        # Without a listener the waits still end: the fallback poll covers them.
+        with contextlib.suppress(StoreUnavailableError):
+            await self._listen()
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        check_seconds(timeout, "timeout", zero=True)
+        await self._ensure_listening()
+        future = asyncio.get_running_loop().create_future()
+        self._new_waiters.add(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), min(timeout, self.poll_interval))
+        except TimeoutError:
+            pass
+        finally:
+            self._new_waiters.discard(future)
+
+    async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
+        check_seconds(timeout, "timeout", zero=True)
+        key = to_uuid(id)
+        await self._ensure_listening()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            # Listen first, then look: a finish between the two still wakes us.
+            future = loop.create_future()
+            waiters = self._finished_waiters.setdefault(key, set())
+            waiters.add(future)
+            try:
+                record = await self.get(key)
+                if record is None:
+                    raise JobNotFoundError(f"no job with id {key}")
+                if record.status.finished:
+                    return record
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+            finally:
+                waiters.discard(future)
+                if not waiters and self._finished_waiters.get(key) is waiters:
+                    del self._finished_waiters[key]

@@ -1,0 +1,141 @@
+"""PostgresStore only: several processes, concurrent migrations, NOTIFY, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from beat.stores import (
+    JobStatus,
+    NewJob,
+    PostgresStore,
+    StoreConfigError,
+    StoreUnavailableError,
+)
+from tests.coordinators.conftest import PostgresServer, free_port
+
+from ._processes import claim_in_processes
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def server(store_postgres: PostgresServer) -> PostgresServer:
+    return store_postgres
+
+
+@pytest.fixture
+def schema() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+async def test_four_processes_claim_every_job_exactly_once(
+    server: PostgresServer, schema: str
+) -> None:
+    async with PostgresStore(server.dsn(), schema=schema) as store:
+        jobs = await store.enqueue([NewJob("t", args=[i]) for i in range(500)])
+        results = await asyncio.to_thread(claim_in_processes, "postgres", server.dsn(), schema)
+        claimed = [i for r in results for i in r]
+        assert len(claimed) == len(set(claimed)) == 500
+        assert set(claimed) == {str(j.id) for j in jobs}
+        assert sum(1 for r in results if r) > 1, [len(r) for r in results]
+        done = await store.list_jobs(status="succeeded", limit=1000)
+        assert len(done) == 500 and {r.attempt for r in done} == {1}
+
+
+async def test_concurrent_first_opens_migrate_once(server: PostgresServer, schema: str) -> None:
+    stores = [PostgresStore(server.dsn(), schema=schema, pool_size=1) for _ in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        [job] = await stores[0].enqueue([NewJob("t")])
+        for s in stores:
+            assert await s.get(job.id) == job
+        rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version")
+        assert [r["version"] for r in rows] == [1]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_notify_wakes_long_before_the_fallback_poll(
+    server: PostgresServer, schema: str
+) -> None:
+    async with (
+        PostgresStore(server.dsn(), schema=schema, poll_interval=60) as a,
+        PostgresStore(server.dsn(), schema=schema, poll_interval=60) as b,
+    ):
+        waiter = asyncio.create_task(a.wait_for_jobs(30))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        [job] = await b.enqueue([NewJob("t")])
+        await asyncio.wait_for(waiter, 5)
+        assert time.monotonic() - started < 1
+        finished = asyncio.create_task(a.wait_finished(job.id, 30))
+        [got] = await b.claim("w", queues=["default"], tasks=["t"], limit=1, lease=30)
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert await b.complete(job.id, got.attempt, "w", "ok")
+        done = await asyncio.wait_for(finished, 5)
+        assert time.monotonic() - started < 1 and done.status is JobStatus.SUCCEEDED
+
+
+async def test_fallback_poll_when_the_listener_is_gone(server: PostgresServer, schema: str) -> None:
+    async with (
+        PostgresStore(server.dsn(), schema=schema, poll_interval=0.3) as a,
+        PostgresStore(server.dsn(), schema=schema) as b,
+    ):
+        [job] = await b.enqueue([NewJob("t")])
+        listener = a._listener
+        assert listener is not None
+        await server.aquery(f"SELECT pg_terminate_backend({listener.get_server_pid()})")
+        [got] = await b.claim("w", queues=["default"], tasks=["t"], limit=1, lease=30)
+        assert await b.complete(job.id, got.attempt, "w", 1)
+        done = await a.wait_finished(job.id, 5)
+        assert done.result == 1
+        # The listener was re-opened by that wait.
+        assert a._listener is not None and not a._listener.is_closed()
+
+
+async def test_leases_use_the_database_clock(server: PostgresServer, schema: str) -> None:
+    async with PostgresStore(server.dsn(), schema=schema) as store:
+        await store.enqueue([NewJob("t")])
+        [got] = await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=90)
+        [row] = await server.aquery(
+            f"SELECT lease_expires_at - now() AS left, started_at <= now() AS started"
+            f" FROM {schema}.beat_jobs"
+        )
+        assert 80 < row["left"].total_seconds() <= 90 and row["started"]
+        assert got.lease_expires_at is not None
+
+
+async def test_newer_schema_is_refused(server: PostgresServer, schema: str) -> None:
+    async with PostgresStore(server.dsn(), schema=schema):
+        pass
+    await server.aquery(f"INSERT INTO {schema}.beat_schema_version VALUES (7)")
+    with pytest.raises(StoreConfigError, match="version 7"):
+        await PostgresStore(server.dsn(), schema=schema).open()
+
+
+async def test_bad_credentials_and_unreachable_server(server: PostgresServer) -> None:
+    with pytest.raises(StoreConfigError) as info:
+        await PostgresStore(server.dsn(password="wrong-secret")).open()
+    assert "wrong-secret" not in str(info.value)
+    dead = f"postgresql://beat:beat@127.0.0.1:{free_port()}/postgres"
+    with pytest.raises(StoreUnavailableError):
+        await PostgresStore(dead, timeout=1).open()
+    with pytest.raises(StoreConfigError):
+        PostgresStore(server.dsn(), schema="Bad-Name")
+
+
+async def test_closed_store_is_unavailable(server: PostgresServer, schema: str) -> None:
+    store = PostgresStore(server.dsn(), schema=schema)
+    await store.open()
+    await store.open()
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreUnavailableError):
+        await store.enqueue([NewJob("t")])
+    with pytest.raises(StoreUnavailableError):
+        await store.wait_for_jobs(0.1)

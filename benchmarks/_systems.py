@@ -6,6 +6,10 @@ ahead of registering (beat's ``Job``, APScheduler's trigger, aiocron's ``Cron``)
 "build + add" total can be reported too. ``schedule_cycle`` (build and add in one, untimed)
 serves the scenarios that measure firing.
 
+An adapter may define ``async def settle(self)``: work the system deferred to later loop
+iterations (beat's incremental heap compaction) that the worker must wait out inside the
+timed section, so it is charged to the operation that caused it.
+
 Callbacks: raw asyncio calls a plain function straight from its timer (the floor);
 ``raw+task`` wraps the same work in a coroutine started with ``loop.create_task`` (the floor
 for *async* callbacks); beat, APScheduler and aiocron run ``async def`` callbacks.
@@ -109,6 +113,17 @@ class Beat:
 
     def remove(self, job_id: Any) -> None:
         self.scheduler.remove_job(job_id)
+
+    async def settle(self) -> None:
+        """Wait until a heap compaction the removals started has finished.
+
+        ``remove_job`` only marks the heap entry stale; the run loop compacts one bounded
+        chunk per loop iteration while ``statistics().compacting``. Versions of beat without
+        that field compact synchronously and have nothing to wait for. beat offers no event
+        for "compaction done", and one check per loop iteration is exactly its step rate.
+        """
+        while getattr(self.scheduler.statistics(), "compacting", False):  # noqa: ASYNC110
+            await asyncio.sleep(0)
 
     def schedule_cycle(self, first_wall: float, period: float, probe: Probe) -> None:
         async def run(ctx: object) -> None:

@@ -304,12 +304,96 @@ async def memory(cfg: dict[str, Any], system: Any, prof: _Profiler) -> dict[str,
     return {"bytes_per_job": (after - before) / n, "n": n}
 
 
+class _LoopMonitor:
+    """Records the time between consecutive event-loop iterations.
+
+    A callback that re-arms itself with ``call_soon`` runs once per iteration; the gap
+    between two runs is everything the loop did in between: the other callbacks of that
+    iteration and ``_run_once``'s own work (asyncio's heap rebuild happens there). The same
+    gaps are also taken in this thread's CPU time, which the OS preempting the process (for
+    another process on a busy machine) does not inflate.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.gaps: list[float] = []
+        self.cpu_gaps: list[float] = []
+        self.running = False
+        self.last = self.last_cpu = 0.0
+
+    def start(self) -> None:
+        self.running = True
+        self.last, self.last_cpu = time.perf_counter(), time.thread_time()
+        self.loop.call_soon(self._tick)
+
+    def stop(self) -> None:
+        self.running = False
+
+    def _tick(self) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.gaps.append(now - self.last)
+        self.cpu_gaps.append(cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
+        if self.running:
+            self.loop.call_soon(self._tick)
+
+
+STALL_BATCH = 1_000  # removals per loop iteration
+STALL_LIMIT = 0.005  # a gap above this counts as a stall
+
+
+async def stall(cfg: dict[str, Any], system: Any, prof: _Profiler) -> dict[str, Any]:
+    """Longest gap between loop iterations while ``n`` jobs are removed in random order.
+
+    ``STALL_BATCH`` removals per iteration; the monitor runs until every job is gone and
+    the system has settled (beat: its incremental compaction has finished).
+    """
+    n = cfg["n"]
+    rng = random.Random(cfg.get("seed", 1))
+    build, add, remove = system.build_interval, system.add, system.remove
+    await system.start()
+    keys = [add(build(spec)) for spec in _interval_specs(n, rng)]
+    await _finish(system)
+    rng.shuffle(keys)
+    gc.collect()  # start from a collected heap, as the idle scenario does
+    await asyncio.sleep(0.05)
+
+    monitor = _LoopMonitor(asyncio.get_running_loop())
+    gc0 = _gc_collections()
+    monitor.start()
+    await asyncio.sleep(0)  # the first gap is the start-up, not a removal
+    prof.enable()
+    t0 = time.perf_counter()
+    for i in range(0, n, STALL_BATCH):
+        for key in keys[i : i + STALL_BATCH]:
+            remove(key)
+        await asyncio.sleep(0)
+    await _finish(system)
+    elapsed = time.perf_counter() - t0
+    prof.disable()
+    monitor.stop()
+    await asyncio.sleep(0)  # let the monitor's last tick run
+    gaps = sorted(monitor.gaps[1:])
+    return {
+        "max_ms": gaps[-1] * 1e3,
+        "cpu_max_ms": max(monitor.cpu_gaps[1:]) * 1e3,
+        "p999_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.999))] * 1e3,
+        "over_5ms": sum(1 for g in gaps if g > STALL_LIMIT),
+        "iterations": len(gaps),
+        "batches": -(-n // STALL_BATCH),
+        "seconds": elapsed,
+        "gc_collections": _gc_collections() - gc0,
+        "stats": _beat_stats(system),
+    }
+
+
 SCENARIOS = {
     "add_remove": add_remove,
     "fires": fires,
     "lateness": lateness,
     "idle": idle,
     "memory": memory,
+    "stall": stall,
 }
 
 

@@ -406,10 +406,14 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 async def _measure(cfg: dict[str, Any]) -> dict[str, Any]:
-    system = SYSTEMS[cfg["system"]](asyncio.get_running_loop())
+    # "beat@before" is beat's adapter; which beat it imports is up to run.py's PYTHONPATH.
+    system = SYSTEMS[cfg["system"].partition("@")[0]](asyncio.get_running_loop())
     prof = _Profiler(cfg.get("profile"))
     result = await SCENARIOS[cfg["scenario"]](cfg, system, prof)
     prof.dump()
+    module = getattr(system, "_beat", None)
+    if module is not None:
+        result["beat_from"] = os.path.dirname(os.path.dirname(module.__file__))
     return result
 
 

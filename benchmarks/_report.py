@@ -526,10 +526,10 @@ class Report:
                 "n interval jobs are removed in random order, 1,000 per loop iteration, while a "
                 "`call_soon` callback records the time between loop iterations, until every job "
                 "is gone and the system has settled (beat: its heap compaction is done). A batch "
-                "of 1,000 removals alone holds the loop ~1 ms. raw asyncio rebuilds its timer "
-                "heap inside `_run_once` once half its handles are cancelled. *longest, CPU*: "
-                "the longest gap in thread CPU time, which preemption by other processes does "
-                "not inflate.",
+                "of 1,000 removals alone holds the loop ~1 ms (more if `remove` is slower). raw "
+                "asyncio rebuilds its timer heap inside `_run_once` once half its handles are "
+                "cancelled. *longest, CPU*: the longest gap in thread CPU time, which preemption "
+                "by other processes does not inflate.",
             ),
         ]
         body = []

@@ -1,6 +1,6 @@
 """Run every benchmark scenario for every system, interleaved, and print a markdown report.
 
-    python benchmarks/run.py                 # full run (~10 min on 2 cores), saves results.md
+    python benchmarks/run.py                 # full run (~12 min on 2 cores), saves results.md
     python benchmarks/run.py --quick         # smoke run, < 60 s
     python benchmarks/run.py --loop uvloop   # same, on uvloop
     python benchmarks/run.py --only fires,lateness

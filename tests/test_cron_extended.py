@@ -637,8 +637,13 @@ def test_start_at_the_moved_fire_continues_in_the_gap_end_minute() -> None:
 
 def test_wildcard_job_whose_matches_all_fall_in_gaps_reports_instead_of_looping() -> None:
     # The last Sunday of March at 02:xx never exists in Berlin.
-    for expr in ("* 2 * 3 0L", "* 0 2 * 3 0L"):
-        cron = Cron(expr, "Europe/Berlin", extended=True)
+    # Nor does 02:xx on the second Sunday of March in New York.
+    for expr, zone in (
+        ("* 2 * 3 0L", "Europe/Berlin"),
+        ("* 0 2 * 3 0L", "Europe/Berlin"),
+        ("0 * 2 * 3 0#2", "America/New_York"),
+    ):
+        cron = Cron(expr, zone, extended=True)
         with pytest.raises(InvalidScheduleError, match="daylight-saving gap"):
             cron.next_after(datetime(2025, 1, 1, tzinfo=UTC))
 

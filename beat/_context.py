@@ -21,7 +21,7 @@ class Context:
     * ``job_id``, ``name`` — the job.
     * ``when`` — the **scheduled** fire instant (aware, UTC), not the start time: a late or
       retried run still sees the instant it stands for. After coalesced misfires it is the
-      latest missed instant (SEMANTICS §3).
+      latest missed instant (docs/guarantees.md §3).
     * ``attempt`` — 1 for the first try, +1 per retry (and per lease re-claim under a
       coordinator with at-least-once leases, where it doubles as a fencing token).
     * ``fire_key`` — ``"<name>@<UTC ISO instant>"``: stable across retries, instances and

@@ -1,9 +1,11 @@
-"""The scheduler's side of multi-instance coordination (SEMANTICS §6).
+"""The gate for many instances: claim each occurrence in the cluster before running it.
 
-:class:`Coordination` wraps a :class:`~beat.coordinators.Coordinator` for one scheduler: it
-opens the backend (refusing to start on configuration errors), resumes each job from the
-cluster's last fired instant (catch-up after a full outage), claims every occurrence before
-running it, reports outcomes, renews leases and adopts runs whose owner died.
+:class:`ClaimGate` implements the scheduler's gate (``_gate.py``) over a
+:class:`~beat.coordinators.Coordinator` (docs/guarantees.md §6): it opens the backend
+(refusing to start on configuration errors), resumes each job from the cluster's last fired
+instant (catch-up after a full outage, for jobs present at start and jobs added later),
+claims every occurrence before running it, reports outcomes, renews leases and adopts runs
+whose owner died.
 
 Safe side: when the backend cannot be reached, the occurrence is **not** run; the outage is
 logged once (WARNING) and emitted once (``CoordinatorUnavailable``), each skipped occurrence
@@ -18,19 +20,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _events as ev
+from ._clock import Clock
 from ._exceptions import CoordinatorUnavailableError
+from ._gate import Execute, spawn
 from ._history import Outcome
-from ._timers import Cycle, Oneshot, from_us, next_fire_us, to_us
+from ._timers import Oneshot, from_us, interval_us, next_fire_us, to_us
+from ._units import us_to_seconds
 from .coordinators._base import Claim, Coordinator, JobSpec
 
 if TYPE_CHECKING:
-    from ._job import Job
-    from ._scheduler import Scheduler
+    from ._registry import JobState, Registry
+    from ._reporting import Reporter
+    from ._runs import RunTracker
 
-__all__ = ["Coordination"]
+__all__ = ["ClaimGate"]
 
 logger = logging.getLogger("beat.coordination")
 
@@ -44,98 +50,129 @@ _RETRY_CAP = 5.0
 _RECENT_JOBS = 1024
 
 
-class Coordination:
-    """One scheduler's use of one coordinator."""
+class ClaimGate:
+    """One scheduler's use of one coordinator; collaborators are passed in explicitly.
 
-    def __init__(self, scheduler: Scheduler, coordinator: Coordinator) -> None:
-        self.scheduler = scheduler
+    ``reschedule(state, next_us)`` moves a job's pending instant (catch-up) and wakes the
+    loop if that is sooner than its sleep.
+    """
+
+    unique_names = True
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        *,
+        registry: Registry,
+        runs: RunTracker,
+        reporter: Reporter,
+        execute: Execute,
+        clock: Clock,
+        reschedule: Callable[[JobState, int], None],
+    ) -> None:
         self.coordinator = coordinator
-        self._ready: asyncio.Future[None] | None = None
+        self._registry = registry
+        self._runs = runs
+        self._reporter = reporter
+        self._execute = execute
+        self._clock = clock
+        self._reschedule = reschedule
         self._down_since: float | None = None
         self._retry_at = 0.0  # monotonic time before which claims skip without trying
         self._retry_delay = 0.0
         self._attempts = 0  # outage attempt counter: one failure per attempt grows the pause
-        self._recent: OrderedDict[str, Job] = OrderedDict()
+        self._recent: OrderedDict[str, JobState] = OrderedDict()
         self._active: dict[asyncio.Task[Any], Claim] = {}  # runs holding a claim, for renewal
-        self._upkeep: asyncio.Task[None] | None = None
+        self._helpers: set[asyncio.Task[Any]] = set()  # lease upkeep, catch-ups, late finishes
+        self._opened = False
+        self._added_early: list[JobState] = []  # added after start, before open finished
 
-    @property
-    def ready(self) -> asyncio.Future[None]:
-        """Resolves once the backend is open; carries the error if it could not be."""
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_future()
-        return self._ready
-
-    async def open(self) -> None:
-        specs = [_spec(job) for job in self.scheduler._jobs.values()]
+    # -- the gate ----------------------------------------------------------------------------
+    async def open(self, states: Sequence[JobState]) -> None:
         try:
-            await self.coordinator.open(specs)
-            await self._catch_up()
+            await self.coordinator.open([_spec(state) for state in states])
+            for state in states:
+                await self._catch_up(state)
+            self._opened = True
+            early, self._added_early = self._added_early, []
+            for state in early:
+                await self._catch_up(state)
         except BaseException as exc:
             logger.error("coordinator %r could not be opened: %s", self.coordinator, exc)
-            if not self.ready.done():
-                self.ready.set_exception(exc)
             raise
-        if not self.ready.done():
-            self.ready.set_result(None)
         if self.coordinator.lease is not None:
-            self._upkeep = asyncio.get_running_loop().create_task(self._keep_leases())
+            spawn(self._helpers, self._keep_leases())
+
+    def job_added(self, state: JobState) -> None:
+        self.coordinator.register([_spec(state)])
+        if self._opened:
+            spawn(self._helpers, self._catch_up_quietly(state))
+        else:
+            self._added_early.append(state)
+
+    def launch(self, state: JobState, when: int) -> Coroutine[Any, Any, Any]:
+        return self._claim_and_run(state, when)
 
     async def close(self) -> None:
-        if self._upkeep is not None:
-            self._upkeep.cancel()
-            await asyncio.wait([self._upkeep])
+        for helper in list(self._helpers):
+            helper.cancel()
+        if self._helpers:
+            await asyncio.wait(list(self._helpers))
         try:
             await self.coordinator.close()
         except Exception:
             logger.exception("closing the coordinator failed")
 
-    async def _catch_up(self) -> None:
-        """After a full outage, resume each job from the cluster's last fired instant."""
-        scheduler = self.scheduler
-        for job in list(scheduler._jobs.values()):
-            if type(job.timer) is Oneshot:
-                continue
-            last = await self.coordinator.last_fired(job.name)
-            if last is None:
-                continue
-            last_us = to_us(last)
-            first = next_fire_us(job.timer, last_us)
-            if first is not None and (job._next_us is None or first < job._next_us):
-                job._last_us = last_us
-                scheduler._set_next(job, first, new_generation=True)
+    # -- catch-up ----------------------------------------------------------------------------
+    async def _catch_up(self, state: JobState) -> None:
+        """Resume a job from the cluster's last fired instant if that is sooner than its own."""
+        if type(state.timer) is Oneshot or not state.registered:
+            return
+        last = await self.coordinator.last_fired(state.job.name)
+        if last is None or not state.registered:
+            return
+        last_us = to_us(last)
+        first = next_fire_us(state.timer, last_us)
+        if first is not None and (state.next_us is None or first < state.next_us):
+            state.last_us = last_us  # registry-owned field; catch-up is the registry's rule
+            self._reschedule(state, first)
 
-    async def run(self, job: Job, when: int) -> None:
-        """Claim the occurrence ``(job.name, when)``; run it only if this instance won."""
+    async def _catch_up_quietly(self, state: JobState) -> None:
+        try:
+            await self._catch_up(state)
+        except Exception as exc:
+            logger.warning("catch-up for job %s failed: %s", state.job.name, exc)
+
+    # -- one occurrence ----------------------------------------------------------------------
+    async def _claim_and_run(self, state: JobState, when: int) -> None:
+        """Claim the occurrence ``(job name, when)``; run it only if this instance won."""
         coordinator = self.coordinator
-        self._note_recent(job)
-        if self._down_since is not None and self.scheduler.clock.monotonic() < self._retry_at:
-            self.scheduler._report_skip(job, when, "coordinator_down")
+        self._note_recent(state)
+        if self._down_since is not None and self._clock.monotonic() < self._retry_at:
+            self._reporter.skipped(state, when, "coordinator_down")
             return
         attempt = self._attempts
         try:
-            claim = await coordinator.claim(coordinator.occurrence(job.name, from_us(when)))
+            claim = await coordinator.claim(coordinator.occurrence(state.job.name, from_us(when)))
         except Exception as exc:
             # Unavailable, or any other backend failure: the claim did not happen, so the
             # occurrence must not run (the safe side).
             self._failed(exc, attempt)
-            self.scheduler._report_skip(job, when, "coordinator_down")
+            self._reporter.skipped(state, when, "coordinator_down")
             return
         self._recovered()
         if claim is None:
-            logger.debug("job %s @ %s: claimed by another instance", job.name, from_us(when))
+            logger.debug("job %s @ %s: claimed by another instance", state.job.name, from_us(when))
             return
-        await self._run_claim(job, claim)
+        await self._run_claim(state, claim)
 
-    async def _run_claim(self, job: Job, claim: Claim) -> None:
+    async def _run_claim(self, state: JobState, claim: Claim) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._active[task] = claim
         outcome, error = Outcome.SUCCEEDED, None
         try:
-            await self.scheduler._execute(
-                job, to_us(claim.occurrence.fire_time), claim.attempt, raise_errors=True
-            )
+            await self._execute(state, to_us(claim.occurrence.fire_time), claim.attempt, True)
         except asyncio.CancelledError:
             outcome, error = Outcome.CANCELLED, "cancelled"
             raise
@@ -147,7 +184,7 @@ class Coordination:
             self._active.pop(task, None)
             # A run cut short by our own shutdown stays open in the store: with leases,
             # another instance re-runs it once the lease expires (at-least-once).
-            if self.scheduler._cancel_reasons.get(task) != "shutdown":
+            if self._runs.cancel_reason(task) != "shutdown" or outcome is not Outcome.CANCELLED:
                 await self._finish(claim, outcome, error)
 
     async def _finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
@@ -156,15 +193,15 @@ class Coordination:
         except Exception as exc:
             logger.warning("could not record the outcome of %s: %s", claim.occurrence.key, exc)
 
+    # -- leases ------------------------------------------------------------------------------
     async def _keep_leases(self) -> None:
         """Renew leases of running claims; adopt claims whose owner died (at-least-once)."""
         coordinator = self.coordinator
         assert coordinator.lease is not None
-        clock = self.scheduler.clock
         period = min(coordinator.lease / 3, coordinator.reclaim_interval)
         since_reclaim = 0.0
         while True:
-            await clock.sleep(period)
+            await self._clock.sleep(period)
             since_reclaim += period
             for claim in list(self._active.values()):
                 try:
@@ -191,43 +228,41 @@ class Coordination:
                     self._adopt(claim)
 
     def _adopt(self, claim: Claim) -> None:
-        scheduler = self.scheduler
         name = claim.occurrence.job
-        job = next((j for j in scheduler._jobs.values() if j.name == name), None)
-        if job is None:
-            job = self._recent.get(name)
-        if job is None:
+        state = self._registry.by_name(name) or self._recent.get(name)
+        if state is None:
             # Seen by the backend but not runnable here: close it rather than hold a lease
             # nobody renews (which would hand it from instance to instance).
             logger.error("re-claimed %s but no job has that name here", claim.occurrence.key)
-            task = asyncio.get_running_loop().create_task(
-                self._finish(claim, Outcome.FAILED, f"no job named {name!r} on the adopter")
+            spawn(
+                self._helpers,
+                self._finish(claim, Outcome.FAILED, f"no job named {name!r} on the adopter"),
             )
-            scheduler._helpers.add(task)
-            task.add_done_callback(scheduler._helpers.discard)
             return
         logger.warning(
             "job %s @ %s: its previous owner stopped renewing the lease; re-running as attempt %d",
-            job.name,
+            name,
             claim.occurrence.fire_time.isoformat(),
             claim.attempt,
         )
-        task = asyncio.get_running_loop().create_task(self._run_claim(job, claim))
-        scheduler._track_run(job, task)
+        task = asyncio.get_running_loop().create_task(self._run_claim(state, claim))
+        self._runs.track(state, task)
 
-    def _note_recent(self, job: Job) -> None:
+    def _note_recent(self, state: JobState) -> None:
         recent = self._recent
-        recent[job.name] = job
-        recent.move_to_end(job.name)
+        name = state.job.name
+        recent[name] = state
+        recent.move_to_end(name)
         if len(recent) > _RECENT_JOBS:
             recent.popitem(last=False)
 
+    # -- outages -----------------------------------------------------------------------------
     def _failed(self, exc: BaseException, attempt: int) -> None:
         """Count one failed attempt (``attempt`` as read before trying) and pause retries.
 
         Claims started together fail together; only the first of them grows the pause.
         """
-        now = self.scheduler.clock.monotonic()
+        now = self._clock.monotonic()
         if attempt == self._attempts:
             self._attempts += 1
             delay = self._retry_delay * _RETRY_FACTOR if self._down_since is not None else 0.0
@@ -235,23 +270,20 @@ class Coordination:
             self._retry_at = now + self._retry_delay
         if self._down_since is None:
             self._down_since = now
-            logger.warning(
-                "coordinator unavailable; occurrences will not run until it is back: %s", exc
-            )
-            if self.scheduler._events.active:
-                self.scheduler._events.emit(ev.CoordinatorUnavailable(error=str(exc)))
+            self._reporter.coordinator_unavailable(exc)
 
     def _recovered(self) -> None:
         if self._down_since is not None:
-            outage = self.scheduler.clock.monotonic() - self._down_since
+            outage = self._clock.monotonic() - self._down_since
             self._down_since = None
             self._retry_delay = 0.0
-            logger.warning("coordinator reachable again after %.1f s", outage)
-            if self.scheduler._events.active:
-                self.scheduler._events.emit(ev.CoordinatorRecovered(outage=outage))
+            self._reporter.coordinator_recovered(outage)
 
 
-def _spec(job: Job) -> JobSpec:
-    timer = job.timer
-    interval = timer.interval.total_seconds() if isinstance(timer, Cycle) else None
-    return JobSpec(name=job.name, interval=interval, misfire_grace=job.options.misfire_grace)
+def _spec(state: JobState) -> JobSpec:
+    interval = interval_us(state.timer)
+    return JobSpec(
+        name=state.job.name,
+        interval=None if interval is None else us_to_seconds(interval),
+        misfire_grace=state.job.options.misfire_grace,
+    )

@@ -115,7 +115,7 @@ class JobRescheduled(JobEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FiresMissed(JobEvent):
-    """A misfire incident (SEMANTICS §3): fires that could not start on time."""
+    """A misfire incident (docs/guarantees.md §3): fires that could not start on time."""
 
     policy: Literal["coalesce", "skip", "all"]
     missed: int  # due instants found late in this incident
@@ -172,8 +172,17 @@ class RunQueued(RunEvent):
 class RunSkipped(RunEvent):
     """A fire that did not run, and why."""
 
+    # "removed" / "shutdown": a fire waiting under overlap="queue" whose job was removed, or
+    # whose scheduler stopped, before the run ahead of it ended.
     reason: Literal[
-        "overlap", "queue_full", "max_instances", "paused", "not_claimed", "coordinator_down"
+        "overlap",
+        "queue_full",
+        "max_instances",
+        "paused",
+        "not_claimed",
+        "coordinator_down",
+        "removed",
+        "shutdown",
     ]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ._timers import from_us
+from ._units import seconds_to_us
 
 __all__ = ["Outcome", "RawRun", "RunRecord", "materialize", "summarize"]
 
@@ -66,8 +67,8 @@ def materialize(job_id: UUID, name: str, raw: RawRun) -> RunRecord:
         name=name,
         when=from_us(when),
         attempt=attempt,
-        started=from_us(round(started * 1_000_000)),
-        finished=from_us(round(finished * 1_000_000)),
+        started=from_us(seconds_to_us(started)),
+        finished=from_us(seconds_to_us(finished)),
         outcome=outcome,
         error=error,
         result=result,

@@ -12,21 +12,20 @@ The constructors return a :class:`JobBuilder`; ``.do(fn, *args, name=..., **opti
 validates everything and returns the :class:`Job`. Every bad value fails right there, naming
 the value, before any scheduler has seen the job.
 
-A job belongs to at most one scheduler at a time. The scheduler keeps the job's runtime state
-(generation, next fire, high-water mark, running runs, history) in the job's private slots
-rather than a side table: one object per job keeps the per-job memory small.
+A job is a specification: nothing in it changes once built (timers are immutable too, so jobs
+built from one builder share its timer). A job belongs to at most one scheduler at a time;
+what changes while it is registered lives in the registry's ``JobState``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import random
 import uuid
 import weakref
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,33 +33,28 @@ from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from ._exceptions import InvalidJobError, InvalidScheduleError
-from ._history import RawRun, RunRecord, materialize
+from ._history import RunRecord, materialize
 from ._timers import Cron, Cycle, Oneshot, Timer, require_aware
+from ._units import positive_seconds
 
 if TYPE_CHECKING:
-    from ._scheduler import Scheduler
+    from ._registry import JobState
 
-__all__ = ["Backoff", "Job", "JobBuilder", "JobOptions", "MisfirePolicy", "OverlapPolicy"]
+__all__ = [
+    "Backoff",
+    "Job",
+    "JobBuilder",
+    "JobOptions",
+    "MisfirePolicy",
+    "OverlapPolicy",
+    "new_job_id",
+]
 
 MisfirePolicy = Literal["coalesce", "skip", "all"]
 OverlapPolicy = Literal["skip", "allow", "replace", "queue"]
 
 _MISFIRE_POLICIES = ("coalesce", "skip", "all")
 _OVERLAP_POLICIES = ("skip", "allow", "replace", "queue")
-
-
-def _seconds(
-    value: timedelta | float | None, what: str, *, allow_zero: bool = False
-) -> float | None:
-    """Seconds from a timedelta or number; rejects negatives (and zero unless allowed)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
-        raise InvalidJobError(f"{what} must be a timedelta or seconds, got {value!r}")
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
-        raise InvalidJobError(f"{what} must be positive, got {value!r}")
-    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +103,7 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True)
 class JobOptions:
-    """How a job's runs behave; see SEMANTICS §3–§4 and the README's policy table.
+    """How a job's runs behave; see docs/guarantees.md §3–§4 and the README's policy table.
 
     One frozen instance is shared by every job built with the defaults.
     """
@@ -145,11 +139,13 @@ def _build_options(options: Mapping[str, Any]) -> JobOptions:
     overlap = values.get("overlap", "skip")
     if overlap not in _OVERLAP_POLICIES:
         raise InvalidJobError(f"overlap must be one of {_OVERLAP_POLICIES}, got {overlap!r}")
-    values["misfire_grace"] = _seconds(
-        values.get("misfire_grace"), "misfire_grace", allow_zero=True
-    )
-    values["timeout"] = _seconds(values.get("timeout"), "timeout")
-    values["jitter"] = _seconds(values.get("jitter", 0.0), "jitter", allow_zero=True) or 0.0
+    if values.get("misfire_grace") is not None:
+        values["misfire_grace"] = positive_seconds(
+            values["misfire_grace"], "misfire_grace", allow_zero=True
+        )
+    if values.get("timeout") is not None:
+        values["timeout"] = positive_seconds(values["timeout"], "timeout")
+    values["jitter"] = positive_seconds(values.get("jitter", 0.0), "jitter", allow_zero=True)
     for name, minimum in (("retries", 0), ("history", 0), ("misfire_all_limit", 1)):
         value = values.get(name, getattr(_DEFAULT_OPTIONS, name))
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -182,21 +178,23 @@ def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-def _default_name(fn: Callable[..., Any]) -> str:
-    """``module.qualname`` of the function (through partials), interned per function."""
+def _function_facts(fn: Callable[..., Any]) -> tuple[str, bool]:
+    """(``module.qualname`` through partials, is it a coroutine function), cached per function."""
     try:
-        return _NAMES[fn]
+        return _FACTS[fn]
     except (KeyError, TypeError):  # TypeError: unhashable or not weak-referenceable
         pass
-    name = _compute_name(fn)
+    facts = (_compute_name(fn), _is_coroutine_function(fn))
     with contextlib.suppress(TypeError):
-        _NAMES[fn] = name
-    return name
+        _FACTS[fn] = facts
+    return facts
 
 
-# Jobs built in bulk from one function share one name string instead of a copy each. Weak
-# keys: the cache never keeps a function (or the closure state it holds) alive.
-_NAMES: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
+# Jobs built in bulk from one function share one name string and skip the inspection.
+# Weak keys: the cache never keeps a function (or the closure state it holds) alive.
+_FACTS: weakref.WeakKeyDictionary[Callable[..., Any], tuple[str, bool]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _compute_name(fn: Callable[..., Any]) -> str:
@@ -208,32 +206,38 @@ def _compute_name(fn: Callable[..., Any]) -> str:
     return f"{module}.{qualname}" if module and module != "__main__" else qualname
 
 
-class Job:
-    """A function plus a timer plus options. Build with :class:`Job`'s class methods.
+# Job ids: random (version 4) UUIDs from a private generator seeded from os.urandom, reseeded
+# in a forked child so parent and child never share a sequence. Half the cost of uuid.uuid4(),
+# which reads os.urandom on every call; ids are identifiers, not secrets.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET = (0x8000 << 48) | (0x4000 << 64)
+_new_uuid = object.__new__
+_set_field = object.__setattr__
 
-    ``id`` is a :class:`uuid.UUID`, ``name`` defaults to the function's qualified name
-    (``module.qualname``). Under a coordinator, names must be unique (SEMANTICS §6).
+
+def new_job_id() -> uuid.UUID:
+    """A fresh random (version 4) UUID."""
+    job_id = _new_uuid(uuid.UUID)
+    _set_field(job_id, "int", (_ids.getrandbits(128) & _V4_CLEAR) | _V4_SET)
+    _set_field(job_id, "is_safe", uuid.SafeUUID.unknown)
+    return job_id
+
+
+class Job:
+    """What to run and when: a function, its arguments, a timer, a name and options.
+
+    Build with :class:`Job`'s class methods. ``id`` is a :class:`uuid.UUID`, ``name``
+    defaults to the function's qualified name (``module.qualname``); with a coordinator,
+    names must be unique (docs/guarantees.md §6).
+
+    A job is a specification: the scheduler never changes its fields. What changes while it is
+    registered (next instant, pause, runs in progress, history) is its runtime state, owned by
+    the scheduler's registry (``_registry.JobState``); ``_state`` links to the latest one.
     """
 
-    __slots__ = (
-        "_gen",
-        "_history",
-        "_last_us",
-        "_next_us",
-        "_paused",
-        "_queued",
-        "_running",
-        "_scheduler",
-        "_waiters",
-        "args",
-        "fn",
-        "id",
-        "is_async",
-        "kwargs",
-        "name",
-        "options",
-        "timer",
-    )
+    __slots__ = ("_state", "args", "fn", "id", "is_async", "kwargs", "name", "options", "timer")
 
     def __init__(
         self,
@@ -256,30 +260,28 @@ class Job:
             raise InvalidJobError(f"job name must be a non-empty string, got {name!r}")
         if id is not None and not isinstance(id, uuid.UUID):
             raise InvalidJobError(f"job id must be a uuid.UUID, got {id!r}")
-        self.id: uuid.UUID = id or uuid.uuid4()
-        self.name: str = name or _default_name(fn)
+        default_name, is_async = _function_facts(fn)
+        self.id: uuid.UUID = id or new_job_id()
+        self.name: str = name or default_name
         self.timer: Timer = timer
         self.fn = fn
         self.args = tuple(args)
         self.kwargs: Mapping[str, Any] = dict(kwargs) if kwargs else _EMPTY
         self.options: JobOptions = options or _DEFAULT_OPTIONS
-        self.is_async = _is_coroutine_function(fn)
-        # Runtime state, owned by the scheduler the job is registered with (None = none).
-        self._scheduler: Scheduler | None = None
-        self._gen = 0  # generation of the job's one live heap entry (see _queue.py)
-        self._next_us: int | None = None  # pending fire instant; None = exhausted or paused
-        self._last_us: int | None = None  # high-water mark: last instant fired or dropped
-        self._paused = False
-        self._running = 0  # runs in progress (the tasks are in the scheduler's _runs)
-        self._queued: int | None = None  # instant waiting under overlap="queue"
-        self._history: deque[RawRun] | None = None  # created on first finished run
-        self._waiters: list[asyncio.Future[RunRecord]] | None = None
+        self.is_async = is_async
+        # Written only by _registry.Registry: the runtime state of the job's latest
+        # registration (None until first added; kept after removal for history).
+        self._state: JobState | None = None
 
     # -- fluent constructors --------------------------------------------------------------
     @staticmethod
-    def cron(expr: str, tz: str | ZoneInfo = "UTC") -> JobBuilder:
-        """A job firing on a 5-field cron expression, evaluated in zone ``tz``."""
-        return JobBuilder(Cron(expr, tz))
+    def cron(expr: str, tz: str | ZoneInfo = "UTC", *, extended: bool = False) -> JobBuilder:
+        """A job firing on a cron expression, evaluated in zone ``tz``.
+
+        ``extended=True`` opts in to a leading seconds field and ``L``/``W``/``#``
+        (docs/cron.md); without it only the classic 5 fields are accepted.
+        """
+        return JobBuilder(Cron(expr, tz, extended=extended))
 
     @staticmethod
     def oneshot(at: datetime) -> JobBuilder:
@@ -305,16 +307,17 @@ class Job:
     @property
     def history(self) -> list[RunRecord]:
         """The last finished runs, oldest first (bounded by the ``history`` option)."""
-        return [materialize(self.id, self.name, raw) for raw in self._history or ()]
+        raws = self._state.history if self._state is not None else None
+        return [materialize(self.id, self.name, raw) for raw in raws or ()]
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._state is not None and self._state.registered and self._state.paused
 
     @property
     def running(self) -> int:
         """Runs of this job in progress right now."""
-        return self._running
+        return 0 if self._state is None else self._state.running
 
     def __repr__(self) -> str:
         return f"Job(id={self.id}, name={self.name!r}, timer={self.timer!r})"
@@ -341,9 +344,6 @@ class JobBuilder:
         if not isinstance(timer, Cycle):
             raise InvalidScheduleError(f"end_at only applies to cycle/every jobs, not {timer!r}")
         require_aware(end_at, "end_at")
-        if timer._start_us is None:
-            return JobBuilder(Cycle(None, timer.interval, end_at))
-        assert timer.start_at is not None
         return JobBuilder(Cycle(timer.start_at, timer.interval, end_at))
 
     def do(
@@ -361,10 +361,14 @@ class JobBuilder:
         Options (keyword-only): ``misfire``, ``misfire_grace``, ``misfire_all_limit``,
         ``overlap``, ``max_instances``, ``timeout``, ``retries``, ``backoff``, ``jitter``,
         ``history``. Unknown or bad options raise :class:`~beat.InvalidJobError`.
+        Timers are immutable, so jobs built from one builder share its timer.
         """
-        timer = self._timer
-        if isinstance(timer, Cycle) and timer._start_us is None:
-            timer = Cycle(None, timer.interval, timer.end_at)  # each every-job anchors alone
         return Job(
-            timer, fn, args, name=name, kwargs=kwargs, id=id, options=_build_options(options)
+            self._timer,
+            fn,
+            args,
+            name=name,
+            kwargs=kwargs,
+            id=id,
+            options=_build_options(options) if options else _DEFAULT_OPTIONS,
         )

@@ -1,4 +1,4 @@
-"""Deciding what to do with fires that could not start on time (SEMANTICS §3).
+"""Deciding what to do with fires that could not start on time (docs/guarantees.md §3).
 
 Pure functions over epoch microseconds; the scheduler applies the decision.
 """
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ._job import JobOptions
 from ._timers import Cycle, Timer, next_fire_us
+from ._units import seconds_to_us
 
 __all__ = ["MisfireDecision", "decide"]
 
@@ -45,7 +46,7 @@ def decide(
     keep = options.misfire_all_limit if options.misfire == "all" else 1
     head, count, last, nxt, capped = _due_instants(timer, first, now, keep)
     grace = options.misfire_grace
-    grace_us = None if grace is None else round(grace * 1_000_000)
+    grace_us = None if grace is None else seconds_to_us(grace)
 
     def in_grace(t: int) -> bool:
         return grace_us is None or now - t <= grace_us

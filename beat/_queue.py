@@ -3,36 +3,44 @@
 The design is CPython asyncio's timer heap, adapted to jobs that can be removed, re-added,
 paused and rescheduled:
 
-* An entry is a :class:`TimeEvent` ``(when, sequence, job_id, generation)``. ``when`` is the
+* An entry is a :class:`TimeEvent` ``(when, sequence, owner, generation)``. ``when`` is the
   fire instant in epoch microseconds (UTC); ``sequence`` is unique and increasing, so equal
-  instants pop in insertion order and job ids are never compared. ``job_id`` is the job's
-  UUID as its 128-bit integer (``UUID.int``): checking an entry then touches no UUID object,
-  which is what a rebuild of a large heap spends its time on (cache misses).
-* Removing a job is O(1): the job leaves the scheduler's dict and its entry stays behind.
-  **Invariant:** an entry is *live* only if its job id is still registered **and** that job's
-  current generation equals the entry's. Every add, reschedule, pause or resume gives the job
-  a new generation, so a removed-then-re-added id can never fire from an old entry (trio's
-  ``Deadlines`` calls these duplicates).
-* Stale entries are dropped when they reach the top, and the whole heap is rebuilt once it
-  holds more than ``_COMPACT_FACTOR`` entries per live job plus ``_COMPACT_FLOOR``: at that
-  point at least three quarters are stale, so the O(n) rebuild is paid for by the O(n)
-  removals that made them — amortised O(1) per removal, and the heap never exceeds
-  ``4 × live + floor`` (``tests/test_queue.py::test_heap_stays_bounded_through_random_churn``).
+  instants pop in insertion order and owners are never compared. ``owner`` is the job's
+  runtime state (anything with a ``gen`` attribute: ``_registry.JobState``).
+* **Invariant (the one liveness test, :func:`is_live`):** an entry is live only if its owner's
+  current generation equals the entry's. Every add, reschedule and catch-up gives the job a new
+  generation and removal sets it to :data:`DEAD`, so removing is O(1) (the entry just goes
+  stale) and a removed-then-re-added job can never fire from an old entry (trio's
+  ``Deadlines`` calls these duplicates). A job has at most one live entry.
+* Stale entries are dropped when they reach the top. Once the heap holds more than
+  ``_COMPACT_FACTOR`` entries per live job plus ``_COMPACT_FLOOR`` (the registry counts the
+  entries it makes stale and decides), it is compacted, **incrementally**: the full heap
+  becomes the *draining* heap and a fresh heap takes new pushes; each
+  :meth:`TimerQueue.compact_step` cuts a chunk off the draining heap's end (a prefix of a
+  heap array is still a heap) and moves its live entries over. Both heaps stay valid heaps
+  throughout, so pops take the smaller top of the two and nothing is skipped or seen twice.
+  The owner (the scheduler's loop) runs one step per loop iteration, so no rebuild holds the
+  loop for longer than one chunk, however large the heap (``tests/test_queue.py``).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["TimeEvent", "TimerQueue"]
+__all__ = ["DEAD", "TimeEvent", "TimerQueue", "is_live"]
 
-# Rebuild once entries exceed this many per live job: 4 keeps memory within a small constant
-# of the live set while making rebuilds rare (three quarters of the heap must be stale).
+# Compact once entries exceed this many per live job: at that point at least three quarters
+# of the heap is stale, so the O(n) rebuild is paid for by the removals that made the garbage.
 _COMPACT_FACTOR = 4
-# ...plus this many, so a scheduler with a handful of jobs does not rebuild on every removal.
+# ...plus this many, so a scheduler with a handful of jobs does not compact on every removal.
 _COMPACT_FLOOR = 64
+# Entries examined per compaction step: a step costs well under 5 ms even when every entry
+# of the chunk is live and has to be pushed (see benchmarks/README.md, "loop stall").
+_COMPACT_CHUNK = 4096
+
+#: The generation of a removed job: never handed out, so none of its entries is live.
+DEAD = 0
 
 
 class TimeEvent(NamedTuple):
@@ -40,104 +48,124 @@ class TimeEvent(NamedTuple):
 
     when: int  # epoch microseconds, UTC
     sequence: int  # unique, increasing: FIFO among equal instants
-    job_id: int  # the job's UUID.int
-    generation: int  # the job's generation when this entry was pushed
+    owner: Any  # the job's runtime state (has .gen); never compared: sequence is unique
+    generation: int  # the owner's generation when this entry was pushed
+
+    @property
+    def job_id(self) -> int:
+        """The job's id as ``UUID.int`` (kept for compatibility)."""
+        return int(self.owner.job.id.int)
 
 
 _new_event = tuple.__new__  # builds a TimeEvent without NamedTuple's keyword-parsing __new__
 
 
+def is_live(entry: TimeEvent) -> bool:
+    """The liveness test: the entry's generation is still its owner's."""
+    return bool(entry[2].gen == entry[3])
+
+
 class TimerQueue:
-    """A min-heap of :class:`TimeEvent` with lazy deletion and bounded garbage.
+    """A min-heap of :class:`TimeEvent` with lazy deletion and incremental compaction."""
 
-    The owner (the scheduler), which holds the jobs, decides liveness: ``is_live(event)`` for
-    one entry, and ``live_entries(entries)`` — the same test over a whole list, which the
-    owner can write as one comprehension, several times faster per entry than calling
-    ``is_live`` — for rebuilds.
-    """
+    __slots__ = ("_draining", "_heap", "_sequence", "compactions")
 
-    __slots__ = ("_heap", "_is_live", "_live_entries", "_sequence", "compactions")
-
-    def __init__(
-        self,
-        is_live: Callable[[TimeEvent], bool],
-        live_entries: Callable[[list[TimeEvent]], list[TimeEvent]] | None = None,
-    ) -> None:
-        self._heap: list[TimeEvent] = []
-        self._is_live = is_live
-        self._live_entries = live_entries or (lambda heap: [e for e in heap if is_live(e)])
+    def __init__(self) -> None:
+        self._heap: list[TimeEvent] = []  # takes every push; a valid heap at all times
+        # The heap being compacted: only shrinks (chunks cut off its end), a valid heap at
+        # all times; empty unless a compaction is in progress.
+        self._draining: list[TimeEvent] = []
         self._sequence = 0
         self.compactions = 0
 
     def __len__(self) -> int:
-        """Entries in the heap, live and stale."""
-        return len(self._heap)
-
-    def push(self, when: int, job_id: int, generation: int) -> None:
-        """Add an entry; O(log n)."""
-        self._sequence += 1
-        heapq.heappush(
-            self._heap, _new_event(TimeEvent, (when, self._sequence, job_id, generation))
-        )
+        """Entries held, live and stale."""
+        return len(self._heap) + len(self._draining)
 
     def new_generation(self) -> int:
         """A fresh generation number, never handed out before (shares the sequence counter).
 
-        A job's first entry is pushed with ``push(when, id, gen)`` right after, so its
-        sequence and generation are the same int object: one allocation fewer per job.
+        A job's first entry is pushed with :meth:`push_first` right after, so its sequence
+        and generation are the same int object: one allocation fewer per job.
         """
         self._sequence += 1
         return self._sequence
 
-    def push_first(self, when: int, job_id: int, generation: int) -> None:
+    def push(self, when: int, owner: Any, generation: int) -> None:
+        """Add an entry; O(log n)."""
+        self._sequence += 1
+        heapq.heappush(self._heap, _new_event(TimeEvent, (when, self._sequence, owner, generation)))
+
+    def push_first(self, when: int, owner: Any, generation: int) -> None:
         """Push the entry that opens ``generation`` (from :meth:`new_generation`)."""
-        heapq.heappush(self._heap, _new_event(TimeEvent, (when, generation, job_id, generation)))
+        heapq.heappush(self._heap, _new_event(TimeEvent, (when, generation, owner, generation)))
 
     def peek(self) -> TimeEvent | None:
-        """The earliest live entry, dropping stale ones on the way; ``None`` if empty."""
+        """The earliest entry, dropping stale ones on the way; ``None`` if empty.
+
+        While compacting, the draining heap's top is returned even if stale: dropping every
+        stale entry there one ``heappop`` at a time is exactly the work compaction spreads
+        out. A stale top only makes the loop wake once at its instant and pop it.
+        """
         heap = self._heap
-        is_live = self._is_live
-        while heap:
-            top = heap[0]
-            if is_live(top):
-                return top
+        while heap and not is_live(heap[0]):
             heapq.heappop(heap)
-        return None
+        top = heap[0] if heap else None
+        draining = self._draining
+        if draining and (top is None or draining[0] < top):
+            return draining[0]
+        return top
 
     def pop_due(self, now: int) -> TimeEvent | None:
-        """Remove and return the earliest live entry due at or before ``now``, else ``None``."""
+        """Remove and return the earliest live entry due at or before ``now``, else ``None``.
+
+        Stale entries are dropped only once due, so the cost stays with the entries popped.
+        """
         heap = self._heap
-        is_live = self._is_live
-        while heap:
-            top = heap[0]
+        draining = self._draining
+        if not draining:  # the common case: one heap
+            while heap:
+                top = heap[0]
+                if top[0] > now:
+                    return None
+                heapq.heappop(heap)
+                if is_live(top):
+                    return top
+            return None
+        while True:
+            if draining and (not heap or draining[0] < heap[0]):
+                source = draining
+            elif heap:
+                source = heap
+            else:
+                return None
+            top = source[0]
             if top[0] > now:
                 return None
-            heapq.heappop(heap)
+            heapq.heappop(source)
             if is_live(top):
                 return top
-        return None
 
-    def pop(self) -> TimeEvent:
-        """Remove and return the top entry (call :meth:`peek` first)."""
-        return heapq.heappop(self._heap)
+    # -- compaction ----------------------------------------------------------------------
+    @property
+    def compacting(self) -> bool:
+        return bool(self._draining)
 
-    @staticmethod
-    def limit(live: int) -> int:
-        """Entries allowed for ``live`` jobs before a rebuild."""
-        return _COMPACT_FACTOR * live + _COMPACT_FLOOR
-
-    def maybe_compact(self, live: int) -> bool:
-        """Rebuild from live entries if garbage exceeds the bound; True if it did."""
-        if len(self._heap) <= _COMPACT_FACTOR * live + _COMPACT_FLOOR:
-            return False
-        self.compact()
-        return True
-
-    def compact(self) -> None:
-        """Rebuild the heap from its live entries: O(n)."""
-        self._heap = self._live_entries(self._heap)
-        heapq.heapify(self._heap)
-        self.compactions += 1
+    def compact_step(self) -> bool:
+        """Do one bounded step of compaction (starting one if none runs); True while unfinished."""
+        if not self._draining:
+            self._draining, self._heap = self._heap, []
+            self.compactions += 1
+        draining = self._draining
+        chunk = draining[-_COMPACT_CHUNK:]
+        del draining[-_COMPACT_CHUNK:]
+        heap = self._heap
+        push = heapq.heappush
+        for entry in chunk:
+            if entry[2].gen == entry[3]:  # is_live, inlined: the step's inner loop
+                push(heap, entry)
+        return bool(draining)
 
     def clear(self) -> None:
         self._heap.clear()
+        self._draining.clear()

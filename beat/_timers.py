@@ -19,7 +19,17 @@ from typing import Protocol, runtime_checkable
 from ._cron import Cron
 from ._exceptions import InvalidScheduleError
 
-__all__ = ["Cron", "Cycle", "Oneshot", "Timer", "from_us", "next_fire_us", "to_us"]
+__all__ = [
+    "Cron",
+    "Cycle",
+    "Oneshot",
+    "Timer",
+    "first_fire_us",
+    "from_us",
+    "interval_us",
+    "next_fire_us",
+    "to_us",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -61,7 +71,7 @@ class Oneshot:
 
     ``next_after(t)`` is ``at`` while ``t < at`` and ``None`` after. When a job with a
     Oneshot already in the past is added, the scheduler fires it at once as a late fire,
-    subject to the job's ``misfire_grace`` (SEMANTICS §3).
+    subject to the job's ``misfire_grace`` (docs/guarantees.md §3).
     """
 
     __slots__ = ("_at_us", "at")
@@ -187,10 +197,18 @@ class Cycle:
         return hash(("Cycle", self._start_us, self._interval_us, self._end_us))
 
 
+# Timers that answer in integer microseconds themselves (no datetime round trip).
+_INTEGER_TIMERS = frozenset({Cycle, Oneshot})
+
+
 def next_fire_us(timer: Timer, after_us: int) -> int | None:
-    """The timer's first instant strictly after ``after_us``, in epoch microseconds."""
-    if isinstance(timer, (Cycle, Oneshot)):
-        return timer._next_us(after_us)
+    """The timer's first instant strictly after ``after_us``, in epoch microseconds.
+
+    The one bridge between timers and the scheduler's integer time: built-in cycles and
+    oneshots answer with integer arithmetic, every other timer through ``next_after``.
+    """
+    if type(timer) in _INTEGER_TIMERS:
+        return timer._next_us(after_us)  # type: ignore[attr-defined, no-any-return]
     nxt = timer.next_after(from_us(after_us))
     if nxt is None:
         return None
@@ -202,3 +220,23 @@ def next_fire_us(timer: Timer, after_us: int) -> int | None:
             f"{nxt.isoformat()}, which is not strictly after it"
         )
     return nxt_us
+
+
+def first_fire_us(timer: Timer, now_us: int) -> tuple[Timer, int | None]:
+    """The timer a newly added job runs on, and its first instant.
+
+    An ``every`` cycle (no ``start_at``) is anchored one interval after ``now_us`` by making a
+    new, anchored timer: timers never change after construction. A oneshot's instant is
+    returned even if already past: that is a late fire, subject to the job's grace.
+    """
+    if type(timer) is Cycle and timer._start_us is None:
+        first = now_us + timer._interval_us
+        return timer.anchored(first), first
+    if type(timer) is Oneshot:
+        return timer, timer._at_us
+    return timer, next_fire_us(timer, now_us)
+
+
+def interval_us(timer: Timer) -> int | None:
+    """The fixed distance between fires of a regular timer (a cycle), else ``None``."""
+    return timer._interval_us if type(timer) is Cycle else None

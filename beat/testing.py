@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from ._events import Event, RunEvent, RunSucceeded
+from ._units import seconds_to_us, us_to_seconds
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -68,10 +69,10 @@ class FakeClock:
 
     # -- the Clock protocol ------------------------------------------------------------
     def time(self) -> float:
-        return self._wall_us / 1_000_000
+        return us_to_seconds(self._wall_us)
 
     def monotonic(self) -> float:
-        return self._mono_us / 1_000_000
+        return us_to_seconds(self._mono_us)
 
     async def sleep(self, delay: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -145,7 +146,7 @@ class FakeClock:
 
     def _call_later(self, delay: float, callback: Callable[[], None]) -> _Handle:
         handle = _Handle(callback)
-        delay_us = max(0, round(delay * 1_000_000))
+        delay_us = max(0, seconds_to_us(delay))
         if delay_us == 0:
             asyncio.get_running_loop().call_soon(lambda: None if handle.cancelled else callback())
         else:
@@ -240,4 +241,4 @@ class EventRecorder:
 def _to_us(delta: timedelta | float) -> int:
     if isinstance(delta, timedelta):
         return delta // timedelta(microseconds=1)
-    return round(delta * 1_000_000)
+    return seconds_to_us(delta)

@@ -85,7 +85,15 @@ class Coordinator(abc.ABC):
 
     @abc.abstractmethod
     async def open(self, jobs: Sequence[JobSpec]) -> None:
-        """Connect and prepare (create tables...). Raise ``CoordinatorConfigError`` if unusable."""
+        """Connect and prepare (create tables...). Raise ``CoordinatorConfigError`` if unusable.
+
+        ``jobs`` are the jobs known at start; implementations pass them to :meth:`register`.
+        """
+
+    def register(self, jobs: Sequence[JobSpec]) -> None:  # noqa: B027 - optional hook
+        """Learn per-job settings (claim TTLs...) without I/O: at open, and for each job the
+        scheduler adds later, so a job added after start is claimed like one present at start.
+        """
 
     @abc.abstractmethod
     async def claim(self, occurrence: Occurrence) -> Claim | None:

@@ -149,9 +149,12 @@ class PostgresCoordinator(Coordinator):
         self._pruning: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def open(self, jobs: Sequence[JobSpec]) -> None:
+    def register(self, jobs: Sequence[JobSpec]) -> None:
         for spec in jobs:
             self._remember(spec.name)
+
+    async def open(self, jobs: Sequence[JobSpec]) -> None:
+        self.register(jobs)
         try:
             pool = await asyncpg.create_pool(
                 self.dsn,

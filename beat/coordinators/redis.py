@@ -27,8 +27,9 @@ Key layout (``{ns}`` is the namespace; the ISO instant is UTC, as in ``ctx.fire_
 ``owner`` is ``host/pid/random``. The TTL of an occurrence's key, in seconds, is
 ``span + ttl_margin`` where ``span`` is the job's ``misfire_grace`` if set (no instance claims
 later than that), else its interval for cycle jobs (a coalesced late claim is never more than
-one interval late), else ``default_ttl`` (cron, oneshot and custom timers, and jobs added after
-the scheduler started). Nothing else is stored: no arguments, no pickles.
+one interval late), else ``default_ttl`` (cron, oneshot and custom timers). Jobs added after
+the scheduler started get theirs the same way (:meth:`register`). Nothing else is stored:
+no arguments, no pickles.
 
 ACL: the user needs ``SET`` and ``DEL`` on ``beat:{ns}:*`` (e.g. ``~beat:* +set +del``);
 ``open()`` checks with a real ``SET``/``DEL`` of the probe key and raises
@@ -116,10 +117,13 @@ class RedisCoordinator(Coordinator):
         """Seconds an occurrence key of ``job`` lives."""
         return self._ttl_ms.get(job, self._default_ttl_ms) / 1000
 
-    async def open(self, jobs: Sequence[JobSpec]) -> None:
+    def register(self, jobs: Sequence[JobSpec]) -> None:
         for spec in jobs:
             span = spec.misfire_grace if spec.misfire_grace is not None else spec.interval
             self._ttl_ms[spec.name] = _ms((span or self.default_ttl) + self.ttl_margin)
+
+    async def open(self, jobs: Sequence[JobSpec]) -> None:
+        self.register(jobs)
         try:
             # A blocking pool: a burst of claims due at one instant waits briefly for one of
             # a few connections instead of opening one each (or failing past the cap).

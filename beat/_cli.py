@@ -87,7 +87,9 @@ def _add_next(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         ),
     )
     parser.add_argument(
-        "expression", help='five-field cron expression or alias, e.g. "0 9 * * 1-5"'
+        "expression",
+        help='cron expression or alias, e.g. "0 9 * * 1-5" (six fields, seconds first, '
+        "with --extended)",
     )
     parser.add_argument(
         "--extended",

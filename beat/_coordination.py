@@ -58,6 +58,7 @@ class ClaimGate:
     """
 
     unique_names = True
+    wants_added_jobs = True
 
     def __init__(
         self,

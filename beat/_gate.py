@@ -35,6 +35,8 @@ class Gate(Protocol):
 
     #: Whether job names identify jobs (across the cluster): then names must be unique.
     unique_names: bool
+    #: Whether :meth:`job_added` wants to hear of jobs added after :meth:`open`.
+    wants_added_jobs: bool
 
     async def open(self, states: Sequence[JobState]) -> None:
         """Prepare before the first fire; raising makes the scheduler refuse to start."""
@@ -57,6 +59,7 @@ class LocalGate:
     """Every occurrence runs here."""
 
     unique_names = False
+    wants_added_jobs = False
 
     def __init__(self, execute: Execute) -> None:
         self._execute = execute

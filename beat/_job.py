@@ -180,13 +180,18 @@ def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
 
 def _function_facts(fn: Callable[..., Any]) -> tuple[str, bool]:
     """(``module.qualname`` through partials, is it a coroutine function), cached per function."""
+    global _last_facts
+    last_ref, last = _last_facts
+    if last_ref() is fn:  # jobs are mostly built in runs from one function
+        return last
     try:
-        return _FACTS[fn]
+        facts = _FACTS[fn]
     except (KeyError, TypeError):  # TypeError: unhashable or not weak-referenceable
-        pass
-    facts = (_compute_name(fn), _is_coroutine_function(fn))
+        facts = (_compute_name(fn), _is_coroutine_function(fn))
+        with contextlib.suppress(TypeError):
+            _FACTS[fn] = facts
     with contextlib.suppress(TypeError):
-        _FACTS[fn] = facts
+        _last_facts = (weakref.ref(fn), facts)
     return facts
 
 
@@ -195,6 +200,7 @@ def _function_facts(fn: Callable[..., Any]) -> tuple[str, bool]:
 _FACTS: weakref.WeakKeyDictionary[Callable[..., Any], tuple[str, bool]] = (
     weakref.WeakKeyDictionary()
 )
+_last_facts: tuple[Callable[[], object], tuple[str, bool]] = (lambda: None, ("", False))
 
 
 def _compute_name(fn: Callable[..., Any]) -> str:
@@ -250,7 +256,7 @@ class Job:
         id: uuid.UUID | None = None,
         options: JobOptions | None = None,
     ) -> None:
-        if not callable(getattr(timer, "next_after", None)):
+        if type(timer) not in _BUILTIN_TIMERS and not callable(getattr(timer, "next_after", None)):
             raise InvalidScheduleError(
                 f"timer must have a next_after(datetime) method, got {timer!r}"
             )
@@ -296,7 +302,9 @@ class Job:
     @staticmethod
     def every(interval: timedelta) -> JobBuilder:
         """A job firing every ``interval``, first one interval after it is added."""
-        return JobBuilder(Cycle(None, interval))
+        if not isinstance(interval, timedelta):
+            return JobBuilder(Cycle(None, interval))  # raises, naming the bad value
+        return JobBuilder(_every_cycle(interval))
 
     @staticmethod
     def from_timer(timer: Timer) -> JobBuilder:
@@ -324,6 +332,16 @@ class Job:
 
 
 _EMPTY: Mapping[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _every_cycle(interval: timedelta) -> Cycle:
+    """The unanchored cycle of ``Job.every(interval)``: immutable, so jobs share one per
+    interval instead of carrying a copy each (the registry anchors it by making a new one)."""
+    return Cycle(None, interval)
+
+
+_BUILTIN_TIMERS = frozenset({Cron, Cycle, Oneshot})
 
 
 class JobBuilder:

@@ -3,16 +3,18 @@
 The design is CPython asyncio's timer heap, adapted to jobs that can be removed, re-added,
 paused and rescheduled:
 
-* An entry is a :class:`TimeEvent` ``(when, sequence, owner, generation)``. ``when`` is the
+* An entry is a :class:`TimeEvent` ``(when, sequence, job_id, generation)``. ``when`` is the
   fire instant in epoch microseconds (UTC); ``sequence`` is unique and increasing, so equal
-  instants pop in insertion order and owners are never compared. ``owner`` is the job's
-  runtime state (anything with a ``gen`` attribute: ``_registry.JobState``).
-* **Invariant (the one liveness test, :func:`is_live`):** an entry is live only if its owner's
-  current generation equals the entry's. Every add, reschedule and catch-up gives the job a new
-  generation and removal sets it to :data:`DEAD`, so removing is O(1) (the entry just goes
-  stale) and a removed-then-re-added job can never fire from an old entry (trio's
-  ``Deadlines`` calls these duplicates). A job has at most one live entry.
-* Stale entries are dropped when they reach the top. Once the heap holds more than
+  instants pop in insertion order and job ids are never compared; ``job_id`` is the job's
+  ``UUID.int``. Entries hold integers only: the cyclic GC untracks them, so a million waiting
+  jobs add nothing to its collections.
+* **Invariant (the one liveness test, :meth:`TimerQueue.owner_if_live`):** an entry is live
+  only if its job id is registered (in ``owners``, the registry's dict) **and** that owner's
+  current generation equals the entry's. Every add, reschedule and catch-up gives the job a
+  new generation, so removing is O(1) (the entry just goes stale) and a removed-then-re-added
+  job can never fire from an old entry (trio's ``Deadlines`` calls these duplicates). A job
+  has at most one live entry, at its ``next_us``.
+* Stale entries are dropped when they come due. Once the heap holds more than
   ``_COMPACT_FACTOR`` entries per live job plus ``_COMPACT_FLOOR`` (the registry counts the
   entries it makes stale and decides), it is compacted, **incrementally**: the full heap
   becomes the *draining* heap and a fresh heap takes new pushes; each
@@ -26,17 +28,18 @@ paused and rescheduled:
 from __future__ import annotations
 
 import heapq
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["DEAD", "TimeEvent", "TimerQueue", "is_live"]
+__all__ = ["DEAD", "TimeEvent", "TimerQueue"]
 
 # Compact once entries exceed this many per live job: at that point at least three quarters
 # of the heap is stale, so the O(n) rebuild is paid for by the removals that made the garbage.
 _COMPACT_FACTOR = 4
 # ...plus this many, so a scheduler with a handful of jobs does not compact on every removal.
 _COMPACT_FLOOR = 64
-# Entries examined per compaction step: a step costs well under 5 ms even when every entry
-# of the chunk is live and has to be pushed (see benchmarks/README.md, "loop stall").
+# Entries examined per compaction step: one step stays far below the 5 ms a loop iteration
+# may take even when every entry of the chunk is live (benchmarks/README.md, "loop stall").
 _COMPACT_CHUNK = 4096
 
 #: The generation of a removed job: never handed out, so none of its entries is live.
@@ -48,29 +51,28 @@ class TimeEvent(NamedTuple):
 
     when: int  # epoch microseconds, UTC
     sequence: int  # unique, increasing: FIFO among equal instants
-    owner: Any  # the job's runtime state (has .gen); never compared: sequence is unique
-    generation: int  # the owner's generation when this entry was pushed
+    job_id: int  # the job's UUID.int
+    generation: int  # the job's generation when this entry was pushed
 
-    @property
-    def job_id(self) -> int:
-        """The job's id as ``UUID.int`` (kept for compatibility)."""
-        return int(self.owner.job.id.int)
+
+class _Owner(Protocol):
+    gen: int
 
 
 _new_event = tuple.__new__  # builds a TimeEvent without NamedTuple's keyword-parsing __new__
 
 
-def is_live(entry: TimeEvent) -> bool:
-    """The liveness test: the entry's generation is still its owner's."""
-    return bool(entry[2].gen == entry[3])
-
-
 class TimerQueue:
-    """A min-heap of :class:`TimeEvent` with lazy deletion and incremental compaction."""
+    """A min-heap of :class:`TimeEvent` with lazy deletion and incremental compaction.
 
-    __slots__ = ("_draining", "_heap", "_sequence", "compactions")
+    ``owners`` maps job ids to their runtime state (anything with ``gen``); the queue only
+    reads it.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_draining", "_heap", "_owners", "_sequence", "compactions")
+
+    def __init__(self, owners: Mapping[int, Any]) -> None:
+        self._owners = owners
         self._heap: list[TimeEvent] = []  # takes every push; a valid heap at all times
         # The heap being compacted: only shrinks (chunks cut off its end), a valid heap at
         # all times; empty unless a compaction is in progress.
@@ -82,23 +84,27 @@ class TimerQueue:
         """Entries held, live and stale."""
         return len(self._heap) + len(self._draining)
 
-    def new_generation(self) -> int:
-        """A fresh generation number, never handed out before (shares the sequence counter).
+    def owner_if_live(self, entry: TimeEvent) -> Any:
+        """The entry's owner if the entry is live (see the module docstring), else ``None``."""
+        owner = self._owners.get(entry[2])
+        return owner if owner is not None and owner.gen == entry[3] else None
 
-        A job's first entry is pushed with :meth:`push_first` right after, so its sequence
-        and generation are the same int object: one allocation fewer per job.
-        """
+    def push(self, when: int, job_id: int, generation: int) -> None:
+        """Add an entry for an existing generation; O(log n)."""
+        self._sequence += 1
+        heapq.heappush(
+            self._heap, _new_event(TimeEvent, (when, self._sequence, job_id, generation))
+        )
+
+    def new_generation(self) -> int:
+        """A fresh generation number, never handed out before (shares the sequence counter)."""
         self._sequence += 1
         return self._sequence
 
-    def push(self, when: int, owner: Any, generation: int) -> None:
-        """Add an entry; O(log n)."""
-        self._sequence += 1
-        heapq.heappush(self._heap, _new_event(TimeEvent, (when, self._sequence, owner, generation)))
-
-    def push_first(self, when: int, owner: Any, generation: int) -> None:
-        """Push the entry that opens ``generation`` (from :meth:`new_generation`)."""
-        heapq.heappush(self._heap, _new_event(TimeEvent, (when, generation, owner, generation)))
+    def push_first(self, when: int, job_id: int, generation: int) -> None:
+        """Push the entry that opens ``generation`` (from :meth:`new_generation`): its
+        sequence and generation are the same int object, one allocation fewer per job."""
+        heapq.heappush(self._heap, _new_event(TimeEvent, (when, generation, job_id, generation)))
 
     def peek(self) -> TimeEvent | None:
         """The earliest entry, dropping stale ones on the way; ``None`` if empty.
@@ -108,7 +114,7 @@ class TimerQueue:
         out. A stale top only makes the loop wake once at its instant and pop it.
         """
         heap = self._heap
-        while heap and not is_live(heap[0]):
+        while heap and self.owner_if_live(heap[0]) is None:
             heapq.heappop(heap)
         top = heap[0] if heap else None
         draining = self._draining
@@ -116,22 +122,12 @@ class TimerQueue:
             return draining[0]
         return top
 
-    def pop_due(self, now: int) -> TimeEvent | None:
-        """Remove and return the earliest live entry due at or before ``now``, else ``None``.
-
-        Stale entries are dropped only once due, so the cost stays with the entries popped.
-        """
+    def pop_due(self, now: int) -> Any:
+        """Remove the earliest live entry due at or before ``now`` and return its owner (the
+        entry's instant is the owner's ``next_us``), or ``None``. Stale entries are dropped
+        only once due, so their cost stays with pops."""
         heap = self._heap
         draining = self._draining
-        if not draining:  # the common case: one heap
-            while heap:
-                top = heap[0]
-                if top[0] > now:
-                    return None
-                heapq.heappop(heap)
-                if is_live(top):
-                    return top
-            return None
         while True:
             if draining and (not heap or draining[0] < heap[0]):
                 source = draining
@@ -143,8 +139,9 @@ class TimerQueue:
             if top[0] > now:
                 return None
             heapq.heappop(source)
-            if is_live(top):
-                return top
+            owner = self.owner_if_live(top)
+            if owner is not None:
+                return owner
 
     # -- compaction ----------------------------------------------------------------------
     @property
@@ -152,7 +149,7 @@ class TimerQueue:
         return bool(self._draining)
 
     def compact_step(self) -> bool:
-        """Do one bounded step of compaction (starting one if none runs); True while unfinished."""
+        """Do one bounded step of compaction (starting one if none runs); True if unfinished."""
         if not self._draining:
             self._draining, self._heap = self._heap, []
             self.compactions += 1
@@ -161,8 +158,9 @@ class TimerQueue:
         del draining[-_COMPACT_CHUNK:]
         heap = self._heap
         push = heapq.heappush
+        live = self.owner_if_live
         for entry in chunk:
-            if entry[2].gen == entry[3]:  # is_live, inlined: the step's inner loop
+            if live(entry) is not None:
                 push(heap, entry)
         return bool(draining)
 

@@ -81,7 +81,7 @@ class Registry:
     ) -> None:
         self._states: dict[int, JobState] = {}  # job.id.int -> state: int hashing is C-fast
         self._by_name: dict[str, JobState] = {}  # kept only when unique_names
-        self.queue = TimerQueue()
+        self.queue = TimerQueue(self._states)
         self.unique_names = unique_names
         # Entries made stale (removals, reschedules) since the last compaction started: an
         # upper bound on the garbage in the queue (entries popped on their own are not
@@ -148,7 +148,7 @@ class Registry:
         if self.unique_names:
             self._by_name[job.name] = state
         if first is not None:
-            queue.push_first(first, state, gen)
+            queue.push_first(first, key, gen)
         return state
 
     def remove(self, job_id: UUID) -> JobState:
@@ -175,7 +175,7 @@ class Registry:
         state.last_us = last_us
         state.next_us = next_us
         if next_us is not None:
-            self.queue.push(next_us, state, state.gen)
+            self.queue.push(next_us, state.job.id.int, state.gen)
 
     def replace_next(
         self, state: JobState, next_us: int | None, timer: Timer | None = None
@@ -187,10 +187,14 @@ class Registry:
         state.gen = gen = queue.new_generation()
         state.next_us = next_us
         if next_us is not None:
-            queue.push_first(next_us, state, gen)
+            queue.push_first(next_us, state.job.id.int, gen)
         self._stale = stale = self._stale + 1
         if stale > _MAX_STALE_PER_LIVE * len(self._states) + _COMPACT_FLOOR:
             self._on_garbage()
+
+    def exhaust(self, state: JobState) -> None:
+        """The job will not fire again (its timer is spent or broke); it is retired next."""
+        state.next_us = None
 
     def set_paused(self, state: JobState, paused: bool) -> bool:
         """Pause or resume; True if that changed anything."""

@@ -327,7 +327,8 @@ class Scheduler:
         self._ready = loop.create_future()
         self._events.start()
         present = self._registry.states()
-        self._announce_adds = True  # every job not in `present` reaches the gate's hook
+        # every job not in `present` reaches the gate's hook, if it has one
+        self._announce_adds = self._gate.wants_added_jobs
         self._task = loop.create_task(self._run_loop(present), name="beat-scheduler")
         self._reporter.scheduler_started(len(present))
 
@@ -454,14 +455,13 @@ class Scheduler:
     def _fire_due(self, now: int) -> None:
         """Hand every entry due by ``now`` to :meth:`_fire`; retire exhausted jobs."""
         pop_due = self._registry.queue.pop_due
-        while (entry := pop_due(now)) is not None:
-            state: JobState = entry[2]
+        while (state := pop_due(now)) is not None:
             try:
-                self._fire(state, entry[0], now)
+                self._fire(state, state.next_us, now)  # a popped entry is at next_us
             except Exception:
                 # A broken user timer must not stop the loop: the job stops firing instead.
                 self._reporter.schedule_broken(state)
-                state.next_us = None
+                self._registry.exhaust(state)
             if state.next_us is None and state.registered:
                 self._registry.retire(state)
                 self._reporter.job_removed(state, exhausted=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beat import Job, Scheduler
-from beat._queue import _COMPACT_CHUNK, _COMPACT_FACTOR, _COMPACT_FLOOR, DEAD, TimerQueue, is_live
+from beat._queue import _COMPACT_CHUNK, _COMPACT_FACTOR, _COMPACT_FLOOR, DEAD, TimerQueue
 from beat._registry import Registry
 from beat.testing import FakeClock
 
@@ -20,8 +20,14 @@ from beat.testing import FakeClock
 class Owner:
     """Stands in for a job's runtime state: the queue only reads ``gen``."""
 
-    def __init__(self, gen: int) -> None:
+    def __init__(self, key: int, gen: int) -> None:
+        self.key = key
         self.gen = gen
+
+
+def new_queue() -> tuple[TimerQueue, dict[int, Owner]]:
+    owners: dict[int, Owner] = {}
+    return TimerQueue(owners), owners
 
 
 def noop(ctx: object) -> None:
@@ -29,29 +35,33 @@ def noop(ctx: object) -> None:
 
 
 def push_owner(q: TimerQueue, when: int) -> Owner:
+    """Register a new owner in the queue's dict and push its first entry."""
+    owners: dict[int, Owner] = q._owners  # type: ignore[assignment]
     gen = q.new_generation()
-    owner = Owner(gen)
-    q.push_first(when, owner, gen)
+    owner = Owner(uuid.uuid4().int, gen)
+    owners[owner.key] = owner
+    q.push_first(when, owner.key, gen)
     return owner
 
 
 def test_equal_instants_pop_in_insertion_order() -> None:
-    q = TimerQueue()
+    q, _ = new_queue()
     owners = [push_owner(q, 100) for _ in range(5)]
     popped = []
     while (top := q.pop_due(100)) is not None:
-        popped.append(top.owner)
+        popped.append(top)
+        top.gen = DEAD
     assert popped == owners
 
 
 def test_stale_entries_are_dropped_when_they_reach_the_top() -> None:
-    q = TimerQueue()
+    q, _ = new_queue()
     a = push_owner(q, 1)
     b = push_owner(q, 2)
     a.gen = DEAD
     top = q.peek()
     assert top is not None
-    assert top.owner is b
+    assert top.job_id == b.key
     assert len(q) == 1  # a's stale entry was popped on the way
 
 
@@ -75,12 +85,12 @@ def test_compaction_is_wanted_only_past_the_bound() -> None:
     else:
         pytest.fail("never compacted")
     top = registry.queue.peek()
-    assert top is not None and top.owner.job in (keeper, *doomed)
+    assert top is not None and top.job_id in {j.id.int for j in (keeper, *doomed)}
 
 
 def test_each_compaction_step_examines_at_most_one_chunk() -> None:
     """The loop runs one step per iteration: a step's work is bounded by the chunk size."""
-    q = TimerQueue()
+    q, _ = new_queue()
     owners = [push_owner(q, i) for i in range(10 * _COMPACT_CHUNK)]
     for owner in owners[::2]:
         owner.gen = DEAD
@@ -107,7 +117,7 @@ def test_each_compaction_step_examines_at_most_one_chunk() -> None:
 def test_pops_during_compaction_match_a_sorted_model(ops: list[tuple[str, int]]) -> None:
     """Whatever interleaving of pushes, removals, pops and compaction steps: every live entry
     pops exactly once, in (when, insertion) order, and no removed one ever does."""
-    q = TimerQueue()
+    q, _ = new_queue()
     live: dict[Owner, int] = {}
     seq = 0
     model: list[tuple[int, int, Owner]] = []
@@ -132,14 +142,13 @@ def test_pops_during_compaction_match_a_sorted_model(ops: list[tuple[str, int]])
                 assert top is None
             else:
                 heapq.heappop(model)
-                assert top is not None and top.owner is expected[2]
-                del live[top.owner]
-                top.owner.gen = DEAD  # fired: a real job would get a new entry
+                assert top is expected[2]
+                del live[top]
+                top.gen = DEAD  # fired: a real job would get a new entry
     rest = []
     while (top := q.pop_due(10**9)) is not None:
-        assert is_live(top)
-        rest.append(top.owner)
-        top.owner.gen = DEAD
+        rest.append(top)
+        top.gen = DEAD
     assert set(rest) == set(live)
     assert len(rest) == len(live)
 
@@ -215,5 +224,5 @@ def test_readded_job_is_live_only_through_its_new_entry() -> None:
     scheduler.add_job(job)
     assert scheduler.statistics().heap_entries == 2
     queue = scheduler._registry.queue
-    live = [e for e in queue._heap + queue._draining if is_live(e)]
+    live = [e for e in queue._heap + queue._draining if queue.owner_if_live(e) is not None]
     assert len(live) == 1

@@ -776,3 +776,12 @@ def test_cli_bad_extended_expression_exits_2(capsys: pytest.CaptureFixture[str])
         "beat: invalid cron expression '0 0 * * 1#6': "
         "day of week '1#6': the n in d#n must be 1-5, got '6'\n"
     )
+
+
+def test_job_cron_passes_the_opt_in_through() -> None:
+    from beat import Job
+
+    job = Job.cron("*/15 * * * * *", extended=True).do(lambda ctx: None)
+    assert job.timer == Cron("*/15 * * * * *", extended=True)
+    with pytest.raises(CronSyntaxError, match="extended=True"):
+        Job.cron("*/15 * * * * *")

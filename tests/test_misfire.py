@@ -143,6 +143,23 @@ async def test_fire_within_threshold_is_not_a_misfire(
     assert recorder.of(FiresMissed) == []
 
 
+async def test_grace_shorter_than_the_threshold_still_drops_a_late_fire(
+    scheduler: Scheduler, clock: FakeClock
+) -> None:
+    """0.8 s late is on time for the threshold (1 s) but past a 0.5 s grace: dropped."""
+    runs = Runs()
+    recorder = EventRecorder(scheduler, FiresMissed)
+    scheduler.add_job(Job.cycle(START + 10 * S, 10 * S).do(runs, misfire_grace=0.5))
+    await clock.advance(9 * S)
+    clock.jump(0.8)
+    await clock.advance(S)
+    assert runs.whens == []
+    (missed,) = recorder.of(FiresMissed)
+    assert (missed.missed, missed.dropped) == (1, 1)
+    await clock.advance(10 * S)  # the next fire is on time and within the grace
+    assert runs.whens == [START + 20 * S]
+
+
 async def test_forward_jump_coalesces_without_a_flood(
     scheduler: Scheduler, clock: FakeClock
 ) -> None:

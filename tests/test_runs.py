@@ -97,6 +97,31 @@ async def test_overlap_queue_runs_after_and_holds_at_most_one(
     assert [e.when for e in recorder.of(RunQueued)] == [START + 20 * S]
 
 
+async def test_a_queued_fire_of_a_removed_job_is_dropped_and_reported(
+    scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder
+) -> None:
+    log: list[tuple[str, object]] = []
+    job = scheduler.add_job(
+        Job.cycle(START + 10 * S, 10 * S).do(long_job(25, log), overlap="queue")
+    )
+    await clock.advance(21 * S)  # running since 10 s; the 20 s fire waits
+    scheduler.remove_job(job)
+    await clock.advance(15 * S)  # the run ends at 35 s: the waiting fire must not start
+    assert log == [("start", START + 10 * S), ("end", START + 10 * S)]
+    assert [(e.when, e.reason) for e in recorder.of(RunSkipped)] == [(START + 20 * S, "removed")]
+
+
+async def test_a_queued_fire_at_shutdown_is_dropped_and_reported(
+    scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder
+) -> None:
+    log: list[tuple[str, object]] = []
+    scheduler.add_job(Job.cycle(START + 10 * S, 10 * S).do(long_job(25, log), overlap="queue"))
+    await clock.advance(21 * S)
+    await scheduler.shutdown(timeout=0)  # cancels the run; the waiting fire never starts
+    assert log == [("start", START + 10 * S)]
+    assert [(e.when, e.reason) for e in recorder.of(RunSkipped)] == [(START + 20 * S, "shutdown")]
+
+
 # -- timeouts --------------------------------------------------------------------------------
 async def test_timeout_cancels_the_run_and_the_next_fire_still_happens(
     scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder

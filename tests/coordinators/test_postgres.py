@@ -273,6 +273,35 @@ async def test_first_instance_back_catches_up_once(
     assert ran == [("first", start), ("first", start + step), (ran[2][0], end)]
 
 
+async def test_a_job_added_after_start_catches_up_like_one_present_at_start(
+    postgres_server: PostgresServer, namespace: str
+) -> None:
+    """The gate's add hook: a job added to a running scheduler resumes from the cluster's
+    last fired instant too, instead of starting afresh."""
+    ran: list[tuple[str, datetime]] = []
+
+    async def job(ctx: Context, who: str) -> None:
+        ran.append((who, ctx.when))
+
+    step = timedelta(milliseconds=200)
+    start = datetime.now(UTC) + timedelta(milliseconds=300)
+    end = start + 9 * step
+
+    def coordinator() -> PostgresCoordinator:
+        return PostgresCoordinator(postgres_server.dsn(), namespace=namespace)
+
+    first = Scheduler(coordinator=coordinator())
+    first.add_job(Job.cycle(start, step).end_at(end).do(job, "first", name="c"))
+    async with first:
+        await asyncio.sleep((start + step - datetime.now(UTC)).total_seconds() + 0.1)
+    await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 0.1)  # all down
+    late = Scheduler(coordinator=coordinator())
+    async with late:  # started with no jobs at all
+        late.add_job(Job.cycle(start, step).end_at(end).do(job, "late", name="c"))
+        await asyncio.sleep(0.5)
+    assert ran == [("first", start), ("first", start + step), ("late", end)]
+
+
 # -------------------------------------------------------------------------------------------
 # Bad configuration: refused at start
 # -------------------------------------------------------------------------------------------

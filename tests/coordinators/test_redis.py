@@ -161,6 +161,21 @@ async def test_two_schedulers_share_the_runs_of_a_job(
     assert whens == [start + timedelta(milliseconds=200 * k) for k in range(7)]
 
 
+async def test_a_job_added_after_start_gets_the_ttl_of_one_present_at_start(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    async def noop(ctx: Context) -> None:
+        pass
+
+    coordinator = RedisCoordinator(redis_server.url, namespace=namespace)
+    scheduler = Scheduler(coordinator=coordinator)
+    scheduler.add_job(Job.cycle(T0, timedelta(seconds=5)).do(noop, name="early"))
+    async with scheduler:
+        scheduler.add_job(Job.cycle(T0, timedelta(seconds=5)).do(noop, name="late"))
+        assert coordinator.ttl("late") == coordinator.ttl("early") == 5 + coordinator.ttl_margin
+        assert coordinator.ttl("never-added") == coordinator.default_ttl + coordinator.ttl_margin
+
+
 async def test_outage_skips_occurrences_and_recovery_is_reported(
     private_redis: RedisServer, namespace: str
 ) -> None:

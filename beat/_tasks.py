@@ -1,0 +1,237 @@
+"""Tasks: functions registered by name, with the policy their durable jobs run under.
+
+A :class:`Task` is what a durable job refers to: the job row stores the task's *name* and
+JSON arguments, never the function (no pickles), and a worker runs a job only if it knows a
+task of that name. ``@scheduler.task(...)`` (or :func:`task` plus a :class:`TaskRegistry`)
+registers one; ``await my_task.enqueue(*args, **kwargs)`` stores a job and returns a
+:class:`JobHandle`.
+
+``enqueue`` is typed with the function's own parameters (minus the leading ``ctx``), so mypy
+checks its arguments. A ``ParamSpec`` admits no extra keywords, so per-call options go
+through :meth:`Task.options`: ``await send.options(delay=3600).enqueue("a@b.c")``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, overload
+from uuid import UUID
+
+from ._exceptions import DuplicateJobError, InvalidJobError
+from ._job import Backoff
+from ._units import positive_seconds
+
+if TYPE_CHECKING:
+    from .stores import JobRecord
+
+__all__ = ["Enqueuer", "JobHandle", "Task", "TaskCall", "TaskOptions", "TaskRegistry", "task"]
+
+P = ParamSpec("P")
+
+#: A task's function: ``fn(ctx, *args, **kwargs)``, sync or async.
+TaskFunction = Callable[Concatenate[Any, P], Any]
+
+DEFAULT_QUEUE = "default"
+
+
+class Enqueuer(Protocol):
+    """What a task needs to store its jobs: a :class:`beat.Client` (or a worker's)."""
+
+    async def enqueue_call(
+        self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> JobHandle: ...
+
+    async def result(self, id: UUID, timeout: float | None = None) -> Any: ...
+
+    async def get_record(self, id: UUID) -> JobRecord | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """How a task's jobs are stored and retried. ``retries``: attempts after the first;
+    ``delay`` (seconds) or ``at`` (aware datetime): when the job becomes due."""
+
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    retries: int = 3
+    backoff: Backoff = Backoff()  # noqa: RUF009 - frozen, so one shared default is safe
+    timeout: float | None = None
+    delay: float | None = None
+    at: datetime | None = None
+
+    def validated(self) -> TaskOptions:
+        if not isinstance(self.queue, str) or not self.queue:
+            raise InvalidJobError(f"queue must be a non-empty string, got {self.queue!r}")
+        for name in ("priority", "retries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidJobError(f"{name} must be an integer, got {value!r}")
+        if self.retries < 0:
+            raise InvalidJobError(f"retries must be >= 0, got {self.retries!r}")
+        if not isinstance(self.backoff, Backoff):
+            raise InvalidJobError(f"backoff must be a beat.Backoff, got {self.backoff!r}")
+        timeout = None if self.timeout is None else positive_seconds(self.timeout, "timeout")
+        delay = (
+            None if self.delay is None else positive_seconds(self.delay, "delay", allow_zero=True)
+        )
+        if self.at is not None:
+            if not isinstance(self.at, datetime) or self.at.utcoffset() is None:
+                raise InvalidJobError(f"at must be an aware datetime, got {self.at!r}")
+            if delay is not None:
+                raise InvalidJobError("give either delay or at, not both")
+        return replace(self, timeout=timeout, delay=delay)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHandle:
+    """A stored job: its ``id``, and a way to wait for its result."""
+
+    id: UUID
+    task: str
+    _enqueuer: Enqueuer
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """The job's result once it succeeded (see :meth:`beat.Client.result`)."""
+        return await self._enqueuer.result(self.id, timeout)
+
+    async def record(self) -> JobRecord | None:
+        return await self._enqueuer.get_record(self.id)
+
+
+class Task(Generic[P]):
+    """A function runnable as a durable job; ``fn(ctx, *args, **kwargs)``.
+
+    Build with :func:`task` or ``@scheduler.task``. ``name`` defaults to the function's
+    ``module.qualname``; it is what the store keeps, so keep it stable across deploys.
+    """
+
+    __slots__ = ("__dict__", "_enqueuer", "fn", "is_async", "name", "policy")
+
+    def __init__(
+        self,
+        fn: TaskFunction[P],
+        *,
+        name: str | None = None,
+        options: TaskOptions | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise InvalidJobError(f"a task needs a callable, got {fn!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidJobError(f"task name must be a non-empty string, got {name!r}")
+        self.fn = fn
+        self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self.policy = (options or TaskOptions()).validated()
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._enqueuer: Enqueuer | None = None
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    def bind(self, enqueuer: Enqueuer) -> Task[P]:
+        """Store this task's jobs through ``enqueuer`` (a :class:`beat.Client`)."""
+        self._enqueuer = enqueuer
+        return self
+
+    def options(self, **overrides: Any) -> TaskCall[P]:
+        """This task with per-call options (``delay``, ``at``, ``queue``, ``priority``...)."""
+        unknown = set(overrides) - set(TaskOptions.__dataclass_fields__)
+        if unknown:
+            raise InvalidJobError(f"unknown task option(s) {sorted(unknown)}")
+        return TaskCall(self, replace(self.policy, **overrides).validated())
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Store one job of this task; returns once it is durably stored."""
+        return await TaskCall(self, self.policy).enqueue(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+
+class TaskCall(Generic[P]):
+    """A task with options fixed for one or more enqueues."""
+
+    __slots__ = ("options", "task")
+
+    def __init__(self, task: Task[P], options: TaskOptions) -> None:
+        self.task = task
+        self.options = options
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        enqueuer = self.task._enqueuer
+        if enqueuer is None:
+            raise InvalidJobError(
+                f"task {self.task.name!r} is not bound to a store: register it with a "
+                "Scheduler(store=...) or call task.bind(beat.Client(store))"
+            )
+        return await enqueuer.enqueue_call(self.task.name, args, dict(kwargs), self.options)
+
+
+@overload
+def task(fn: TaskFunction[P], /) -> Task[P]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+    retries: int = 3,
+    backoff: Backoff | None = None,
+    timeout: float | timedelta | None = None,
+) -> Callable[[TaskFunction[P]], Task[P]]: ...
+
+
+def task(
+    fn: TaskFunction[P] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+    retries: int = 3,
+    backoff: Backoff | None = None,
+    timeout: float | timedelta | None = None,
+) -> Task[P] | Callable[[TaskFunction[P]], Task[P]]:
+    """``@task`` / ``@task(name=..., retries=...)``: make a :class:`Task` of a function."""
+    options = TaskOptions(
+        queue=queue,
+        priority=priority,
+        retries=retries,
+        backoff=backoff or Backoff(),
+        timeout=None if timeout is None else positive_seconds(timeout, "timeout"),
+    )
+
+    def make(f: TaskFunction[P]) -> Task[P]:
+        return Task(f, name=name, options=options)
+
+    return make if fn is None else make(fn)
+
+
+class TaskRegistry:
+    """Tasks by name: what a worker can run. Names are unique."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[Any]] = {}
+
+    def add(self, task: Task[Any]) -> None:
+        existing = self._tasks.get(task.name)
+        if existing is not None and existing is not task:
+            raise DuplicateJobError(f"a task named {task.name!r} is already registered")
+        self._tasks[task.name] = task
+
+    def get(self, name: str) -> Task[Any] | None:
+        return self._tasks.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def __iter__(self) -> Iterator[Task[Any]]:
+        return iter(list(self._tasks.values()))
+
+    def __len__(self) -> int:
+        return len(self._tasks)

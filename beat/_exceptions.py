@@ -7,16 +7,35 @@ catch either::
     BeatError
     ├── InvalidScheduleError (ValueError)      a timer or job that cannot be built
     │   └── CronSyntaxError                    a cron expression that cannot be parsed
-    ├── InvalidJobError (ValueError)           a job option or function that is unusable
-    ├── JobLookupError (LookupError)           no job with that id
-    ├── DuplicateJobError (ValueError)         a job id (or coordinated name) already taken
+    ├── InvalidJobError (ValueError)           a job option, task option, job id or function
+    │                                          that is unusable
+    ├── JobLookupError (LookupError)           no scheduler job with that id
+    ├── DuplicateJobError (ValueError)         a job id, coordinated name or task name taken
     ├── SchedulerStateError (RuntimeError)     a call the scheduler's state does not allow
-    └── CoordinatorError                       a coordination backend failed
-        ├── CoordinatorConfigError (ValueError)  bad URL/DSN, credentials or permissions
-        └── CoordinatorUnavailableError (ConnectionError)  the backend cannot be reached
+    ├── CoordinatorError                       a coordination backend failed
+    │   ├── CoordinatorConfigError (ValueError)  bad URL/DSN, credentials or permissions
+    │   └── CoordinatorUnavailableError (ConnectionError)  the backend cannot be reached
+    ├── StoreError                             a job store refused or failed an operation
+    │   ├── StoreUnavailableError (ConnectionError)  the store cannot be reached (or is closed)
+    │   ├── StoreConfigError (ValueError)      bad DSN/path, credentials, schema version
+    │   ├── JobNotFoundError (LookupError)     no durable job with that id
+    │   ├── InvalidJobStateError (RuntimeError)  the job's status forbids the transition
+    │   └── SerializationError (TypeError)     an argument or result is not plain JSON
+    └── JobOutcomeError                        a durable job waited for did not succeed
+        ├── JobFailedError                     it went dead; carries its last error
+        └── JobCancelledError                  it was cancelled
+
+``TimeoutError`` (the builtin) is raised when waiting for a durable job's result outlasts its
+timeout; the job itself goes on.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from .stores import JobRecord
 
 __all__ = [
     "BeatError",
@@ -26,9 +45,18 @@ __all__ = [
     "CronSyntaxError",
     "DuplicateJobError",
     "InvalidJobError",
+    "InvalidJobStateError",
     "InvalidScheduleError",
+    "JobCancelledError",
+    "JobFailedError",
     "JobLookupError",
+    "JobNotFoundError",
+    "JobOutcomeError",
     "SchedulerStateError",
+    "SerializationError",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailableError",
 ]
 
 
@@ -81,3 +109,74 @@ class CoordinatorConfigError(CoordinatorError, ValueError):
 
 class CoordinatorUnavailableError(CoordinatorError, ConnectionError):
     """Raised when a backend cannot be reached; the occurrence is not run."""
+
+
+class StoreError(BeatError):
+    """Raised when a job store refuses or fails an operation."""
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """Raised when the store cannot be reached (connection refused or lost, locked, closed).
+
+    The operation may or may not have been applied when the reply was lost; every transition
+    is fenced or idempotent enough for a retry to be safe (see ``docs/stores.md``). An
+    enqueue refused before it reached the store (store closed, server unreachable) stored
+    nothing.
+    """
+
+
+class StoreConfigError(StoreError, ValueError):
+    """Raised by ``open()`` for a bad DSN/path, credentials, or a schema newer than this beat."""
+
+
+class JobNotFoundError(StoreError, LookupError):
+    """Raised when no durable job has the given id."""
+
+
+class InvalidJobStateError(StoreError, RuntimeError):
+    """Raised when the job's current status does not allow the transition (e.g. retry a
+    running job). ``status`` is the status found."""
+
+    def __init__(self, message: str, *, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SerializationError(StoreError, TypeError):
+    """Raised when an argument, keyword argument or result is not plain JSON (no NaN, no
+    objects, string keys only). Nothing is stored."""
+
+
+class JobOutcomeError(BeatError):
+    """Raised when waiting for a durable job's result finds it finished without one.
+
+    ``id`` and ``task`` name the job; ``record`` is the job as last read.
+    """
+
+    def __init__(self, message: str, *, record: JobRecord) -> None:
+        super().__init__(message)
+        self.record = record
+        self.id: UUID = record.id
+        self.task: str = record.task
+
+
+class JobFailedError(JobOutcomeError):
+    """Raised by ``result()`` when the job is ``dead``: its last attempt failed with none
+    left (or its lease expired on the last attempt).
+
+    ``error_type`` (e.g. ``"builtins.ValueError"``, or ``"beat.LeaseExpired"``),
+    ``error_message`` and ``error_traceback`` are what the worker recorded (the traceback is
+    text: the exception is not re-raised across processes); ``attempts`` counts the claims.
+    """
+
+    def __init__(self, message: str, *, record: JobRecord) -> None:
+        super().__init__(message, record=record)
+        self.error_type: str | None = record.error_type
+        self.error_message: str | None = record.error_message
+        self.error_traceback: str | None = record.error_traceback
+        self.attempts: int = record.attempt
+
+
+class JobCancelledError(JobOutcomeError):
+    """Raised by ``result()`` when the job was cancelled (before it ran, or by its worker
+    after a cancel request)."""

@@ -1,4 +1,7 @@
-"""The exceptions the job stores raise, all under :class:`beat.BeatError`::
+"""The exceptions the job stores raise, re-exported from :mod:`beat._exceptions`.
+
+They live with the rest of beat's exceptions (see the tree drawn there); this module keeps
+``from beat.stores._errors import ...`` (and ``beat.stores.StoreError`` ...) working::
 
     BeatError
     └── StoreError                                 a job store refused or failed an operation
@@ -14,7 +17,14 @@ existing :class:`beat.InvalidJobError` (a ``ValueError``).
 
 from __future__ import annotations
 
-from .._exceptions import BeatError
+from .._exceptions import (
+    InvalidJobStateError,
+    JobNotFoundError,
+    SerializationError,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 __all__ = [
     "InvalidJobStateError",
@@ -24,37 +34,3 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
 ]
-
-
-class StoreError(BeatError):
-    """Raised when a job store refuses or fails an operation."""
-
-
-class StoreUnavailableError(StoreError, ConnectionError):
-    """Raised when the store cannot be reached (connection refused or lost, locked, closed).
-
-    The operation may or may not have been applied when the reply was lost; every transition
-    is fenced or idempotent enough for a retry to be safe (see ``docs/stores.md``).
-    """
-
-
-class StoreConfigError(StoreError, ValueError):
-    """Raised by ``open()`` for a bad DSN/path, credentials, or a schema newer than this beat."""
-
-
-class JobNotFoundError(StoreError, LookupError):
-    """Raised when no job has the given id."""
-
-
-class InvalidJobStateError(StoreError, RuntimeError):
-    """Raised when the job's current status does not allow the transition (e.g. retry a
-    running job). ``status`` is the status found."""
-
-    def __init__(self, message: str, *, status: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class SerializationError(StoreError, TypeError):
-    """Raised when an argument, keyword argument or result is not plain JSON (no NaN, no
-    objects, string keys only). Nothing is stored."""

@@ -27,7 +27,7 @@ from ._clock import Clock
 from ._exceptions import CoordinatorUnavailableError
 from ._gate import Execute, spawn
 from ._history import Outcome
-from ._timers import Oneshot, from_us, interval_us, next_fire_us, to_us
+from ._timers import fires_once, from_us, interval_us, next_fire_us, to_us
 from ._units import us_to_seconds
 from .coordinators._base import Claim, Coordinator, JobSpec
 
@@ -127,7 +127,7 @@ class ClaimGate:
     # -- catch-up ----------------------------------------------------------------------------
     async def _catch_up(self, state: JobState) -> None:
         """Resume a job from the cluster's last fired instant if that is sooner than its own."""
-        if type(state.timer) is Oneshot or not state.registered:
+        if fires_once(state.timer) or not state.registered:
             return
         last = await self.coordinator.last_fired(state.job.name)
         if last is None or not state.registered:

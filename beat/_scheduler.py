@@ -52,7 +52,7 @@ from ._registry import JobState, Registry
 from ._reporting import Reporter
 from ._runs import RunTracker
 from ._threads import LoopBinding
-from ._timers import Cycle, Timer, from_us, next_fire_us
+from ._timers import Timer, anchor_every, from_us, next_fire_us
 from ._units import positive_seconds, seconds_to_us, us_to_seconds
 from .coordinators._base import Coordinator
 
@@ -262,8 +262,7 @@ class Scheduler:
         if not callable(getattr(timer, "next_after", None)):
             raise InvalidJobError(f"reschedule_job() needs a timer, got {timer!r}")
         now = seconds_to_us(self.clock.time())
-        if type(timer) is Cycle and timer._start_us is None:
-            timer = timer.anchored(now + timer._interval_us)
+        timer = anchor_every(timer, now)
         after = now if state.last_us is None else max(now, state.last_us)
         first = next_fire_us(timer, after)
         self._registry.replace_next(state, first, timer)

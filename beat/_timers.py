@@ -24,6 +24,8 @@ __all__ = [
     "Cycle",
     "Oneshot",
     "Timer",
+    "anchor_every",
+    "fires_once",
     "first_fire_us",
     "from_us",
     "interval_us",
@@ -229,12 +231,22 @@ def first_fire_us(timer: Timer, now_us: int) -> tuple[Timer, int | None]:
     new, anchored timer: timers never change after construction. A oneshot's instant is
     returned even if already past: that is a late fire, subject to the job's grace.
     """
-    if type(timer) is Cycle and timer._start_us is None:
-        first = now_us + timer._interval_us
-        return timer.anchored(first), first
+    timer = anchor_every(timer, now_us)
     if type(timer) is Oneshot:
         return timer, timer._at_us
     return timer, next_fire_us(timer, now_us)
+
+
+def anchor_every(timer: Timer, now_us: int) -> Timer:
+    """``timer``, or for an ``every`` cycle a new cycle anchored one interval after ``now_us``."""
+    if type(timer) is Cycle and timer._start_us is None:
+        return timer.anchored(now_us + timer._interval_us)
+    return timer
+
+
+def fires_once(timer: Timer) -> bool:
+    """True for a oneshot: it has no series to catch up on."""
+    return type(timer) is Oneshot
 
 
 def interval_us(timer: Timer) -> int | None:

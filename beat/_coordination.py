@@ -57,7 +57,7 @@ class ClaimGate:
     loop if that is sooner than its sleep.
     """
 
-    unique_names = True
+    shared_schedule = True
     wants_added_jobs = True
 
     def __init__(

@@ -33,8 +33,9 @@ Execute = Callable[["JobState", int, int, bool], Coroutine[Any, Any, Any]]
 class Gate(Protocol):
     """How due occurrences become runs; see the module docstring."""
 
-    #: Whether job names identify jobs (across the cluster): then names must be unique.
-    unique_names: bool
+    #: Whether many instances share the schedule: then names identify jobs (and must be
+    #: unique) and every instance must compute the same instants.
+    shared_schedule: bool
     #: Whether :meth:`job_added` wants to hear of jobs added after :meth:`open`.
     wants_added_jobs: bool
 
@@ -58,7 +59,7 @@ class Gate(Protocol):
 class LocalGate:
     """Every occurrence runs here."""
 
-    unique_names = False
+    shared_schedule = False
     wants_added_jobs = False
 
     def __init__(self, execute: Execute) -> None:

@@ -70,19 +70,20 @@ class JobState:
 class Registry:
     """Jobs by id (and by name when names must be unique), the heap, and the job states.
 
-    ``unique_names`` (set when a coordinator or store identifies jobs by name): names must be
-    unique, and :meth:`by_name` is O(1).
+    ``shared_schedule`` (set when a coordinator shares the schedule among instances): names
+    identify jobs, so they must be unique (and :meth:`by_name` is O(1)), and every instance
+    must compute the same instants, so ``every`` cycles go on the epoch grid.
     """
 
-    __slots__ = ("_by_name", "_on_garbage", "_stale", "_states", "queue", "unique_names")
+    __slots__ = ("_by_name", "_on_garbage", "_stale", "_states", "queue", "shared_schedule")
 
     def __init__(
-        self, *, unique_names: bool = False, on_garbage: Callable[[], None] | None = None
+        self, *, shared_schedule: bool = False, on_garbage: Callable[[], None] | None = None
     ) -> None:
         self._states: dict[int, JobState] = {}  # job.id.int -> state: int hashing is C-fast
-        self._by_name: dict[str, JobState] = {}  # kept only when unique_names
+        self._by_name: dict[str, JobState] = {}  # kept only when shared_schedule
         self.queue = TimerQueue(self._states)
-        self.unique_names = unique_names
+        self.shared_schedule = shared_schedule
         # Entries made stale (removals, reschedules) since the last compaction started: an
         # upper bound on the garbage in the queue (entries popped on their own are not
         # subtracted, so it may overcount; a compaction then just finds less to drop).
@@ -106,20 +107,9 @@ class Registry:
             raise JobLookupError(f"no job with id {job_id!r}") from None
 
     def by_name(self, name: str) -> JobState | None:
-        if self.unique_names:
+        if self.shared_schedule:
             return self._by_name.get(name)
         return next((s for s in self._states.values() if s.job.name == name), None)
-
-    def check_names_unique(self) -> None:
-        """Raise :class:`DuplicateJobError` listing duplicated names (before names matter)."""
-        seen: dict[str, int] = {}
-        for state in self._states.values():
-            seen[state.job.name] = seen.get(state.job.name, 0) + 1
-        dupes = sorted(name for name, count in seen.items() if count > 1)
-        if dupes:
-            raise DuplicateJobError(f"job names must be unique here; duplicated: {dupes}")
-        self._by_name = {state.job.name: state for state in self._states.values()}
-        self.unique_names = True
 
     # -- registration ----------------------------------------------------------------------
     def add(self, job: Job, now_us: int) -> JobState:
@@ -135,9 +125,11 @@ class Registry:
         previous = job._state
         if previous is not None and previous.gen != DEAD:
             raise DuplicateJobError(f"{job!r} is already registered with a scheduler")
-        if self.unique_names and job.name in self._by_name:
-            raise DuplicateJobError(f"job names must be unique here: {job.name!r} is already used")
-        timer, first = first_fire_us(job.timer, now_us)
+        if self.shared_schedule and job.name in self._by_name:
+            raise DuplicateJobError(
+                f"with a coordinator, job names must be unique: {job.name!r} is already used"
+            )
+        timer, first = first_fire_us(job.timer, now_us, on_epoch_grid=self.shared_schedule)
         queue = self.queue
         gen = queue.new_generation()
         state = JobState(job, timer, gen, first)
@@ -145,7 +137,7 @@ class Registry:
             state.history = previous.history  # a re-added job keeps its past runs
         job._state = state
         states[key] = state
-        if self.unique_names:
+        if self.shared_schedule:
             self._by_name[job.name] = state
         if first is not None:
             queue.push_first(first, key, gen)
@@ -158,7 +150,7 @@ class Registry:
         except (KeyError, AttributeError):
             raise JobLookupError(f"no job with id {job_id!r}") from None
         state.gen = DEAD
-        if self.unique_names:
+        if self.shared_schedule:
             del self._by_name[state.job.name]
         self._stale = stale = self._stale + 1
         if stale > _MAX_STALE_PER_LIVE * len(self._states) + _COMPACT_FLOOR:

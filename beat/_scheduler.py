@@ -138,8 +138,8 @@ class Scheduler:
         self._events = ev.EventBus()
         self._reporter = Reporter(self.clock, self._events)
         self._registry = Registry(
-            unique_names=coordinator is not None, on_garbage=self._compaction_due
-        )
+            shared_schedule=coordinator is not None, on_garbage=self._compaction_due
+        )  # the gate below is chosen by the same test, so the two always agree
         self._runs = RunTracker(self._reporter, self.clock, rng)
         self._executor = Executor(
             self, self.clock, self._reporter, self._runs.cancel_reason, rng, max_workers
@@ -262,7 +262,7 @@ class Scheduler:
         if not callable(getattr(timer, "next_after", None)):
             raise InvalidJobError(f"reschedule_job() needs a timer, got {timer!r}")
         now = seconds_to_us(self.clock.time())
-        timer = anchor_every(timer, now)
+        timer = anchor_every(timer, now, on_epoch_grid=self._registry.shared_schedule)
         after = now if state.last_us is None else max(now, state.last_us)
         first = next_fire_us(timer, after)
         self._registry.replace_next(state, first, timer)

@@ -224,23 +224,33 @@ def next_fire_us(timer: Timer, after_us: int) -> int | None:
     return nxt_us
 
 
-def first_fire_us(timer: Timer, now_us: int) -> tuple[Timer, int | None]:
+def first_fire_us(
+    timer: Timer, now_us: int, *, on_epoch_grid: bool = False
+) -> tuple[Timer, int | None]:
     """The timer a newly added job runs on, and its first instant.
 
     An ``every`` cycle (no ``start_at``) is anchored one interval after ``now_us`` by making a
     new, anchored timer: timers never change after construction. A oneshot's instant is
     returned even if already past: that is a late fire, subject to the job's grace.
     """
-    timer = anchor_every(timer, now_us)
+    timer = anchor_every(timer, now_us, on_epoch_grid=on_epoch_grid)
     if type(timer) is Oneshot:
         return timer, timer._at_us
     return timer, next_fire_us(timer, now_us)
 
 
-def anchor_every(timer: Timer, now_us: int) -> Timer:
-    """``timer``, or for an ``every`` cycle a new cycle anchored one interval after ``now_us``."""
+def anchor_every(timer: Timer, now_us: int, *, on_epoch_grid: bool = False) -> Timer:
+    """``timer``, or for an ``every`` cycle a new, anchored cycle.
+
+    Alone, an every-cycle starts one interval after ``now_us``. ``on_epoch_grid`` (many
+    instances, one schedule) puts it on the grid of whole intervals since the Unix epoch
+    instead, so every instance computes the same instants whenever it started: the first is
+    the next grid instant after ``now_us``.
+    """
     if type(timer) is Cycle and timer._start_us is None:
-        return timer.anchored(now_us + timer._interval_us)
+        step = timer._interval_us
+        first = (now_us // step + 1) * step if on_epoch_grid else now_us + step
+        return timer.anchored(first)
     return timer
 
 

@@ -1,0 +1,411 @@
+"""The client: enqueue durable jobs and follow them from a process that runs no worker.
+
+A web server (or a script, a test) holds a :class:`Client` over a :class:`~beat.stores.Store`
+and stores jobs that workers elsewhere run::
+
+    async with beat.Client(SQLiteStore("jobs.db")) as client:
+        send_email.bind(client)
+        handle = await send_email.enqueue("a@b.c")           # typed by the task's signature
+        handle = await client.enqueue(send_email, "a@b.c")   # the same
+        await client.enqueue_by_name("emails.send", ["a@b.c"], delay=60)
+        result = await handle.result(timeout=30)
+
+Everything is validated before the store is touched, so a bad call stores nothing and says
+why: non-JSON arguments raise :class:`~beat.SerializationError`, bad options, naive datetimes
+and ids that are not UUIDs raise :class:`~beat.InvalidJobError`. A store that cannot be
+reached raises :class:`~beat.StoreUnavailableError`.
+
+**Who closes the store.** ``async with Client(store)`` (or ``await client.open()``) opens the
+store if it is not open yet, and then the client owns it: leaving the block (``close()``)
+closes it. A store that was already open when the client opened — one the application opened
+itself and shares — is left open by ``close()``. A client needs no opening at all to be used
+over a store opened elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Final, ParamSpec, Self, TypedDict, Unpack, overload
+from uuid import UUID
+
+from ._exceptions import (
+    InvalidJobError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    SerializationError,
+    StoreUnavailableError,
+)
+from ._tasks import JobHandle, Task, TaskCall, TaskOptions
+from ._units import positive_seconds
+from .stores import JobRecord, JobStatus, MemoryStore, NewJob, SQLiteStore, Store
+from .stores._base import encode_json, to_uuid
+
+__all__ = ["Client", "EnqueueOptions", "JobRequest"]
+
+P = ParamSpec("P")
+
+_WAIT_CHUNK: Final = 3600.0
+"""``result(timeout=None)`` waits in steps this long (the store's waits need a bound)."""
+
+_DEFAULT_OPTIONS: Final = TaskOptions()
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """Options of a job enqueued by task name (:meth:`Client.enqueue_by_name`).
+
+    ``retries``: attempts after the first (``max_attempts = retries + 1``); ``delay``
+    (seconds or a timedelta) or ``at`` (an aware datetime): when the job becomes due. A
+    task's ``backoff`` and ``timeout`` are not stored with the job: the worker applies those
+    of the task it has registered under that name.
+    """
+
+    queue: str
+    priority: int
+    retries: int
+    delay: float | timedelta
+    at: datetime
+
+
+_ENQUEUE_OPTIONS: Final = frozenset(EnqueueOptions.__annotations__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job to store with :meth:`Client.enqueue_many`: a task name, JSON arguments and the
+    options it is stored with. Build it with :meth:`of` (typed by the task's signature) or
+    :meth:`by_name`."""
+
+    task: str
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    options: TaskOptions = _DEFAULT_OPTIONS
+
+    @overload
+    @classmethod
+    def of(cls, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs) -> Self: ...
+
+    @overload
+    @classmethod
+    def of(cls, task: str, /, *args: Any, **kwargs: Any) -> Self: ...
+
+    @classmethod
+    def of(cls, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any) -> Self:
+        """A job of ``task`` (a :class:`~beat.Task`, ``task.options(...)``, or a task name
+        with the default options) called with these arguments."""
+        name, options = _task_and_options(task)
+        return cls(name, args, kwargs, options)
+
+    @classmethod
+    def by_name(
+        cls,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> Self:
+        """A job of the task registered as ``name`` (in the workers), with ``options``."""
+        return cls(name, args, {} if kwargs is None else kwargs, _options(options))
+
+
+class Client:
+    """Enqueue jobs into ``store`` and follow them; see the module docstring.
+
+    It is the :class:`~beat._tasks.Enqueuer` of tasks bound to it (``task.bind(client)``).
+    """
+
+    __slots__ = ("_lock", "_opened", "_owns_store", "store")
+
+    def __init__(self, store: Store) -> None:
+        if not isinstance(store, Store):
+            raise InvalidJobError(f"Client needs a beat.stores.Store, got {store!r}")
+        self.store = store
+        self._opened = False
+        self._owns_store = False
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Client store={type(self.store).__name__}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the store unless it is open already (then the client does not own it).
+        Idempotent. :class:`StoreUnavailableError` / :class:`StoreConfigError` from the store."""
+        async with self._lock:
+            if self._opened:
+                return
+            was_open = await _store_is_open(self.store)
+            if not was_open:
+                await self.store.open()
+            self._owns_store = not was_open
+            self._opened = True
+
+    async def close(self) -> None:
+        """Close the store if this client opened it; otherwise leave it open. Idempotent."""
+        async with self._lock:
+            if not self._opened:
+                return
+            self._opened = False
+            owned, self._owns_store = self._owns_store, False
+            if owned:
+                await self.store.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- enqueue -----------------------------------------------------------------------------
+    @overload
+    async def enqueue(
+        self, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs
+    ) -> JobHandle: ...
+
+    @overload
+    async def enqueue(self, task: str, /, *args: Any, **kwargs: Any) -> JobHandle: ...
+
+    async def enqueue(
+        self, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any
+    ) -> JobHandle:
+        """Store one job of ``task`` — a :class:`~beat.Task`, ``task.options(delay=...)``, or
+        a task name (default options; see :meth:`enqueue_by_name` for options) — called with
+        these arguments. Returns once the job is durably stored."""
+        name, options = _task_and_options(task)
+        [handle] = await self._store([self._new_job(name, args, kwargs, options, "")])
+        return handle
+
+    async def enqueue_by_name(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> JobHandle:
+        """Store one job of the task registered (in the workers) as ``name``.
+
+        ``options``: ``queue``, ``priority``, ``retries``, ``delay``, ``at`` (see
+        :class:`EnqueueOptions`); any other name raises :class:`InvalidJobError`.
+        """
+        request = JobRequest.by_name(name, args, kwargs, **options)
+        [handle] = await self.enqueue_many([request])
+        return handle
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> builtins.list[JobHandle]:
+        """Store several jobs in one transaction: all of them or, if one is invalid or the
+        store fails, none. Handles come back in the order given.
+
+        >>> await client.enqueue_many(                           # doctest: +SKIP
+        ...     [JobRequest.of(send_email, "a@b.c"),
+        ...      JobRequest.of(send_email.options(delay=60), "d@e.f"),
+        ...      JobRequest.by_name("reports.build", [2024], queue="reports")]
+        ... )
+        """
+        if isinstance(requests, (JobRequest, str)):
+            raise InvalidJobError("enqueue_many takes a list of JobRequest, not a single one")
+        jobs = []
+        for index, request in enumerate(requests):
+            if not isinstance(request, JobRequest):
+                raise InvalidJobError(
+                    f"requests[{index}] is a {type(request).__name__}, not a beat.JobRequest "
+                    "(build one with JobRequest.of(task, *args) or JobRequest.by_name(...))"
+                )
+            jobs.append(
+                self._new_job(
+                    request.task, request.args, request.kwargs, request.options, f"[{index}] "
+                )
+            )
+        return await self._store(jobs) if jobs else []
+
+    async def enqueue_call(
+        self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> JobHandle:
+        """The :class:`~beat._tasks.Enqueuer` hook behind ``await task.enqueue(...)``."""
+        [handle] = await self._store([self._new_job(task, args, kwargs, options, "")])
+        return handle
+
+    def _new_job(
+        self,
+        task: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        options: TaskOptions,
+        where: str,
+    ) -> NewJob:
+        if not isinstance(task, str) or not task or "\x00" in task:
+            raise InvalidJobError(f"{where}task name must be a non-empty string, got {task!r}")
+        if not isinstance(options, TaskOptions):
+            raise InvalidJobError(f"{where}options must be a beat TaskOptions, got {options!r}")
+        label = f"{where}{task!r}"
+        try:
+            options = options.validated()
+        except InvalidJobError as exc:
+            raise InvalidJobError(f"{label}: {exc}") from None
+        if not isinstance(args, (list, tuple)):
+            raise SerializationError(
+                f"{label}: args must be a list or tuple, got {type(args).__name__}"
+            )
+        if not isinstance(kwargs, Mapping):
+            raise SerializationError(f"{label}: kwargs must be a dict, got {type(kwargs).__name__}")
+        for position, value in enumerate(args):
+            _check_json(value, f"{label} args[{position}]")
+        for key, value in kwargs.items():
+            if not isinstance(key, str):
+                raise SerializationError(f"{label}: keyword {key!r} is not a string")
+            _check_json(value, f"{label} kwargs[{key!r}]")
+        return NewJob(
+            task=task,
+            args=tuple(args),
+            kwargs=dict(kwargs),
+            queue=options.queue,
+            priority=options.priority,
+            max_attempts=options.retries + 1,
+            scheduled_at=options.at,
+            delay=options.delay or 0.0,
+        )
+
+    async def _store(self, jobs: builtins.list[NewJob]) -> builtins.list[JobHandle]:
+        records = await self.store.enqueue(jobs)
+        return [JobHandle(record.id, record.task, self) for record in records]
+
+    # -- follow ------------------------------------------------------------------------------
+    async def get(self, id: UUID | str) -> JobRecord:
+        """The job as stored now; :class:`JobNotFoundError` if there is none."""
+        key = to_uuid(id)
+        record = await self.store.get(key)
+        if record is None:
+            raise JobNotFoundError(f"no job with id {key}")
+        return record
+
+    async def get_record(self, id: UUID) -> JobRecord | None:
+        """The job, or ``None`` (the :class:`~beat._tasks.Enqueuer` hook of handles)."""
+        return await self.store.get(to_uuid(id))
+
+    async def result(self, id: UUID | str, timeout: float | timedelta | None = None) -> Any:
+        """Wait until the job is finished — run by any process — and return its JSON result.
+
+        :class:`JobFailedError` (with the recorded error type, message, traceback and
+        attempts) if it went ``dead``, :class:`JobCancelledError` if it was cancelled,
+        :class:`TimeoutError` if it is still unfinished after ``timeout`` seconds (``None``:
+        no limit, ``0``: look once; the job goes on either way), :class:`JobNotFoundError`.
+        Waits on the store's wake-ups (PostgreSQL LISTEN/NOTIFY), not by polling.
+        """
+        key = to_uuid(id)
+        if timeout is None:
+            while True:
+                try:
+                    record = await self.store.wait_finished(key, _WAIT_CHUNK)
+                    break
+                except TimeoutError:
+                    continue
+        else:
+            seconds = positive_seconds(timeout, "timeout", allow_zero=True)
+            record = await self.store.wait_finished(key, seconds)
+        return outcome(record)
+
+    # -- manage ------------------------------------------------------------------------------
+    async def cancel(self, id: UUID | str) -> JobRecord:
+        """Cancel the job: at once if it waits; a running job gets a cancel request its
+        worker acts on (its status changes when the worker stops it). A finished job is
+        returned unchanged. :class:`JobNotFoundError` if there is none."""
+        return await self.store.cancel(to_uuid(id))
+
+    async def retry(self, id: UUID | str) -> JobRecord:
+        """Queue a ``dead`` or ``cancelled`` job again now, with at least one more attempt.
+        :class:`InvalidJobStateError` for a job in any other status."""
+        return await self.store.retry(to_uuid(id))
+
+    async def list(
+        self,
+        status: JobStatus | str | None = None,
+        task: Task[Any] | str | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        after: UUID | str | None = None,
+        before: UUID | str | None = None,
+    ) -> builtins.list[JobRecord]:
+        """Jobs in the order they were enqueued (oldest first), filtered by ``status``,
+        ``task`` (a task or its name) and ``queue``.
+
+        Paging: ``after=page[-1].id`` gives the next ``limit`` jobs; ``before=page[0].id``
+        the previous ones. Pages are stable (new jobs only appear at the end).
+        """
+        return await self.store.list_jobs(
+            status=status,
+            task=task.name if isinstance(task, Task) else task,
+            queue=queue,
+            limit=limit,
+            after=None if after is None else to_uuid(after),
+            before=None if before is None else to_uuid(before),
+        )
+
+
+def outcome(record: JobRecord) -> Any:
+    """The result of a finished job, or the exception its end calls for."""
+    if record.status is JobStatus.SUCCEEDED:
+        return record.result
+    if record.status is JobStatus.DEAD:
+        raise JobFailedError(
+            f"job {record.id} ({record.task}) failed after {record.attempt} attempt(s): "
+            f"{record.error_type}: {record.error_message}",
+            record=record,
+        )
+    if record.status is JobStatus.CANCELLED:
+        raise JobCancelledError(f"job {record.id} ({record.task}) was cancelled", record=record)
+    raise InvalidJobError(f"job {record.id} is {record.status}, not finished")
+
+
+def _task_and_options(task: Task[Any] | TaskCall[Any] | str) -> tuple[str, TaskOptions]:
+    if isinstance(task, Task):
+        return task.name, task.policy
+    if isinstance(task, TaskCall):
+        return task.task.name, task.options
+    if isinstance(task, str):
+        return task, _DEFAULT_OPTIONS
+    raise InvalidJobError(f"expected a beat Task, task.options(...) or a task name, got {task!r}")
+
+
+def _options(options: Mapping[str, Any]) -> TaskOptions:
+    unknown = set(options) - _ENQUEUE_OPTIONS
+    if unknown:
+        raise InvalidJobError(
+            f"unknown enqueue option(s) {sorted(unknown)}; known: {sorted(_ENQUEUE_OPTIONS)}"
+        )
+    return TaskOptions(**options).validated()
+
+
+def _check_json(value: Any, where: str) -> None:
+    try:
+        encode_json(value, where)
+    except SerializationError as exc:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise SerializationError(f"{exc} (the value: {shown})") from None
+
+
+async def _store_is_open(store: Store) -> bool:
+    """Whether ``store`` is open. The stores do not say so publicly; the built-in ones are
+    read directly, any other is asked the time (a closed store refuses)."""
+    if isinstance(store, MemoryStore):
+        return bool(store._open)
+    if isinstance(store, SQLiteStore):
+        return store._executor is not None
+    if type(store).__module__ == "beat.stores._postgres":
+        return getattr(store, "_pool", None) is not None
+    try:
+        await store.now()
+    except StoreUnavailableError:
+        return False
+    return True

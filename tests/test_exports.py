@@ -1,3 +1,5 @@
+import asyncio
+
 import beat
 import beat.coordinators
 import beat.testing
@@ -37,3 +39,21 @@ def test_exception_tree() -> None:
 def test_submodule_exports() -> None:
     assert beat.coordinators.__all__ == sorted(beat.coordinators.__all__)
     assert beat.testing.__all__ == sorted(beat.testing.__all__)
+
+
+def test_store_and_outcome_exceptions_live_in_the_one_tree() -> None:
+    import beat._exceptions as exc
+    import beat.stores
+    import beat.stores._errors
+
+    for name in beat.stores._errors.__all__:
+        assert getattr(beat.stores, name) is getattr(exc, name), name
+        assert issubclass(getattr(exc, name), exc.StoreError)
+        assert name in exc.__all__
+    assert issubclass(exc.StoreError, exc.BeatError)
+    assert issubclass(exc.JobFailedError, exc.JobOutcomeError)
+    assert issubclass(exc.JobCancelledError, exc.JobOutcomeError)
+    assert issubclass(exc.JobOutcomeError, exc.BeatError)
+    # A cancelled job is an ordinary error for the waiter, not a cancellation of its task.
+    assert not issubclass(exc.JobCancelledError, asyncio.CancelledError)
+    assert exc.__all__ == sorted(exc.__all__)

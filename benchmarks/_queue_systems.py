@@ -411,19 +411,21 @@ class PgQueuer(System):
 # oban (Python package, 0.7)
 # -------------------------------------------------------------------------------------------
 class Oban(System):
-    """Oban for Python: ``Worker.enqueue`` / ``oban.enqueue_many``; its queue with
-    ``limit`` = concurrency, notifications through PostgreSQL (its default notifier)."""
+    """Oban for Python: ``Worker.enqueue`` / ``oban.enqueue_many``; a server-mode ``Oban``
+    with ``queues={"default": concurrency}`` (its own producer, LISTEN/NOTIFY notifier)."""
 
     name = "oban"
     modules = ("oban", "psycopg")
-    note = "needs Python >= 3.12"
+    note = "oban needs Python >= 3.12"
 
     def __init__(self, dsn: str, directory: Path) -> None:
         super().__init__(dsn, directory)
         self.oban: Any = None
+        self.pool: Any = None
         self.worker_cls: Any = None
 
-    def _worker_class(self) -> Any:
+    @staticmethod
+    def _worker_class() -> Any:
         from oban import worker
 
         @worker(queue=QUEUE, max_attempts=1)
@@ -433,33 +435,29 @@ class Oban(System):
 
         return Noop
 
-    async def _make(self, queues: dict[str, int] | None) -> Any:
-        from oban import Oban as ObanApp
-
-        pool = await ObanApp.create_pool(dsn=self.dsn)
-        return ObanApp(pool=pool, queues=queues or {})
-
     async def open(self) -> None:
+        from oban import Oban as ObanApp
         from oban.schema import install
 
         self.worker_cls = self._worker_class()
-        self.oban = await self._make(None)
+        self.pool = await ObanApp.create_pool(dsn=self.dsn)
         installed = await _pg_count(self.dsn, "SELECT to_regclass('oban_jobs') IS NOT NULL")
         if not installed:
-            await install(self.oban._pool)
+            await install(self.pool)
+        self.oban = ObanApp(pool=self.pool)  # client mode: enqueues only
         await self.oban.start()
 
     async def close(self) -> None:
         if self.oban is not None:
             await self.oban.stop()
-            with contextlib.suppress(Exception):
-                await self.oban._pool.close()
+        if self.pool is not None:
+            await self.pool.close()
 
     async def enqueue_one(self, i: int) -> None:
         await self.worker_cls.enqueue({"i": i})
 
     async def enqueue_many(self, items: Sequence[int]) -> None:
-        await self.oban.enqueue_many(*[self.worker_cls.new({"i": i}) for i in items])
+        await self.oban.enqueue_many([self.worker_cls.new({"i": i}) for i in items])
 
     def counter(self) -> Any:
         return _PgCounter(
@@ -469,8 +467,10 @@ class Oban(System):
         )
 
     async def start_worker(self, concurrency: int) -> None:
+        from oban import Oban as ObanApp
+
         await self.oban.stop()
-        self.oban = await self._make({QUEUE: concurrency})
+        self.oban = ObanApp(pool=self.pool, queues={QUEUE: concurrency})
         await self.oban.start()
 
     async def stop_worker(self) -> None:

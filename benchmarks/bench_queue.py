@@ -506,9 +506,12 @@ def _version(system: str) -> str:
     if package is None:
         return "(this tree)"
     try:
-        return version(package)
+        found = version(package)
     except PackageNotFoundError:
         return "?"
+    if system == "oban" and sys.version_info < (3, 12):
+        found += " (on Python 3.11: a copy with its one 3.12-only line rewritten, see README)"
+    return found
 
 
 def main() -> None:

@@ -108,8 +108,8 @@ class _PgCounter:
 class _Beat(System):
     """beat through its public surface: ``beat.Client`` to enqueue, ``beat.Worker`` to run.
 
-    Until those land, the adapter falls back to the ``Store`` interface (``store.enqueue``)
-    and reports so (``surface``).
+    Without ``beat._client`` (an older tree) enqueues go through ``Store.enqueue`` and the
+    report says so; without ``beat._worker`` the worker metrics are skipped for beat.
     """
 
     modules = ()
@@ -124,7 +124,6 @@ class _Beat(System):
         self.client: Any = None
         self.task: Any = None
         self.worker: Any = None
-        self._loop_task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         from beat._tasks import TaskRegistry, task
@@ -171,68 +170,20 @@ class _Beat(System):
         await self.store.enqueue([NewJob(TASK, (i,), max_attempts=1) for i in items])
 
     async def start_worker(self, concurrency: int) -> None:
-        try:
-            from beat._worker import Worker
-        except ImportError:
-            Worker = None
-        if Worker is not None:
-            self.worker = Worker(
-                self.store, self.registry, queues=[QUEUE], concurrency=concurrency, lease=60.0
-            )
-            await self.worker.start()
-            return
-        self._loop_task = asyncio.create_task(self._store_loop(concurrency))
+        from beat._worker import Worker  # the product's worker; no stand-in loop
 
-    async def _store_loop(self, concurrency: int) -> None:
-        """Stand-in worker on the Store interface (only until ``beat.Worker`` lands)."""
-        import os
-
-        name = f"bench-{os.getpid()}"
-        sem = asyncio.Semaphore(concurrency)
-        running: set[asyncio.Task[None]] = set()
-
-        async def run(record: Any) -> None:
-            try:
-                on_start(record.args[0])
-                await self.store.complete(record.id, record.attempt, name, None)
-            finally:
-                sem.release()
-
-        while True:
-            free = concurrency - len(running)
-            if free == 0:
-                await sem.acquire()
-                sem.release()
-                continue
-            records = await self.store.claim(
-                name, queues=[QUEUE], tasks=[TASK], limit=free, lease=60.0
-            )
-            if not records:
-                await self.store.wait_for_jobs(5.0)
-                continue
-            for record in records:
-                await sem.acquire()
-                t = asyncio.create_task(run(record))
-                running.add(t)
-                t.add_done_callback(running.discard)
+        self.worker = Worker(
+            self.store, self.registry, queues=[QUEUE], concurrency=concurrency, lease=60.0
+        )
+        await self.worker.start()
 
     async def stop_worker(self) -> None:
         if self.worker is not None:
             await self.worker.stop(5.0)
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
 
     @property
     def surface(self) -> str:
-        try:
-            from beat._worker import Worker  # noqa: F401
-        except ImportError:
-            worker = "stand-in loop on Store"
-        else:
-            worker = "beat Worker"
-        return f"{'Client' if self.client is not None else 'Store.enqueue'} + {worker}"
+        return "beat.Client" if self.client is not None else "Store.enqueue"
 
 
 class BeatPostgres(_Beat):

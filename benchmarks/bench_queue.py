@@ -62,7 +62,7 @@ CONCURRENCY = 10
 PICKUP_GAP = 0.02
 """Seconds between a job's start and the next enqueue: the worker is back to waiting."""
 POLL = 0.01
-PICKUP_POLLED = 60
+PICKUP_POLLED = 60  # at most; a fifth of the plan's N
 """Pickup samples for a system that polls across processes (beat on SQLite: every 0.5 s, so
 300 samples would take 2.5 min a repetition and say the same thing)."""
 SCRIPT = str(Path(__file__).resolve())
@@ -85,6 +85,23 @@ QUICK = Plan(reps=1, enqueue_one=300, enqueue_batch=5000, batch=1000, e2e=1000, 
              warmup=20)  # fmt: skip
 
 METRICS = ("enqueue_one", "enqueue_batch", "e2e_1", "e2e_4", "pickup")
+WORKER_METRICS = ("e2e_1", "e2e_4", "pickup")
+
+
+def _has_beat_worker() -> bool:
+    return (ROOT / "beat" / "_worker.py").exists()
+
+
+def _beat_tree() -> str:
+    """The commit beat was measured at, and whether ``beat/`` had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = git("status", "--porcelain", "--", "beat")
+    return f"{head} + uncommitted changes in beat/" if dirty else head
 
 
 def now() -> float:
@@ -318,7 +335,7 @@ async def _pickup(adapter: Any, plan: Plan, dsn: str, directory: Path) -> dict[s
             await one(-1 - i)
             await asyncio.sleep(PICKUP_GAP)
         total, after = [], []
-        n = plan.pickup if adapter.name != "beat-sqlite" else min(plan.pickup, PICKUP_POLLED)
+        n = plan.pickup if adapter.name != "beat-sqlite" else min(plan.pickup // 5, PICKUP_POLLED)
         for i in range(n):
             a, b = await one(i)
             total.append(a * 1000)
@@ -380,6 +397,9 @@ class Run:
                 k = rep % len(self.systems)
                 order = self.systems[k:] + self.systems[:k]
                 for system in order:
+                    if metric in WORKER_METRICS and system in qs.BEAT and not _has_beat_worker():
+                        self.skipped.setdefault(system, "no beat/_worker.py: worker metrics")
+                        continue
                     t = time.perf_counter()
                     result = self.one(metric, system)
                     cells[system].append(result)
@@ -431,7 +451,10 @@ def report(run: Run, quick: bool) -> str:
         for r in cells.get(s, [])
     } - {None}
     if surfaces:
-        lines.append(f"beat measured through: {', '.join(sorted(surfaces))}.")
+        lines.append(
+            f"beat ({_beat_tree()}) enqueues through {', '.join(sorted(surfaces))}; "
+            "its workers are `beat.Worker`."
+        )
     lines.append("")
     lines.append(
         "Ratios are against the best peer (not beat) in the same run: for jobs/s > 1 is "

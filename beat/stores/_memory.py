@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -385,7 +386,8 @@ class MemoryStore(Store):
 
     async def wait_for_jobs(self, timeout: float) -> None:
         check_seconds(timeout, "timeout", zero=True)
-        self._now()
+        now = self._now()
+        timeout = min(timeout, self._until_next_due(now))
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
@@ -395,6 +397,16 @@ class MemoryStore(Store):
             pass
         finally:
             self._new_waiters.discard(future)
+
+    def _until_next_due(self, now: float) -> float:
+        """Seconds until a waiting job comes due or a lease expires (inf if neither)."""
+        soonest = math.inf
+        for row in self._rows.values():
+            if row.status == STORED_WAITING and row.scheduled_at > now:
+                soonest = min(soonest, row.scheduled_at)
+            elif row.lease_expires_at is not None and row.status == "running":
+                soonest = min(soonest, row.lease_expires_at)
+        return max(0.0, soonest - now)
 
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)

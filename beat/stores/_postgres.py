@@ -166,6 +166,14 @@ _SQL = {
     "version": "SELECT coalesce(max(version), 0) FROM {s}.beat_schema_version",
     "set_version": "INSERT INTO {s}.beat_schema_version (version) VALUES ($1)",
     "now": "SELECT now()",
+    # Seconds until the next waiting job comes due or the next lease expires (NULL: neither):
+    # NOTIFY covers new and released jobs; time passing is covered by this.
+    "next_due": """
+        SELECT EXTRACT(EPOCH FROM LEAST(
+            (SELECT MIN(scheduled_at) FROM {s}.beat_jobs
+                WHERE status = 'queued' AND scheduled_at > now()),
+            (SELECT MIN(lease_expires_at) FROM {s}.beat_jobs WHERE status = 'running')
+        ) - now())::float8""",
     "enqueue": f"""
         INSERT INTO {{s}}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
                                      max_attempts, scheduled_at, created_at)
@@ -622,6 +630,9 @@ class PostgresStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
+            due: float | None = await self._call("fetchval", "next_due")
+            if due is not None:
+                timeout = min(timeout, max(0.0, due))
             await asyncio.wait_for(asyncio.shield(future), min(timeout, self.poll_interval))
         except TimeoutError:
             pass

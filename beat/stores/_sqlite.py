@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import sqlite3
 import time
@@ -212,6 +213,13 @@ _SQL = {
         ORDER BY CASE WHEN :backward THEN -seq ELSE seq END
         LIMIT :limit""",
     "signal": "SELECT counter FROM beat_signals WHERE name = :name",
+    # When the next waiting job comes due or the next lease expires: wait_for_jobs wakes then.
+    "next_due": """
+        SELECT MIN(t) FROM (
+            SELECT MIN(scheduled_at) AS t FROM beat_jobs
+                WHERE status = 'queued' AND scheduled_at > :now
+            UNION ALL
+            SELECT MIN(lease_expires_at) FROM beat_jobs WHERE status = 'running')""",
 }
 
 
@@ -638,6 +646,16 @@ class SQLiteStore(Store):
         elif status in FINISHED_VALUES:
             self._wake(self._finished_waiters)
 
+    async def _until_next_due(self) -> float:
+        """Seconds until a waiting job comes due or a lease expires (inf if neither)."""
+
+        def run(conn: sqlite3.Connection) -> float:
+            now = self._now_us()
+            soonest = conn.execute(_SQL["next_due"], {"now": now}).fetchone()[0]
+            return math.inf if soonest is None else max(0.0, (soonest - now) / 1_000_000)
+
+        return await self._run(run)
+
     async def _signal(self, name: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
             counter: int = conn.execute(_SQL["signal"], {"name": name}).fetchone()[0]
@@ -659,7 +677,7 @@ class SQLiteStore(Store):
     async def wait_for_jobs(self, timeout: float) -> None:
         check_seconds(timeout, "timeout", zero=True)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + min(timeout, await self._until_next_due())
         start = await self._signal("new")
         future = loop.create_future()
         self._new_waiters.add(future)

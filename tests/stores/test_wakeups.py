@@ -72,3 +72,12 @@ async def test_wait_finished_edge_cases(harness: Harness) -> None:
     await store.complete(job.id, got.attempt, "w1", "r")
     done = await store.wait_finished(job.id, 0)
     assert done.result == "r"
+
+
+async def test_wait_for_jobs_wakes_when_a_delayed_job_comes_due(harness: Harness) -> None:
+    """Time passing makes a job claimable too: the wait ends when it comes due, not at the
+    caller's timeout or a fallback poll."""
+    await harness.store.enqueue([NewJob("t", delay=0.5)])
+    started = time.monotonic()
+    await harness.store.wait_for_jobs(30)
+    assert time.monotonic() - started < PROMPT

@@ -1,0 +1,693 @@
+"""The worker: claims durable jobs from a :class:`~beat.stores.Store` and runs them.
+
+See ``docs/worker.md``. In short:
+
+* **Claim loop.** While slots are free: ``store.claim(name, queues=, tasks=<registered names>,
+  limit=<free slots>, lease=)``; each claimed job runs as its own asyncio task. When a claim
+  comes back short, nothing more is claimable: wait in ``store.wait_for_jobs(poll)`` (NOTIFY
+  on PostgreSQL) — never a busy poll. At most ``concurrency`` jobs run at once.
+* **A run.** ``fn(ctx, *args, **kwargs)`` with a :class:`JobContext`; coroutine functions on
+  the loop, plain functions in the worker's thread pool. The task's ``timeout`` cancels the
+  attempt. Success → ``complete``; an exception → ``fail`` (with ``retry_at`` while the task
+  may retry); a result that is not JSON → ``fail`` with ``beat.SerializationError``, no retry.
+* **Heartbeat.** Every ``heartbeat`` seconds the leases of all running jobs are renewed;
+  jobs whose cancellation was requested are stopped and ``mark_cancelled``; jobs reported
+  lost are stopped and nothing is reported for them.
+* **Fencing.** Every outcome is written with ``(id, attempt, worker)``; a ``False`` means the
+  job was taken over — logged as "late completion refused", never an error.
+* **Outages.** Store calls that fail put the worker in an outage (logged once) with capped,
+  jittered backoff; an outcome that cannot be recorded is retried a few times, then left to
+  lease expiry (at least once).
+* **Stop.** ``stop(timeout)`` stops claiming at once, waits up to ``timeout`` for running
+  jobs, then cancels the rest and releases them to other workers.
+
+A plain function running in a thread cannot be killed: a cancel request, a lost lease or a
+shutdown only sets ``ctx.cancelled`` for it (see ``docs/worker.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import functools
+import logging
+import os
+import random
+import secrets
+import socket
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
+from uuid import UUID
+
+from ._clock import Clock, SystemClock
+from ._exceptions import (
+    InvalidJobError,
+    InvalidJobStateError,
+    JobNotFoundError,
+    SerializationError,
+    StoreConfigError,
+    StoreUnavailableError,
+)
+from ._units import positive_seconds
+
+if TYPE_CHECKING:
+    from ._tasks import Task, TaskRegistry
+    from .stores import JobRecord, Store
+
+__all__ = ["JobContext", "Worker", "WorkerStats"]
+
+log = logging.getLogger("beat.worker")
+
+#: Errors of a store call that mean "cannot reach the store now" (retry later).
+_OUTAGE = (StoreUnavailableError, OSError)
+#: Errors of a fenced call that a retry cannot change. Any other error is retried: every
+#: transition is fenced, so writing it twice is harmless.
+_FINAL = (JobNotFoundError, InvalidJobStateError, StoreConfigError)
+#: ``error_type`` recorded when a result is not JSON.
+SERIALIZATION_ERROR = "beat.SerializationError"
+#: Backoff after store failures: ``BACKOFF_INITIAL · 2**(n-1)`` up to ``BACKOFF_CAP``, +0–50 %.
+BACKOFF_INITIAL = 0.5
+BACKOFF_CAP = 10.0
+#: Tries to record one outcome (complete/fail/release/mark_cancelled) before giving up on it.
+RECORD_TRIES = 5
+RECORD_TRIES_STOPPING = 2
+
+StopReason: TypeAlias = Literal["cancel", "lost", "shutdown"]
+
+
+class JobContext:
+    """What a task function gets as ``ctx``: which execution this is, and a clock-driven sleep.
+
+    ``(id, attempt)`` names this execution; pass ``attempt`` on as a fencing token when the
+    task writes elsewhere. ``cancelled`` turns true once the worker wants this run to stop
+    (cancel request, lease lost, shutdown): coroutine functions are cancelled anyway, plain
+    functions in threads cannot be and may poll it.
+    """
+
+    __slots__ = ("_clock", "_stop", "args", "attempt", "id", "kwargs", "queue", "task", "worker")
+
+    def __init__(self, record: JobRecord, worker: str, clock: Clock) -> None:
+        self.id: UUID = record.id
+        self.task: str = record.task
+        self.attempt: int = record.attempt
+        self.args: list[Any] = record.args
+        self.kwargs: dict[str, Any] = record.kwargs
+        self.queue: str = record.queue
+        self.worker: str = worker
+        self._clock = clock
+        self._stop: StopReason | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the worker asked this run to stop."""
+        return self._stop is not None
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the worker's clock (a test's fake clock drives it). Coroutine tasks only."""
+        await self._clock.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"<JobContext {self.task} id={self.id} attempt={self.attempt}>"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """Counters since the worker was built. ``failed`` counts failed attempts (``retried`` +
+    ``dead`` + those whose failure could not be recorded); ``lost`` counts runs taken over by
+    someone else (heartbeat said lost, or a fenced call was refused)."""
+
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead: int = 0
+    cancelled: int = 0
+    lost: int = 0
+    released: int = 0
+    running: int = 0
+
+
+# -------------------------------------------------------------------------------------------
+# Outcomes of one execution
+# -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Succeeded:
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error_type: str
+    message: str
+    traceback: str
+    exc: BaseException | None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _Failed:
+        kind = type(exc)
+        text = "".join(traceback.format_exception(exc))
+        return cls(f"{kind.__module__}.{kind.__qualname__}", str(exc) or kind.__name__, text, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stopped:
+    reason: StopReason
+
+
+_Outcome: TypeAlias = _Succeeded | _Failed | _Stopped
+
+
+class _Run:
+    """One claimed execution: its record, its context, its tasks."""
+
+    __slots__ = ("ctx", "exec_task", "main", "record", "recording", "task")
+
+    def __init__(self, record: JobRecord, task: Task[Any], ctx: JobContext) -> None:
+        self.record = record
+        self.task = task
+        self.ctx = ctx
+        self.exec_task: asyncio.Task[_Outcome] | None = None
+        self.main: asyncio.Task[None] | None = None
+        self.recording = False  # the execution ended; its outcome is being written
+
+    @property
+    def key(self) -> tuple[UUID, int]:
+        return (self.record.id, self.record.attempt)
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        return self.ctx._stop
+
+    def describe(self) -> str:
+        r = self.record
+        return f"job {r.id} ({r.task}) attempt {r.attempt}"
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    """Runs the durable jobs of ``store`` whose task is registered in ``tasks``.
+
+    ``name`` identifies the worker to the store (default ``host:pid:random``); ``queues``:
+    the queues it claims from; ``concurrency``: jobs running at once; ``lease``: seconds a
+    claim holds a job without a heartbeat; ``heartbeat``: seconds between lease renewals
+    (default ``lease / 3``); ``poll``: longest wait for jobs when no notification comes;
+    ``clock``: waits, timeouts and backoff (``beat.testing.FakeClock`` in tests).
+
+    ``await start()`` begins claiming; ``await stop(timeout)`` stops claiming, waits up to
+    ``timeout`` seconds for running jobs, cancels and releases the rest and returns how
+    many it cancelled. ``async with Worker(...)`` does both (stopping with a 30 s timeout).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        tasks: TaskRegistry,
+        *,
+        name: str | None = None,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 10,
+        lease: float = 30.0,
+        heartbeat: float | None = None,
+        poll: float = 5.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name or "\x00" in name):
+            raise InvalidJobError(f"worker name must be a non-empty string, got {name!r}")
+        if isinstance(queues, str) or not queues:
+            raise InvalidJobError(f"queues must be a non-empty list of names, got {queues!r}")
+        for queue in queues:
+            if not isinstance(queue, str) or not queue:
+                raise InvalidJobError(f"queue names must be non-empty strings, got {queue!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidJobError(f"concurrency must be a positive integer, got {concurrency!r}")
+        self._lease = positive_seconds(lease, "lease")
+        self._heartbeat = (
+            self._lease / 3 if heartbeat is None else positive_seconds(heartbeat, "heartbeat")
+        )
+        if self._heartbeat >= self._lease:
+            raise InvalidJobError(
+                f"heartbeat ({self._heartbeat:g} s) must be shorter than the lease "
+                f"({self._lease:g} s)"
+            )
+        self._poll = positive_seconds(poll, "poll")
+        self._store = store
+        self._tasks = tasks
+        self._name = name or _default_name()
+        self._queues = list(dict.fromkeys(queues))
+        self._concurrency = concurrency
+        self._clock: Clock = clock or SystemClock()
+        self._rng = random.Random()
+        self._running: dict[tuple[UUID, int], _Run] = {}
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._outage_since: float | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopped = False
+        self._counts = dict.fromkeys(WorkerStats.__dataclass_fields__, 0)
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def queues(self) -> list[str]:
+        return list(self._queues)
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    @property
+    def running(self) -> int:
+        """Executions holding a slot now (including those whose outcome is being recorded)."""
+        return len(self._running)
+
+    @property
+    def stats(self) -> WorkerStats:
+        return WorkerStats(**{**self._counts, "running": len(self._running)})
+
+    async def start(self) -> None:
+        """Start claiming and heartbeating (in tasks of the running loop)."""
+        if self._loop_task is not None:
+            raise RuntimeError(f"worker {self._name} was already started")
+        self._loop_task = asyncio.create_task(self._claim_loop(), name=f"beat-worker:{self._name}")
+        self._heartbeat_task = asyncio.create_task(
+            self._heartbeat_loop(), name=f"beat-worker-heartbeat:{self._name}"
+        )
+        log.info(
+            "worker %s started: queues %s, %d slots, lease %g s",
+            self._name,
+            self._queues,
+            self._concurrency,
+            self._lease,
+        )
+
+    async def stop(self, timeout: float | None = 30.0) -> int:
+        """Stop claiming now; wait up to ``timeout`` seconds (``None``: no limit) for running
+        jobs; cancel the rest and release them to other workers. Returns how many were
+        cancelled. Idempotent (a second call returns 0)."""
+        if self._loop_task is None or self._stopped:
+            return 0
+        self._stopped = True
+        self._stopping.set()
+        await asyncio.gather(self._loop_task, return_exceptions=True)
+        mains = [run.main for run in self._running.values() if run.main is not None]
+        if mains and (timeout is None or timeout > 0):
+            with contextlib.suppress(TimeoutError):
+                async with self._clock.timeout(timeout):
+                    await asyncio.wait(mains)
+        cancelled = 0
+        for run in list(self._running.values()):
+            if run.recording or run.exec_task is None or run.exec_task.done():
+                continue
+            if run.stop_reason is None:
+                run.ctx._stop = "shutdown"
+                cancelled += 1
+            run.exec_task.cancel()
+        mains = [run.main for run in self._running.values() if run.main is not None]
+        if mains:
+            await asyncio.gather(*mains, return_exceptions=True)
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        log.info("worker %s stopped (%d running job(s) cancelled)", self._name, cancelled)
+        return cancelled
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        return f"<Worker {self._name} running={len(self._running)}/{self._concurrency}>"
+
+    # -- claiming ----------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            free = self._concurrency - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._until_stopping(self._slot_freed.wait())
+                continue
+            names = self._tasks.names()
+            try:
+                if not names:  # nothing to run yet (tasks may be registered later)
+                    await self._until_stopping(self._clock.sleep(self._poll))
+                    continue
+                claimed = await self._store.claim(
+                    self._name, queues=self._queues, tasks=names, limit=free, lease=self._lease
+                )
+                self._store_up()
+                failures = 0
+                self._counts["claimed"] += len(claimed)
+                if self._stopping.is_set():
+                    # Stopped while claiming: hand them straight back.
+                    await asyncio.gather(*(self._hand_back(r) for r in claimed))
+                    break
+                for record in claimed:
+                    self._start_run(record)
+                if len(claimed) < free:
+                    await self._until_stopping(self._store.wait_for_jobs(self._poll))
+            except Exception as exc:
+                failures += 1
+                self._store_down(exc, "claim")
+                await self._until_stopping(self._clock.sleep(self._backoff(failures)))
+
+    async def _until_stopping(self, awaitable: Awaitable[Any]) -> None:
+        """Await ``awaitable`` unless the worker starts stopping first (then cancel it)."""
+        if self._stopping.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            return
+        waiter = asyncio.ensure_future(awaitable)
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (waiter, stopper):
+                if not future.done():
+                    future.cancel()
+            await asyncio.gather(stopper, return_exceptions=True)
+        if waiter.done() and not waiter.cancelled():
+            waiter.result()  # a store error propagates to the loop's handler
+        else:
+            await asyncio.gather(waiter, return_exceptions=True)
+
+    def _backoff(self, failures: int) -> float:
+        base = min(BACKOFF_CAP, BACKOFF_INITIAL * 2.0 ** min(failures - 1, 16))
+        return min(BACKOFF_CAP, base * self._rng.uniform(1.0, 1.5))
+
+    async def _hand_back(self, record: JobRecord) -> None:
+        ok = await self._record(record, "release", self._release_call(record))
+        if ok:
+            self._counts["released"] += 1
+            log.info("job %s (%s) attempt %d released", record.id, record.task, record.attempt)
+
+    def _release_call(self, record: JobRecord) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._store.release(record.id, record.attempt, self._name)
+
+    # -- running -----------------------------------------------------------------------------
+    def _start_run(self, record: JobRecord) -> None:
+        task = self._tasks.get(record.task)
+        run = _Run(record, task, JobContext(record, self._name, self._clock)) if task else None
+        if run is None:  # unregistered since the claim: give it back
+            background = asyncio.create_task(self._hand_back(record))
+            self._background.add(background)
+            background.add_done_callback(self._background.discard)
+            return
+        self._running[run.key] = run
+        run.main = asyncio.create_task(self._run(run), name=f"beat-job:{record.id}")
+
+    async def _run(self, run: _Run) -> None:
+        log.debug("%s started on %s", run.describe(), self._name)
+        run.exec_task = asyncio.create_task(self._execute(run))
+        try:
+            # Only exec_task is ever cancelled by the worker; recording is never interrupted.
+            await asyncio.wait((run.exec_task,))
+            outcome: _Outcome
+            if run.exec_task.cancelled():
+                reason = run.stop_reason
+                if reason is None:  # the function raised CancelledError itself
+                    error = asyncio.CancelledError("the task cancelled itself")
+                    outcome = _Failed.of(error)
+                else:
+                    outcome = _Stopped(reason)
+            else:
+                outcome = run.exec_task.result()
+                reason = run.stop_reason
+                if (reason == "cancel" or reason == "lost") and not run.task.is_async:
+                    # A thread cannot be stopped: its end is when the stop takes effect.
+                    outcome = _Stopped(reason)
+            run.recording = True
+            await self._settle(run, outcome)
+        except asyncio.CancelledError:
+            run.exec_task.cancel()
+            raise
+        except Exception:  # pragma: no cover - a bug here must not kill the worker
+            log.exception("%s: the worker failed to handle its outcome", run.describe())
+        finally:
+            self._running.pop(run.key, None)
+            self._slot_freed.set()
+
+    async def _execute(self, run: _Run) -> _Outcome:
+        task, ctx, record = run.task, run.ctx, run.record
+        timeout = task.policy.timeout
+        try:
+            if timeout is None:
+                return _Succeeded(await self._call(task, ctx, record))
+            clock = self._clock
+            deadline = clock.monotonic() + timeout
+            try:
+                async with clock.timeout(timeout):
+                    return _Succeeded(await self._call(task, ctx, record))
+            except TimeoutError as exc:
+                if clock.monotonic() < deadline:
+                    raise  # the function's own TimeoutError
+                return _Failed(
+                    "builtins.TimeoutError",
+                    f"timed out after {timeout:g} s (the task's timeout)",
+                    "",
+                    exc,
+                )
+        except Exception as exc:
+            return _Failed.of(exc)
+
+    def _call(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Awaitable[Any]:
+        if task.is_async:
+            coro: Awaitable[Any] = task.fn(ctx, *record.args, **record.kwargs)
+            return coro
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._concurrency, thread_name_prefix="beat-worker-job"
+            )
+        call = functools.partial(task.fn, ctx, *record.args, **record.kwargs)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
+
+    # -- outcomes ----------------------------------------------------------------------------
+    async def _settle(self, run: _Run, outcome: _Outcome) -> None:
+        record, what = run.record, run.describe()
+        if isinstance(outcome, _Stopped):
+            if outcome.reason == "lost":
+                self._counts["lost"] += 1
+                log.warning(
+                    "%s lost (taken over or finished elsewhere): stopped, not reported", what
+                )
+            elif outcome.reason == "cancel":
+                if await self._record(record, "cancelled", self._cancel_call(record)):
+                    self._counts["cancelled"] += 1
+                    log.info("%s cancelled on request", what)
+            elif run.task.is_async:
+                await self._hand_back(record)
+            else:
+                log.warning(
+                    "%s still runs in its thread at shutdown: abandoned, not released; "
+                    "its lease expires in %g s and another worker runs it again",
+                    what,
+                    self._lease,
+                )
+            return
+        if isinstance(outcome, _Succeeded):
+            try:
+                ok = await self._record(record, "success", self._complete_call(record, outcome))
+            except SerializationError as exc:
+                failure = _Failed(SERIALIZATION_ERROR, f"the result is not JSON: {exc}", "", exc)
+            else:
+                if ok:
+                    self._counts["succeeded"] += 1
+                    log.info("%s succeeded", what)
+                return
+        else:
+            failure = outcome
+        await self._fail(run, failure)
+
+    def _cancel_call(self, record: JobRecord) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._store.mark_cancelled(record.id, record.attempt, self._name)
+
+    def _complete_call(
+        self, record: JobRecord, outcome: _Succeeded
+    ) -> Callable[[], Awaitable[bool]]:
+        return lambda: self._store.complete(record.id, record.attempt, self._name, outcome.value)
+
+    async def _fail(self, run: _Run, outcome: _Failed) -> None:
+        record, store, me = run.record, self._store, self._name
+        id, attempt = record.id, record.attempt
+        what = run.describe()
+        self._counts["failed"] += 1
+        retry = (
+            outcome.error_type != SERIALIZATION_ERROR
+            and run.task.policy.retries > 0
+            and attempt < record.max_attempts
+        )
+        delay = run.task.policy.backoff.delay(attempt, self._rng) if retry else 0.0
+
+        async def fail() -> bool:
+            retry_at = (await store.now()) + timedelta(seconds=delay) if retry else None
+            return await store.fail(
+                id,
+                attempt,
+                me,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                traceback=outcome.traceback,
+                retry_at=retry_at,
+            )
+
+        ok = await self._record(record, "failure", fail)
+        exc_info = outcome.exc if outcome.traceback else None
+        if ok and retry:
+            self._counts["retried"] += 1
+            log.error(
+                "%s failed (%s: %s); retry in %.3g s",
+                what,
+                outcome.error_type,
+                outcome.message,
+                delay,
+                exc_info=exc_info,
+            )
+        elif ok:
+            self._counts["dead"] += 1
+            log.error(
+                "%s failed (%s: %s); dead, no attempt left",
+                what,
+                outcome.error_type,
+                outcome.message,
+                exc_info=exc_info,
+            )
+
+    async def _record(
+        self, record: JobRecord, what: str, call: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        """Write one fenced outcome, retrying through outages. ``True`` if it was applied;
+        ``False`` if refused (logged) or not recordable (logged; left to lease expiry).
+        :class:`SerializationError` propagates."""
+        tries = RECORD_TRIES_STOPPING if self._stopping.is_set() else RECORD_TRIES
+        name = f"job {record.id} ({record.task}) attempt {record.attempt}"
+        for n in range(1, tries + 1):
+            try:
+                ok = await call()
+                if not ok and n > 1:  # an earlier try whose reply was lost may have applied it
+                    ok = await self._applied(record)
+            except SerializationError:
+                raise
+            except _FINAL as exc:
+                log.error("%s: recording %s failed (%s); left to lease expiry", name, what, exc)
+                return False
+            except Exception as exc:  # outages, and anything unexpected: a retry is safe
+                self._store_down(exc, f"{what} of {name}")
+                if n < tries:
+                    await self._clock.sleep(self._backoff(n))
+                continue
+            self._store_up()
+            if not ok:
+                self._counts["lost"] += 1
+                log.warning(
+                    "%s: late completion refused (%s): the job was taken over, cancelled or "
+                    "finished elsewhere",
+                    name,
+                    what,
+                )
+            return ok
+        log.error(
+            "%s: could not record %s after %d tries (store unavailable); left to lease "
+            "expiry, another worker will run it again",
+            name,
+            what,
+            tries,
+        )
+        return False
+
+    async def _applied(self, record: JobRecord) -> bool:
+        """After a refused retry: did the try whose reply was lost finish the job for us?"""
+        found = await self._store.get(record.id)
+        return (
+            found is not None
+            and found.status.finished
+            and found.attempt == record.attempt
+            and found.worker == self._name
+        )
+
+    # -- heartbeat ---------------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self._heartbeat)
+            try:
+                await self._beat()
+            except Exception:  # pragma: no cover - never let the heartbeat die
+                log.exception("worker %s: heartbeat failed", self._name)
+
+    async def _beat(self) -> None:
+        runs = {r.record.id: r for r in self._running.values() if r.stop_reason != "lost"}
+        if not runs:
+            return
+        jobs = [r.key for r in runs.values()]
+        try:
+            found = await self._store.heartbeat(self._name, jobs, self._lease)
+        except Exception as exc:
+            self._store_down(exc, "heartbeat")
+            return
+        self._store_up()
+        for id in found.lost:
+            run = runs.get(id)
+            if run is not None and not run.recording and self._running.get(run.key) is run:
+                self._stop_run(run, "lost")
+        for id in found.cancel_requested:
+            run = runs.get(id)
+            if run is not None and not run.recording and run.stop_reason is None:
+                self._stop_run(run, "cancel")
+
+    def _stop_run(self, run: _Run, reason: StopReason) -> None:
+        run.ctx._stop = reason
+        if reason == "lost":
+            log.warning(
+                "%s: lease lost (taken over or finished elsewhere); stopping it", run.describe()
+            )
+        else:
+            log.info("%s: cancellation requested; stopping it", run.describe())
+        if run.task.is_async and run.exec_task is not None:
+            run.exec_task.cancel()
+
+    # -- outages -----------------------------------------------------------------------------
+    def _store_down(self, exc: Exception, what: str) -> None:
+        if not isinstance(exc, _OUTAGE):
+            log.error(
+                "worker %s: store call %s failed; backing off", self._name, what, exc_info=exc
+            )
+        if self._outage_since is None:
+            self._outage_since = self._clock.monotonic()
+            if isinstance(exc, _OUTAGE):
+                log.warning(
+                    "worker %s: store unavailable (%s: %s); backing off until it is back",
+                    self._name,
+                    what,
+                    exc,
+                )
+
+    def _store_up(self) -> None:
+        if self._outage_since is not None:
+            down = self._clock.monotonic() - self._outage_since
+            self._outage_since = None
+            log.info("worker %s: store reachable again after %.1f s", self._name, down)

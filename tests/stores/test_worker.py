@@ -1,0 +1,618 @@
+"""The worker against every store: runs, retries, cancels, leases, shutdown and outages.
+
+The store's time is the harness's (a fake epoch clock for memory/SQLite, row shifting for
+PostgreSQL); the worker's own waits (heartbeat, timeouts) run on a ``beat.testing.FakeClock``
+where a test needs to control them, and on the real clock otherwise (short ``poll``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+import pytest_asyncio
+
+from beat import Backoff
+from beat._exceptions import StoreUnavailableError
+from beat._tasks import Task, TaskOptions, TaskRegistry
+from beat._worker import JobContext, Worker
+from beat.stores import JobRecord, JobStatus, MemoryStore, NewJob, Store
+from beat.testing import FakeClock
+from tests.coordinators.conftest import PostgresServer
+
+from ._util import claim_one
+from .conftest import Harness
+
+pytestmark = pytest.mark.asyncio
+
+POLL = 0.05
+
+
+def registry(*tasks: Task[Any]) -> TaskRegistry:
+    reg = TaskRegistry()
+    for t in tasks:
+        reg.add(t)
+    return reg
+
+
+def make_task(fn: Callable[..., Any], name: str, **options: Any) -> Task[Any]:
+    return Task(fn, name=name, options=TaskOptions(**options))
+
+
+async def enqueue(store: Store, task: str, *args: Any, **options: Any) -> JobRecord:
+    [record] = await store.enqueue([NewJob(task, args=args, **options)])
+    return record
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def status_of(store: Store, id: UUID) -> JobRecord:
+    record = await store.get(id)
+    assert record is not None
+    return record
+
+
+async def wait_status(store: Store, id: UUID, *statuses: JobStatus) -> JobRecord:
+    async def check() -> bool:
+        return (await status_of(store, id)).status in statuses
+
+    await eventually(check)
+    return await status_of(store, id)
+
+
+@pytest_asyncio.fixture
+async def workers() -> AsyncIterator[list[Worker]]:
+    """Workers a test started; stopped (without waiting) at the end."""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        await worker.stop(0)
+
+
+async def start(workers: list[Worker], store: Store, tasks: TaskRegistry, **kw: Any) -> Worker:
+    kw.setdefault("poll", POLL)
+    worker = Worker(store, tasks, **kw)
+    await worker.start()
+    workers.append(worker)
+    return worker
+
+
+# -------------------------------------------------------------------------------------------
+# Running
+# -------------------------------------------------------------------------------------------
+async def test_runs_jobs_and_records_results(store: Store, workers: list[Worker]) -> None:
+    seen: list[tuple[UUID, int, str, str]] = []
+
+    async def add(ctx: JobContext, a: int, b: int = 0) -> int:
+        seen.append((ctx.id, ctx.attempt, ctx.worker, ctx.queue))
+        return a + b
+
+    def shout(ctx: JobContext, word: str) -> dict[str, Any]:
+        assert threading.current_thread() is not threading.main_thread()
+        return {"word": word.upper(), "task": ctx.task}
+
+    tasks = registry(make_task(add, "add"), make_task(shout, "shout"))
+    jobs = [await enqueue(store, "add", n, kwargs={"b": 1}) for n in range(10)]
+    jobs += [await enqueue(store, "shout", f"w{n}") for n in range(5)]
+    worker = await start(workers, store, tasks, name="w-main")
+    done = [await store.wait_finished(job.id, 10) for job in jobs]
+    assert [d.status for d in done] == [JobStatus.SUCCEEDED] * 15
+    assert [d.result for d in done[:10]] == [n + 1 for n in range(10)]
+    assert done[10].result == {"word": "W0", "task": "shout"}
+    assert {d.worker for d in done} == {"w-main"} and {d.attempt for d in done} == {1}
+    assert sorted(s[0] for s in seen) == sorted(j.id for j in jobs[:10])
+    assert {s[1:] for s in seen} == {(1, "w-main", "default")}
+    stats = worker.stats
+    assert (stats.claimed, stats.succeeded, stats.failed, stats.running) == (15, 15, 0, 0)
+
+
+async def test_concurrency_limit_is_never_exceeded(store: Store, workers: list[Worker]) -> None:
+    running = peak = 0
+
+    async def slow(ctx: JobContext) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+
+    jobs = [await enqueue(store, "slow") for _ in range(15)]
+    worker = await start(workers, store, registry(make_task(slow, "slow")), concurrency=3)
+    for job in jobs:
+        await store.wait_finished(job.id, 10)
+        assert worker.running <= 3
+    assert peak == 3
+    assert worker.stats.succeeded == 15
+
+
+async def test_claims_only_from_its_queues(store: Store, workers: list[Worker]) -> None:
+    async def t(ctx: JobContext) -> str:
+        return ctx.queue
+
+    mine = await enqueue(store, "t", queue="mail")
+    other = await enqueue(store, "t", queue="video")
+    await start(workers, store, registry(make_task(t, "t")), queues=["mail"])
+    assert (await store.wait_finished(mine.id, 10)).result == "mail"
+    await asyncio.sleep(0.2)
+    assert (await status_of(store, other.id)).status is JobStatus.QUEUED
+
+
+async def test_unknown_task_names_are_never_claimed(store: Store, workers: list[Worker]) -> None:
+    async def known(ctx: JobContext) -> None:
+        return None
+
+    unknown = await enqueue(store, "nobody.knows.me")
+    job = await enqueue(store, "known")
+    await start(workers, store, registry(make_task(known, "known")))
+    await store.wait_finished(job.id, 10)
+    await asyncio.sleep(0.2)
+    record = await status_of(store, unknown.id)
+    assert (record.status, record.attempt, record.worker) == (JobStatus.QUEUED, 0, None)
+
+
+async def test_a_job_enqueued_later_wakes_the_worker(store: Store, workers: list[Worker]) -> None:
+    async def t(ctx: JobContext) -> int:
+        return 7
+
+    # A long poll: only the store's wake-up (NOTIFY, same-process signal) can be this fast.
+    await start(workers, store, registry(make_task(t, "t")), poll=30)
+    await asyncio.sleep(0.1)
+    job = await enqueue(store, "t")
+    assert (await store.wait_finished(job.id, 10)).result == 7
+
+
+# -------------------------------------------------------------------------------------------
+# Failures
+# -------------------------------------------------------------------------------------------
+async def test_failing_task_is_retried_with_backoff_then_dead(
+    harness: Harness, workers: list[Worker]
+) -> None:
+    store = harness.store
+    calls: list[int] = []
+
+    async def flaky(ctx: JobContext) -> None:
+        calls.append(ctx.attempt)
+        raise ValueError(f"boom {ctx.attempt}")
+
+    backoff = Backoff.exponential(10, factor=2)
+    task = make_task(flaky, "flaky", retries=2, backoff=backoff)
+    job = await enqueue(store, "flaky", max_attempts=3)
+    worker = await start(workers, store, registry(task))
+    for attempt, delay in ((1, 10.0), (2, 20.0)):
+
+        async def failed(attempt: int = attempt) -> bool:
+            r = await status_of(store, job.id)
+            return r.attempt == attempt and r.status is JobStatus.SCHEDULED
+
+        await eventually(failed)
+        record = await status_of(store, job.id)
+        assert record.error_type == "builtins.ValueError"
+        assert record.error_message == f"boom {attempt}"
+        due_in = (record.scheduled_at - await store.now()).total_seconds()
+        assert delay - 2 < due_in <= delay
+        await asyncio.sleep(0.15)
+        assert calls == list(range(1, attempt + 1))  # not run again before it is due
+        await harness.advance(delay)
+    record = await wait_status(store, job.id, JobStatus.DEAD)
+    assert calls == [1, 2, 3] and record.attempt == 3
+    assert record.error_message == "boom 3"
+    assert record.error_traceback is not None
+    assert 'raise ValueError(f"boom {ctx.attempt}")' in record.error_traceback
+    stats = worker.stats
+    assert (stats.failed, stats.retried, stats.dead, stats.succeeded) == (3, 2, 1, 0)
+
+
+async def test_no_retry_when_the_task_allows_none(store: Store, workers: list[Worker]) -> None:
+    def broken(ctx: JobContext) -> None:
+        raise KeyError("k")
+
+    job = await enqueue(store, "broken", max_attempts=5)
+    await start(workers, store, registry(make_task(broken, "broken", retries=0)))
+    record = await wait_status(store, job.id, JobStatus.DEAD)
+    assert (record.attempt, record.error_type) == (1, "builtins.KeyError")
+
+
+async def test_unserializable_result_fails_the_job_and_the_worker_goes_on(
+    store: Store, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def bad(ctx: JobContext) -> object:
+        return {"when": object()}
+
+    async def good(ctx: JobContext) -> str:
+        return "fine"
+
+    tasks = registry(make_task(bad, "bad"), make_task(good, "good"))
+    job = await enqueue(store, "bad", max_attempts=3)
+    with caplog.at_level(logging.ERROR, logger="beat.worker"):
+        await start(workers, store, tasks)
+        record = await wait_status(store, job.id, JobStatus.DEAD)
+    assert (record.error_type, record.attempt) == ("beat.SerializationError", 1)
+    assert record.error_message is not None and "not JSON" in record.error_message
+    assert any("beat.SerializationError" in r.getMessage() for r in caplog.records)
+    later = await enqueue(store, "good")
+    assert (await store.wait_finished(later.id, 10)).result == "fine"
+
+
+async def test_task_timeout_cancels_the_attempt(store: Store, workers: list[Worker]) -> None:
+    clock = FakeClock()
+    stopped: list[str] = []
+
+    async def sleepy(ctx: JobContext) -> None:
+        try:
+            await ctx.sleep(100)
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+
+    job = await enqueue(store, "sleepy", max_attempts=1)
+    await start(workers, store, registry(make_task(sleepy, "sleepy", timeout=5)), clock=clock)
+    await wait_status(store, job.id, JobStatus.RUNNING)
+    await clock.advance(4.9)
+    assert (await status_of(store, job.id)).status is JobStatus.RUNNING
+    await clock.advance(0.1)
+    record = await wait_status(store, job.id, JobStatus.DEAD)
+    assert record.error_type == "builtins.TimeoutError"
+    assert record.error_message is not None and "timed out after 5 s" in record.error_message
+    assert stopped == ["cancelled"]
+
+
+# -------------------------------------------------------------------------------------------
+# Cancellation
+# -------------------------------------------------------------------------------------------
+async def test_cancelled_queued_job_never_starts(store: Store, workers: list[Worker]) -> None:
+    ran: list[UUID] = []
+
+    async def t(ctx: JobContext) -> None:
+        ran.append(ctx.id)
+
+    doomed = await enqueue(store, "t")
+    other = await enqueue(store, "t")
+    assert (await store.cancel(doomed.id)).status is JobStatus.CANCELLED
+    await start(workers, store, registry(make_task(t, "t")))
+    await store.wait_finished(other.id, 10)
+    await asyncio.sleep(0.1)
+    assert ran == [other.id]
+    record = await status_of(store, doomed.id)
+    assert (record.status, record.attempt) == (JobStatus.CANCELLED, 0)
+
+
+async def test_running_job_is_cancelled_within_one_heartbeat(
+    store: Store, workers: list[Worker]
+) -> None:
+    clock = FakeClock()
+    started = asyncio.Event()
+    seen: list[str] = []
+
+    async def forever(ctx: JobContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append(f"cancelled, ctx.cancelled={ctx.cancelled}")
+            raise
+
+    job = await enqueue(store, "forever")
+    worker = await start(
+        workers, store, registry(make_task(forever, "forever")), clock=clock, heartbeat=1, lease=30
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    requested = await store.cancel(job.id)
+    assert (requested.status, requested.cancel_requested) == (JobStatus.RUNNING, True)
+    await clock.advance(1)  # one heartbeat
+    record = await store.wait_finished(job.id, 10)
+    assert record.status is JobStatus.CANCELLED
+    assert seen == ["cancelled, ctx.cancelled=True"]
+    assert worker.stats.cancelled == 1
+
+
+async def test_sync_job_is_recorded_cancelled_when_it_returns(
+    store: Store, workers: list[Worker]
+) -> None:
+    clock = FakeClock()
+    started = threading.Event()
+
+    def polite(ctx: JobContext) -> str:
+        started.set()
+        deadline = time.monotonic() + 10
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return "stopped" if ctx.cancelled else "timed out"
+
+    job = await enqueue(store, "polite")
+    tasks = registry(make_task(polite, "polite"))
+    await start(workers, store, tasks, clock=clock, heartbeat=1, lease=30)
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    await store.cancel(job.id)
+    await clock.advance(1)
+    record = await store.wait_finished(job.id, 10)
+    assert record.status is JobStatus.CANCELLED
+
+
+# -------------------------------------------------------------------------------------------
+# Leases and fencing
+# -------------------------------------------------------------------------------------------
+async def test_expired_lease_is_rerun_and_the_stale_owner_is_refused(
+    harness: Harness, workers: list[Worker]
+) -> None:
+    store = harness.store
+    attempts: list[int] = []
+
+    async def t(ctx: JobContext) -> int:
+        attempts.append(ctx.attempt)
+        return ctx.attempt
+
+    job = await enqueue(store, "t")
+    await claim_one(store, "dead-worker", lease=5)  # claimed, then never renewed
+    await start(workers, store, registry(make_task(t, "t")), name="alive")
+    await asyncio.sleep(0.2)
+    assert attempts == []  # the lease still holds
+    await harness.advance(6)
+    record = await store.wait_finished(job.id, 10)
+    assert (record.status, record.attempt, record.worker, record.result) == (
+        JobStatus.SUCCEEDED,
+        2,
+        "alive",
+        2,
+    )
+    assert attempts == [2]
+    assert await store.complete(job.id, 1, "dead-worker", "late") is False
+
+
+async def test_worker_whose_job_was_taken_over_is_refused_and_logs(
+    harness: Harness, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = harness.store
+    clock = FakeClock()  # no heartbeat happens unless this clock moves
+    go = asyncio.Event()
+    started = asyncio.Event()
+
+    async def t(ctx: JobContext) -> str:
+        started.set()
+        await go.wait()
+        return "late"
+
+    job = await enqueue(store, "t")
+    worker = await start(workers, store, registry(make_task(t, "t")), clock=clock, lease=5)
+    await asyncio.wait_for(started.wait(), 10)
+    await harness.advance(6)
+    taken = await claim_one(store, "thief", lease=60)
+    assert taken.attempt == 2
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        go.set()
+        await eventually(lambda: _true(worker.stats.lost == 1))
+    assert any("late completion refused" in r.getMessage() for r in caplog.records)
+    record = await status_of(store, job.id)
+    assert (record.status, record.worker, record.attempt) == (JobStatus.RUNNING, "thief", 2)
+    assert worker.stats.succeeded == 0
+
+
+async def test_heartbeat_reporting_lost_stops_the_run(
+    harness: Harness, workers: list[Worker]
+) -> None:
+    store = harness.store
+    clock = FakeClock()
+    started = asyncio.Event()
+    stopped: list[bool] = []
+
+    async def t(ctx: JobContext) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopped.append(ctx.cancelled)
+            raise
+
+    job = await enqueue(store, "t")
+    worker = await start(
+        workers, store, registry(make_task(t, "t")), clock=clock, lease=5, heartbeat=1
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    await harness.advance(6)
+    await claim_one(store, "thief", lease=60)
+    await clock.advance(1)
+    await eventually(lambda: _true(worker.running == 0))
+    assert stopped == [True] and worker.stats.lost == 1
+    record = await status_of(store, job.id)
+    assert (record.status, record.worker) == (JobStatus.RUNNING, "thief")
+
+
+async def test_heartbeats_keep_a_long_job_owned(harness: Harness, workers: list[Worker]) -> None:
+    store = harness.store
+    clock = FakeClock()
+    go = asyncio.Event()
+
+    async def t(ctx: JobContext) -> str:
+        await go.wait()
+        return "done"
+
+    job = await enqueue(store, "t")
+    await start(workers, store, registry(make_task(t, "t")), clock=clock, lease=5, heartbeat=1)
+    await wait_status(store, job.id, JobStatus.RUNNING)
+    for _ in range(4):  # 16 s of store time, the lease renewed every 4
+        await harness.advance(4)
+        before = (await status_of(store, job.id)).lease_expires_at
+        await clock.advance(1)
+
+        async def renewed(before: Any = before) -> bool:
+            return (await status_of(store, job.id)).lease_expires_at != before
+
+        await eventually(renewed)
+    assert await store.claim("thief", queues=["default"], tasks=["t"], limit=1, lease=5) == []
+    go.set()
+    record = await store.wait_finished(job.id, 10)
+    assert (record.status, record.attempt, record.result) == (JobStatus.SUCCEEDED, 1, "done")
+
+
+# -------------------------------------------------------------------------------------------
+# Shutdown
+# -------------------------------------------------------------------------------------------
+async def test_graceful_stop_releases_unfinished_jobs_to_another_worker(
+    store: Store, workers: list[Worker]
+) -> None:
+    ran: list[tuple[str, int]] = []
+    hold = asyncio.Event()
+
+    async def t(ctx: JobContext) -> str:
+        ran.append((ctx.worker, ctx.attempt))
+        if ctx.worker == "first":
+            await hold.wait()
+        return ctx.worker
+
+    tasks = registry(make_task(t, "t"))
+    jobs = [await enqueue(store, "t") for _ in range(4)]
+    first = Worker(store, tasks, name="first", concurrency=2, poll=POLL)
+    await first.start()
+    await eventually(lambda: _true(len(ran) == 2))
+    assert await first.stop(timeout=0.05) == 2
+    assert first.stats.released == 2
+    records = [await status_of(store, job.id) for job in jobs]
+    assert sorted(r.status for r in records) == [JobStatus.QUEUED] * 4
+    await start(workers, store, tasks, name="second")
+    done = [await store.wait_finished(job.id, 10) for job in jobs]
+    assert [d.result for d in done] == ["second"] * 4
+    # Released attempts are not charged: still max_attempts - 1 retries left for each.
+    assert all(d.attempt < d.max_attempts for d in done)
+    assert sorted(a for w, a in ran if w == "second") == [1, 1, 2, 2]
+
+
+async def test_stop_waits_for_jobs_that_finish_in_time(store: Store) -> None:
+    async def t(ctx: JobContext) -> str:
+        await asyncio.sleep(0.1)
+        return "ok"
+
+    job = await enqueue(store, "t")
+    worker = Worker(store, registry(make_task(t, "t")), poll=POLL)
+    await worker.start()
+    await wait_status(store, job.id, JobStatus.RUNNING)
+    assert await worker.stop(timeout=10) == 0
+    assert (await status_of(store, job.id)).status is JobStatus.SUCCEEDED
+    assert await worker.stop(timeout=10) == 0  # idempotent
+
+
+# -------------------------------------------------------------------------------------------
+# Outages
+# -------------------------------------------------------------------------------------------
+class FlakyStore(MemoryStore):
+    """A memory store whose worker-side calls fail while ``down``."""
+
+    down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StoreUnavailableError("store is down (test)")
+
+    async def claim(self, worker: str, **kw: Any) -> list[JobRecord]:  # type: ignore[override]
+        self._check()
+        return await super().claim(worker, **kw)
+
+    async def heartbeat(self, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
+        self._check()
+        return await super().heartbeat(*a, **kw)
+
+    async def complete(self, *a: Any, **kw: Any) -> bool:  # type: ignore[override]
+        self._check()
+        return await super().complete(*a, **kw)
+
+    async def fail(self, *a: Any, **kw: Any) -> bool:  # type: ignore[override]
+        self._check()
+        return await super().fail(*a, **kw)
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        self._check()
+        await super().wait_for_jobs(timeout)
+
+
+async def test_outage_is_logged_once_and_the_worker_resumes(
+    workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyStore()
+    await store.open()
+    ran: list[UUID] = []
+    finish = asyncio.Event()
+
+    async def t(ctx: JobContext) -> str:
+        ran.append(ctx.id)
+        if len(ran) == 1:
+            await finish.wait()
+        return "ok"
+
+    first = await enqueue(store, "t")
+    with caplog.at_level(logging.INFO, logger="beat.worker"):
+        worker = await start(workers, store, registry(make_task(t, "t")), heartbeat=0.1, lease=1)
+        await eventually(lambda: _true(len(ran) == 1))
+        store.down = True
+        later = [await enqueue(store, "t") for _ in range(3)]
+        finish.set()  # finishes during the outage: its completion waits for the store
+        await asyncio.sleep(1.2)
+        assert (await status_of(store, first.id)).status is JobStatus.RUNNING
+        store.down = False
+        done = [await store.wait_finished(j.id, 15) for j in [first, *later]]
+    assert [d.status for d in done] == [JobStatus.SUCCEEDED] * 4
+    assert sorted(ran) == sorted(j.id for j in [first, *later])  # each ran once
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("store unavailable" in m for m in messages) == 1
+    assert any("store reachable again" in m for m in messages)
+    assert worker.stats.succeeded == 4
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    import tempfile
+
+    server = PostgresServer.create(Path(tempfile.gettempdir())).start()
+    yield server
+    server.cleanup()
+
+
+async def test_postgres_restart_no_job_lost_or_run_twice(
+    own_postgres: PostgresServer, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    from beat.stores import PostgresStore
+
+    store = PostgresStore(own_postgres.dsn(), timeout=2)
+    await store.open()
+    runs: list[tuple[UUID, int]] = []
+
+    async def t(ctx: JobContext, n: int) -> int:
+        runs.append((ctx.id, ctx.attempt))
+        await asyncio.sleep(0.05)
+        return n
+
+    jobs = await store.enqueue([NewJob("t", args=[n]) for n in range(60)])
+    loop = asyncio.get_running_loop()
+    try:
+        with caplog.at_level(logging.INFO, logger="beat.worker"):
+            await start(workers, store, registry(make_task(t, "t")), concurrency=4, lease=20)
+            await eventually(lambda: _true(len(runs) >= 12))
+            await loop.run_in_executor(None, own_postgres.stop)
+            await asyncio.sleep(1.0)
+            await loop.run_in_executor(None, own_postgres.start)
+            done = [await store.wait_finished(job.id, 30) for job in jobs]
+        assert [d.status for d in done] == [JobStatus.SUCCEEDED] * 60
+        assert [d.result for d in done] == list(range(60))
+        assert len(runs) == len(set(runs)) == len({id for id, _ in runs}) == 60
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("store unavailable" in m for m in messages)
+        assert any("store reachable again" in m for m in messages)
+    finally:
+        for worker in workers:
+            await worker.stop(0)
+        await store.close()
+
+
+def _true(value: bool) -> Awaitable[bool]:
+    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future

@@ -567,6 +567,44 @@ async def test_outage_is_logged_once_and_the_worker_resumes(
     assert worker.stats.succeeded == 4
 
 
+async def test_outcome_not_recordable_is_left_to_lease_expiry(
+    workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    from .conftest import FakeClock as EpochClock
+
+    epoch = EpochClock()
+    store = FlakyStore(clock=epoch)
+    await store.open()
+    clock = FakeClock()  # drives the worker's backoff
+    go = asyncio.Event()
+    attempts: list[int] = []
+
+    async def t(ctx: JobContext) -> int:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            await go.wait()
+        return ctx.attempt
+
+    job = await enqueue(store, "t")
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        worker = await start(
+            workers, store, registry(make_task(t, "t")), clock=clock, lease=10, heartbeat=5
+        )
+        await eventually(lambda: _true(attempts == [1]))
+        store.down = True
+        go.set()
+        await clock.advance(60)  # every recording try fails
+        await eventually(lambda: _true(worker.running == 0))
+        assert any("could not record success" in r.getMessage() for r in caplog.records)
+        assert (await status_of(store, job.id)).status is JobStatus.RUNNING
+        store.down = False
+        epoch.now += 11  # the lease expires: the job is claimable again
+        await clock.advance(20)  # past the claim loop's backoff
+        record = await store.wait_finished(job.id, 10)
+    assert (record.status, record.attempt, record.result) == (JobStatus.SUCCEEDED, 2, 2)
+    assert attempts == [1, 2]
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     import tempfile

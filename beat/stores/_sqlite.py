@@ -677,11 +677,13 @@ class SQLiteStore(Store):
     async def wait_for_jobs(self, timeout: float) -> None:
         check_seconds(timeout, "timeout", zero=True)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(timeout, await self._until_next_due())
-        start = await self._signal("new")
+        # Listen first, then look: a change made through this object while we read the
+        # counter and the next due time still completes the future.
         future = loop.create_future()
         self._new_waiters.add(future)
         try:
+            start = await self._signal("new")
+            deadline = loop.time() + min(timeout, await self._until_next_due())
             while not future.done():
                 left = deadline - loop.time()
                 if left <= 0:

@@ -8,6 +8,7 @@
 The public API is re-exported here; the ``beat._*`` modules are private.
 """
 
+from ._client import Client, EnqueueOptions, JobRequest
 from ._clock import Clock, SystemClock
 from ._context import Context
 from ._events import (
@@ -41,21 +42,33 @@ from ._exceptions import (
     CronSyntaxError,
     DuplicateJobError,
     InvalidJobError,
+    InvalidJobStateError,
     InvalidScheduleError,
+    JobCancelledError,
+    JobFailedError,
     JobLookupError,
+    JobNotFoundError,
+    JobOutcomeError,
     SchedulerStateError,
+    SerializationError,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailableError,
 )
 from ._history import Outcome, RunRecord
 from ._job import Backoff, Job, JobBuilder, JobOptions
 from ._queue import TimeEvent
 from ._scheduler import JobInfo, Scheduler, Statistics
+from ._tasks import JobHandle, Task, TaskCall, TaskOptions, TaskRegistry, task
 from ._timers import Cron, Cycle, Oneshot, Timer
+from ._worker import JobContext, Worker, WorkerStats
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Backoff",
     "BeatError",
+    "Client",
     "Clock",
     "ClockJumped",
     "Context",
@@ -68,19 +81,28 @@ __all__ = [
     "CronSyntaxError",
     "Cycle",
     "DuplicateJobError",
+    "EnqueueOptions",
     "Event",
     "FiresMissed",
     "InvalidJobError",
+    "InvalidJobStateError",
     "InvalidScheduleError",
     "Job",
     "JobAdded",
     "JobBuilder",
+    "JobCancelledError",
+    "JobContext",
     "JobEvent",
+    "JobFailedError",
+    "JobHandle",
     "JobInfo",
     "JobLookupError",
+    "JobNotFoundError",
     "JobOptions",
+    "JobOutcomeError",
     "JobPaused",
     "JobRemoved",
+    "JobRequest",
     "JobRescheduled",
     "JobResumed",
     "Oneshot",
@@ -98,9 +120,19 @@ __all__ = [
     "SchedulerStarted",
     "SchedulerStateError",
     "SchedulerStopped",
+    "SerializationError",
     "Statistics",
+    "StoreConfigError",
+    "StoreError",
+    "StoreUnavailableError",
     "SystemClock",
+    "Task",
+    "TaskCall",
+    "TaskOptions",
+    "TaskRegistry",
     "TimeEvent",
     "Timer",
-    "__version__",
+    "Worker",
+    "WorkerStats",
+    "task",
 ]

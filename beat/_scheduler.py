@@ -32,35 +32,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 from uuid import UUID
 
 from . import _events as ev
+from ._client import Client
 from ._clock import Clock, SystemClock
 from ._coordination import ClaimGate
 from ._exceptions import InvalidJobError, SchedulerStateError
 from ._execution import Executor
 from ._gate import Gate, LocalGate, spawn
 from ._history import RunRecord
-from ._job import Job, JobBuilder
+from ._job import Backoff, Job, JobBuilder
 from ._misfire import decide
 from ._registry import JobState, Registry
 from ._reporting import Reporter
 from ._runs import RunTracker
+from ._tasks import DEFAULT_QUEUE, Task, TaskFunction, TaskRegistry
+from ._tasks import task as make_task
 from ._threads import LoopBinding
 from ._timers import Timer, anchor_every, from_us, next_fire_us
 from ._units import positive_seconds, seconds_to_us, us_to_seconds
+from ._worker import Worker
 from .coordinators._base import Coordinator
+from .stores import Store
 
 __all__ = ["JobInfo", "Scheduler", "Statistics"]
 
 logger = logging.getLogger("beat.scheduler")
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
 
 
 class _State(Enum):
@@ -106,6 +112,11 @@ class Scheduler:
     ``shutdown_timeout`` — default wait for running jobs at shutdown. ``max_workers`` —
     threads for plain (non-async) job functions. ``coordinator`` — see
     :mod:`beat.coordinators`.
+
+    ``store`` — a durable job store (:mod:`beat.stores`): the scheduler then also runs a
+    worker for the tasks registered with :meth:`task`, claiming from ``queues`` with at most
+    ``concurrency`` jobs at once under leases of ``lease`` seconds (docs/worker.md), and
+    :attr:`client` enqueues and follows jobs.
     """
 
     def __init__(
@@ -118,6 +129,10 @@ class Scheduler:
         shutdown_timeout: float = 30.0,
         max_workers: int | None = None,
         coordinator: Coordinator | None = None,
+        store: Store | None = None,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
+        concurrency: int = 10,
+        lease: float = 30.0,
     ) -> None:
         self.max_sleep = positive_seconds(max_sleep, "max_sleep")
         self.jump_tolerance = positive_seconds(jump_tolerance, "jump_tolerance")
@@ -129,6 +144,8 @@ class Scheduler:
             raise InvalidJobError(f"max_workers must be a positive integer, got {max_workers!r}")
         if coordinator is not None and not isinstance(coordinator, Coordinator):
             raise InvalidJobError(f"coordinator must be a beat Coordinator, got {coordinator!r}")
+        if store is not None and not isinstance(store, Store):
+            raise InvalidJobError(f"store must be a beat.stores.Store, got {store!r}")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.coordinator = coordinator
         self._threshold_us = seconds_to_us(self.misfire_threshold)
@@ -158,6 +175,23 @@ class Scheduler:
                 reschedule=self._move_next,
             )
         self._runs.launch = self._gate.launch
+
+        # Durable jobs (with a store): the tasks this instance runs, a client, a worker.
+        self.store = store
+        self._tasks = TaskRegistry()
+        self._client = Client(store) if store is not None else None
+        self._worker = (
+            Worker(
+                store,
+                self._tasks,
+                queues=queues,
+                concurrency=concurrency,
+                lease=lease,
+                clock=self.clock,
+            )
+            if store is not None
+            else None
+        )
 
         # The facade's own state: lifecycle and the loop.
         self._binding = LoopBinding()  # the loop's thread, once started
@@ -295,6 +329,70 @@ class Scheduler:
 
         return register
 
+    # -- durable tasks -------------------------------------------------------------------
+    @overload
+    def task(self, fn: TaskFunction[P], /) -> Task[P]: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retries: int = 3,
+        backoff: Backoff | None = None,
+        timeout: float | timedelta | None = None,
+    ) -> Callable[[TaskFunction[P]], Task[P]]: ...
+
+    def task(  # type: ignore[misc]  # mypy misreads the ParamSpec-only overload 2 on a method
+        self,
+        fn: TaskFunction[P] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retries: int = 3,
+        backoff: Backoff | None = None,
+        timeout: float | timedelta | None = None,
+    ) -> Task[P] | Callable[[TaskFunction[P]], Task[P]]:
+        """``@scheduler.task(name=..., retries=..., backoff=..., timeout=..., queue=...,
+        priority=...)``: register a function as a task (see :func:`beat.task`).
+
+        With a store, this scheduler's worker runs the task's jobs and
+        ``await the_task.enqueue(...)`` stores one through :attr:`client`.
+        """
+
+        def register(f: TaskFunction[P]) -> Task[P]:
+            made: Task[P] = make_task(
+                name=name,
+                queue=queue,
+                priority=priority,
+                retries=retries,
+                backoff=backoff,
+                timeout=timeout,
+            )(f)
+            return self.add_task(made)
+
+        return register if fn is None else register(fn)
+
+    def add_task(self, task: Task[P]) -> Task[P]:
+        """Register a task built elsewhere (:func:`beat.task`); returns it."""
+        if not isinstance(task, Task):
+            raise InvalidJobError(f"add_task() takes a beat.Task, got {task!r}")
+        self._tasks.add(task)
+        if self._client is not None:
+            task.bind(self._client)
+        return task
+
+    @property
+    def client(self) -> Client:
+        """The client over this scheduler's store (:class:`SchedulerStateError` without one)."""
+        if self._client is None:
+            raise SchedulerStateError("this scheduler has no store: Scheduler(store=...)")
+        return self._client
+
     # -- events --------------------------------------------------------------------------
     def subscribe(self, listener: ev.Listener, *types: type[ev.Event]) -> object:
         """Call ``listener(event)`` for every event of the given types (all if none).
@@ -371,7 +469,13 @@ class Scheduler:
         assert self._task is not None
         await asyncio.wait([self._task])
         self._runs.close()
-        cancelled = await self._runs.drain(timeout)
+        if self._worker is not None:  # scheduled runs and durable jobs share the deadline
+            drained = await asyncio.gather(self._runs.drain(timeout), self._worker.stop(timeout))
+            cancelled = sum(drained)
+        else:
+            cancelled = await self._runs.drain(timeout)
+        if self._client is not None:
+            await self._client.close()
         self._executor.close()
         await self._gate.close()
         for helper in list(self._helpers):
@@ -419,6 +523,9 @@ class Scheduler:
         assert self._ready is not None
         try:
             await self._gate.open(present)
+            if self._client is not None and self._worker is not None:
+                await self._client.open()
+                await self._worker.start()
         except BaseException as exc:
             # __aenter__ re-raises it after shutting down (by hand: await shutdown()). The
             # state stays RUNNING so shutdown cleans up.

@@ -27,4 +27,8 @@ def test_quickstart_shows_every_kind_of_job_and_ends_by_itself() -> None:
     ]
     assert "11:59:53  oneshot  removed the cycle job at runtime" in lines
     assert "12:00:00  cron     '* * * * *' fired at the top of the minute" in lines
-    assert lines[-1] == "scheduler shut down cleanly"
+    assert "scheduler shut down cleanly" in lines
+    assert "durable  result {'customer': 'acme', 'months': 3, 'attempt': 1}" in lines, done.stdout
+    assert "durable  reports.broken is dead: the upstream API said no" in lines
+    assert "durable  status of reports.broken: dead, attempts 1" in lines
+    assert lines[-1] == "durable jobs done"

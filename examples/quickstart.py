@@ -8,6 +8,7 @@ python examples/quickstart.py --simulate   # the schedule on a fake clock, over 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -85,5 +86,15 @@ async def run_all(simulate: bool) -> None:
         await durable_jobs(Path(directory))
 
 
+class _OneLine(logging.Formatter):
+    """beat logs every failure with its traceback; the demo shows the message only."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+
 if __name__ == "__main__":
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_OneLine("log      %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     asyncio.run(run_all(simulate="--simulate" in sys.argv[1:]))

@@ -74,6 +74,9 @@ SERIALIZATION_ERROR = "beat.SerializationError"
 #: Backoff after store failures: ``BACKOFF_INITIAL · 2**(n-1)`` up to ``BACKOFF_CAP``, +0–50 %.
 BACKOFF_INITIAL = 0.5
 BACKOFF_CAP = 10.0
+#: Shortest time between claims that keep finding nothing (doubling up to the cap).
+EMPTY_FLOOR = 0.01
+MAX_EMPTY_FLOOR = 1.0
 #: Tries to record one outcome (complete/fail/release/mark_cancelled) before giving up on it.
 RECORD_TRIES = 5
 RECORD_TRIES_STOPPING = 2
@@ -346,6 +349,7 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         failures = 0
+        empty = 0  # claims in a row that found nothing
         while not self._stopping.is_set():
             free = self._concurrency - len(self._running)
             if free <= 0:
@@ -369,12 +373,27 @@ class Worker:
                     break
                 for record in claimed:
                     self._start_run(record)
+                empty = 0 if claimed else empty + 1
                 if len(claimed) < free:
-                    await self._until_stopping(self._store.wait_for_jobs(self._poll))
+                    await self._wait_for_jobs(empty)
             except Exception as exc:
                 failures += 1
                 self._store_down(exc, "claim")
                 await self._until_stopping(self._clock.sleep(self._backoff(failures)))
+
+    async def _wait_for_jobs(self, empty: int) -> None:
+        """``store.wait_for_jobs(poll)``; after repeated empty claims, no sooner than a floor
+        (10 ms doubling up to ``min(poll, 1 s)``) since the wait began, so a wake-up hint
+        that keeps finding nothing (a due job or expired lease this worker may not claim)
+        cannot turn into a busy loop. Real time, like the store's wait."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await self._until_stopping(self._store.wait_for_jobs(self._poll))
+        if empty >= 2:
+            floor = min(self._poll, MAX_EMPTY_FLOOR, EMPTY_FLOOR * 2.0 ** min(empty - 2, 16))
+            left = began + floor - loop.time()
+            if left > 0:
+                await self._until_stopping(asyncio.sleep(left))
 
     async def _until_stopping(self, awaitable: Awaitable[Any]) -> None:
         """Await ``awaitable`` unless the worker starts stopping first (then cancel it)."""

@@ -388,7 +388,9 @@ class Worker:
         cannot turn into a busy loop. Real time, like the store's wait."""
         loop = asyncio.get_running_loop()
         began = loop.time()
-        await self._until_stopping(self._store.wait_for_jobs(self._poll))
+        await self._until_stopping(
+            self._store.wait_for_jobs(self._poll, queues=self._queues, tasks=self._tasks.names())
+        )
         if empty >= 2:
             floor = min(self._poll, MAX_EMPTY_FLOOR, EMPTY_FLOOR * 2.0 ** min(empty - 2, 16))
             left = began + floor - loop.time()

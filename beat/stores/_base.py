@@ -434,9 +434,21 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def wait_for_jobs(self, timeout: float) -> None:
+    async def wait_for_jobs(
+        self,
+        timeout: float,
+        *,
+        queues: Sequence[str] | None = None,
+        tasks: Collection[str] | None = None,
+    ) -> None:
         """Sleep until a job may have become claimable, or ``timeout`` seconds. A hint:
-        callers claim afterwards and may find nothing."""
+        callers claim afterwards and may find nothing.
+
+        Returns at once if a job of these ``queues`` and ``tasks`` (all when ``None``) is
+        claimable now (so a change between the caller's claim and this wait is not missed);
+        otherwise wakes on a notification, when the soonest such waiting job comes due or
+        running lease expires, or at ``timeout``.
+        """
 
     @abc.abstractmethod
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:

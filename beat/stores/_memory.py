@@ -384,10 +384,17 @@ class MemoryStore(Store):
         if waiters:
             self._wake(waiters)
 
-    async def wait_for_jobs(self, timeout: float) -> None:
+    async def wait_for_jobs(
+        self,
+        timeout: float,
+        *,
+        queues: Sequence[str] | None = None,
+        tasks: Collection[str] | None = None,
+    ) -> None:
         check_seconds(timeout, "timeout", zero=True)
-        now = self._now()
-        timeout = min(timeout, self._until_next_due(now))
+        timeout = min(timeout, self._until_claimable(self._now(), queues, tasks))
+        if timeout <= 0:
+            return
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
@@ -398,13 +405,19 @@ class MemoryStore(Store):
         finally:
             self._new_waiters.discard(future)
 
-    def _until_next_due(self, now: float) -> float:
-        """Seconds until a waiting job comes due or a lease expires (inf if neither)."""
+    def _until_claimable(
+        self, now: float, queues: Sequence[str] | None, tasks: Collection[str] | None
+    ) -> float:
+        """Seconds until a job of these queues and tasks is claimable (0: now; inf: none)."""
         soonest = math.inf
         for row in self._rows.values():
-            if row.status == STORED_WAITING and row.scheduled_at > now:
+            if (queues is not None and row.queue not in queues) or (
+                tasks is not None and row.task not in tasks
+            ):
+                continue
+            if row.status == STORED_WAITING:
                 soonest = min(soonest, row.scheduled_at)
-            elif row.lease_expires_at is not None and row.status == "running":
+            elif row.status == "running" and row.lease_expires_at is not None:
                 soonest = min(soonest, row.lease_expires_at)
         return max(0.0, soonest - now)
 

@@ -86,13 +86,22 @@ __all__ = ["PostgresStore"]
 
 SCHEMA_VERSION = 1
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
-_UNAVAILABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# InternalClientError: asyncpg resetting a connection the server dropped mid-operation
+# ("cannot switch to state ..."), seen during server restarts.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 _CONNECTION_LOST = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
 )
 _CONFIG = (
     asyncpg.InvalidPasswordError,
@@ -166,14 +175,17 @@ _SQL = {
     "version": "SELECT coalesce(max(version), 0) FROM {s}.beat_schema_version",
     "set_version": "INSERT INTO {s}.beat_schema_version (version) VALUES ($1)",
     "now": "SELECT now()",
-    # Seconds until the next waiting job comes due or the next lease expires (NULL: neither):
+    # Seconds until a job of these queues/tasks ($1, $2: NULL = all) is claimable: the next
+    # waiting job comes due or the next lease expires (<= 0: claimable now; NULL: none).
     # NOTIFY covers new and released jobs; time passing is covered by this.
     "next_due": """
-        SELECT EXTRACT(EPOCH FROM LEAST(
-            (SELECT MIN(scheduled_at) FROM {s}.beat_jobs
-                WHERE status = 'queued' AND scheduled_at > now()),
-            (SELECT MIN(lease_expires_at) FROM {s}.beat_jobs WHERE status = 'running')
-        ) - now())::float8""",
+        SELECT EXTRACT(EPOCH FROM MIN(
+            CASE WHEN status = 'queued' THEN scheduled_at ELSE lease_expires_at END) - now()
+        )::float8
+        FROM {s}.beat_jobs
+        WHERE status IN ('queued', 'running')
+          AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
+          AND ($2::text[] IS NULL OR task = ANY($2::text[]))""",
     "enqueue": f"""
         INSERT INTO {{s}}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
                                      max_attempts, scheduled_at, created_at)
@@ -624,15 +636,29 @@ class PostgresStore(Store):
         with contextlib.suppress(StoreUnavailableError):
             await self._listen()
 
-    async def wait_for_jobs(self, timeout: float) -> None:
+    async def wait_for_jobs(
+        self,
+        timeout: float,
+        *,
+        queues: Sequence[str] | None = None,
+        tasks: Collection[str] | None = None,
+    ) -> None:
         check_seconds(timeout, "timeout", zero=True)
         await self._ensure_listening()
+        # Listen first, then look: a job stored after the look still notifies the future.
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
-            due: float | None = await self._call("fetchval", "next_due")
+            due: float | None = await self._call(
+                "fetchval",
+                "next_due",
+                None if queues is None else list(queues),
+                None if tasks is None else sorted(tasks),
+            )
             if due is not None:
                 timeout = min(timeout, max(0.0, due))
+            if timeout <= 0:
+                return
             await asyncio.wait_for(asyncio.shield(future), min(timeout, self.poll_interval))
         except TimeoutError:
             pass

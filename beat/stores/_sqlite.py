@@ -213,13 +213,14 @@ _SQL = {
         ORDER BY CASE WHEN :backward THEN -seq ELSE seq END
         LIMIT :limit""",
     "signal": "SELECT counter FROM beat_signals WHERE name = :name",
-    # When the next waiting job comes due or the next lease expires: wait_for_jobs wakes then.
+    # When the next waiting job of these queues/tasks comes due or the next lease expires
+    # (in the past: claimable now): wait_for_jobs returns or wakes then.
     "next_due": """
-        SELECT MIN(t) FROM (
-            SELECT MIN(scheduled_at) AS t FROM beat_jobs
-                WHERE status = 'queued' AND scheduled_at > :now
-            UNION ALL
-            SELECT MIN(lease_expires_at) FROM beat_jobs WHERE status = 'running')""",
+        SELECT MIN(CASE WHEN status = 'queued' THEN scheduled_at ELSE lease_expires_at END)
+        FROM beat_jobs
+        WHERE status IN ('queued', 'running')
+          AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+          AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))""",
 }
 
 
@@ -646,12 +647,18 @@ class SQLiteStore(Store):
         elif status in FINISHED_VALUES:
             self._wake(self._finished_waiters)
 
-    async def _until_next_due(self) -> float:
-        """Seconds until a waiting job comes due or a lease expires (inf if neither)."""
+    async def _until_claimable(
+        self, queues: Sequence[str] | None, tasks: Collection[str] | None
+    ) -> float:
+        """Seconds until a job of these queues and tasks is claimable (0: now; inf: none)."""
+        params = {
+            "queues": None if queues is None else json.dumps(list(queues)),
+            "tasks": None if tasks is None else json.dumps(sorted(tasks)),
+        }
 
         def run(conn: sqlite3.Connection) -> float:
             now = self._now_us()
-            soonest = conn.execute(_SQL["next_due"], {"now": now}).fetchone()[0]
+            soonest = conn.execute(_SQL["next_due"], params).fetchone()[0]
             return math.inf if soonest is None else max(0.0, (soonest - now) / 1_000_000)
 
         return await self._run(run)
@@ -674,7 +681,13 @@ class SQLiteStore(Store):
         finally:
             waiters.discard(future)
 
-    async def wait_for_jobs(self, timeout: float) -> None:
+    async def wait_for_jobs(
+        self,
+        timeout: float,
+        *,
+        queues: Sequence[str] | None = None,
+        tasks: Collection[str] | None = None,
+    ) -> None:
         check_seconds(timeout, "timeout", zero=True)
         loop = asyncio.get_running_loop()
         # Listen first, then look: a change made through this object while we read the
@@ -683,7 +696,7 @@ class SQLiteStore(Store):
         self._new_waiters.add(future)
         try:
             start = await self._signal("new")
-            deadline = loop.time() + min(timeout, await self._until_next_due())
+            deadline = loop.time() + min(timeout, await self._until_claimable(queues, tasks))
             while not future.done():
                 left = deadline - loop.time()
                 if left <= 0:

@@ -81,3 +81,18 @@ async def test_wait_for_jobs_wakes_when_a_delayed_job_comes_due(harness: Harness
     started = time.monotonic()
     await harness.store.wait_for_jobs(30)
     assert time.monotonic() - started < PROMPT
+
+
+async def test_wait_for_jobs_returns_at_once_if_a_job_of_its_kind_is_claimable(
+    harness: Harness,
+) -> None:
+    """A job stored between a worker's claim and its wait is not slept through; a due job
+    of another queue or task does not end the wait."""
+    await harness.store.enqueue([NewJob("mine", queue="q1"), NewJob("other", queue="q2")])
+    started = time.monotonic()
+    await harness.store.wait_for_jobs(30, queues=["q1"], tasks={"mine"})
+    assert time.monotonic() - started < PROMPT / 4
+    started = time.monotonic()
+    await harness.store.wait_for_jobs(0.4, queues=["q3"], tasks={"mine", "other"})
+    await harness.store.wait_for_jobs(0.4, queues=["q1", "q2"], tasks={"nobody"})
+    assert time.monotonic() - started >= 0.7

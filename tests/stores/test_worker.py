@@ -531,9 +531,9 @@ class FlakyStore(MemoryStore):
         self._check()
         return await super().fail(*a, **kw)
 
-    async def wait_for_jobs(self, timeout: float) -> None:
+    async def wait_for_jobs(self, timeout: float, **filters: Any) -> None:
         self._check()
-        await super().wait_for_jobs(timeout)
+        await super().wait_for_jobs(timeout, **filters)
 
 
 async def test_outage_is_logged_once_and_the_worker_resumes(

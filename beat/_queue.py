@@ -38,9 +38,10 @@ __all__ = ["DEAD", "TimeEvent", "TimerQueue"]
 _COMPACT_FACTOR = 4
 # ...plus this many, so a scheduler with a handful of jobs does not compact on every removal.
 _COMPACT_FLOOR = 64
-# Entries examined per compaction step: one step stays far below the 5 ms a loop iteration
-# may take even when every entry of the chunk is live (benchmarks/README.md, "loop stall").
-_COMPACT_CHUNK = 4096
+# Entries examined per compaction step, and stale entries dropped per peek or pop: the most
+# cleanup one loop iteration does, so none holds the loop for long whatever the heap size
+# (benchmarks/README.md, "loop stall").
+_COMPACT_CHUNK = 1024
 
 #: The generation of a removed job: never handed out, so none of its entries is live.
 DEAD = 0
@@ -109,12 +110,15 @@ class TimerQueue:
     def peek(self) -> TimeEvent | None:
         """The earliest entry, dropping stale ones on the way; ``None`` if empty.
 
-        While compacting, the draining heap's top is returned even if stale: dropping every
-        stale entry there one ``heappop`` at a time is exactly the work compaction spreads
-        out. A stale top only makes the loop wake once at its instant and pop it.
+        At most ``_COMPACT_CHUNK`` stale entries are dropped per call, and while compacting
+        the draining heap's top is returned even if stale: dropping a long run of stale
+        entries one ``heappop`` at a time is exactly the work compaction spreads out. A stale
+        top only makes the loop wake at its instant and pop it.
         """
         heap = self._heap
-        while heap and self.owner_if_live(heap[0]) is None:
+        for _ in range(_COMPACT_CHUNK):  # bounded: a stale top left here only wakes early
+            if not heap or self.owner_if_live(heap[0]) is not None:
+                break
             heapq.heappop(heap)
         top = heap[0] if heap else None
         draining = self._draining
@@ -125,10 +129,11 @@ class TimerQueue:
     def pop_due(self, now: int) -> Any:
         """Remove the earliest live entry due at or before ``now`` and return its owner (the
         entry's instant is the owner's ``next_us``), or ``None``. Stale entries are dropped
-        only once due, so their cost stays with pops."""
+        only once due, at most ``_COMPACT_CHUNK`` per call (then ``None``: the caller's
+        next peek sees a due top and comes back at once)."""
         heap = self._heap
         draining = self._draining
-        while True:
+        for _ in range(_COMPACT_CHUNK):
             if draining and (not heap or draining[0] < heap[0]):
                 source = draining
             elif heap:
@@ -142,6 +147,7 @@ class TimerQueue:
             owner = self.owner_if_live(top)
             if owner is not None:
                 return owner
+        return None
 
     # -- compaction ----------------------------------------------------------------------
     @property

@@ -604,9 +604,12 @@ class Scheduler:
         return max(0.0, min(self.max_sleep, us_to_seconds(top.when - now)))
 
     def _compact_step(self) -> bool:
-        """One bounded step of heap compaction when garbage is high; True if more remain."""
+        """One bounded step of heap compaction when garbage is high; True if more remain
+        (including a next compaction: entries removed while one ran can be garbage too)."""
         registry = self._registry
-        return registry.wants_compaction() and registry.compact_step()
+        if registry.wants_compaction():
+            registry.compact_step()
+        return registry.wants_compaction()
 
     def _compaction_due(self) -> None:
         """Garbage passed the bound: compact now if no loop runs, else let the loop do it."""

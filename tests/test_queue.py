@@ -226,3 +226,20 @@ def test_readded_job_is_live_only_through_its_new_entry() -> None:
     queue = scheduler._registry.queue
     live = [e for e in queue._heap + queue._draining if queue.owner_if_live(e) is not None]
     assert len(live) == 1
+
+
+def test_peek_and_pop_drop_at_most_one_chunk_of_stale_entries_per_call() -> None:
+    """A long run of stale entries at the top is dropped over several loop iterations, never
+    in one (a peek returning a stale top only makes the loop wake early)."""
+    q, _ = new_queue()
+    stale = [push_owner(q, when) for when in range(3 * _COMPACT_CHUNK)]
+    keeper = push_owner(q, 10**9)
+    for owner in stale:
+        owner.gen = DEAD
+    held = len(q)
+    q.peek()
+    assert held - len(q) == _COMPACT_CHUNK
+    assert q.pop_due(10**9) is None  # one more chunk dropped, nothing live reached yet
+    assert held - len(q) == 2 * _COMPACT_CHUNK
+    assert q.pop_due(10**9) is None
+    assert q.pop_due(10**9) is keeper

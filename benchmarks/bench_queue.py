@@ -54,6 +54,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+BEAT_SNAPSHOT = os.environ.get("BENCH_QUEUE_BEAT")
+"""A directory holding ``beat/`` as of the run's start (``--beat-ref``), first on the path of
+every child and worker, so edits made to the tree during a run never mix versions."""
+if BEAT_SNAPSHOT:
+    sys.path.insert(0, BEAT_SNAPSHOT)
 
 import _queue_systems as qs  # noqa: E402
 
@@ -89,19 +94,33 @@ WORKER_METRICS = ("e2e_1", "e2e_4", "pickup")
 
 
 def _has_beat_worker() -> bool:
-    return (ROOT / "beat" / "_worker.py").exists()
+    return (
+        Path(BEAT_SNAPSHOT or os.environ.get("BENCH_QUEUE_BEAT") or ROOT) / "beat" / "_worker.py"
+    ).exists()
 
 
-def _beat_tree() -> str:
-    """The commit beat was measured at, and whether ``beat/`` had uncommitted changes."""
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
 
-    head = git("rev-parse", "--short", "HEAD") or "?"
-    dirty = git("status", "--porcelain", "--", "beat")
-    return f"{head} + uncommitted changes in beat/" if dirty else head
+def snapshot_beat(ref: str) -> tuple[str, str]:
+    """Copy ``beat/`` at ``ref`` (``WORKTREE``: as it is now) into a temporary directory and
+    export it to the children; returns (the directory, a description for the report)."""
+    directory = tempfile.mkdtemp(prefix="beat-bq-src-")
+    if ref == "WORKTREE":
+        shutil.copytree(ROOT / "beat", Path(directory) / "beat")
+        dirty = _git("status", "--porcelain", "--", "beat")
+        head = _git("rev-parse", "--short", "HEAD")
+        label = f"{head} + uncommitted changes in beat/" if dirty else head
+    else:
+        archive = subprocess.run(
+            ["git", "archive", ref, "beat"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout, check=True)
+        label = _git("rev-parse", "--short", ref)
+    os.environ["BENCH_QUEUE_BEAT"] = directory
+    return directory, label
 
 
 def now() -> float:
@@ -180,6 +199,7 @@ async def _lines(stream: Any) -> Any:
 
 
 async def worker_main(system: str, dsn: str, directory: Path, report: bool) -> None:
+    _check_beat_source()
     out = sys.stdout
     if report:
 
@@ -247,7 +267,16 @@ class WorkerProc:
 # -------------------------------------------------------------------------------------------
 # One measurement (in a fresh --child process)
 # -------------------------------------------------------------------------------------------
+def _check_beat_source() -> None:
+    if BEAT_SNAPSHOT:
+        import beat
+
+        if not str(beat.__file__).startswith(BEAT_SNAPSHOT):
+            raise RuntimeError(f"beat imported from {beat.__file__}, not {BEAT_SNAPSHOT}")
+
+
 async def measure(metric: str, system: str, dsn: str, directory: Path, plan: Plan) -> dict:
+    _check_beat_source()
     adapter = qs.SYSTEMS[system](dsn, directory)
     await adapter.open()
     try:
@@ -367,6 +396,7 @@ class Run:
     systems: list[str]
     skipped: dict[str, str]
     server: Server
+    beat: str = "?"
     results: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     counter: int = 0
 
@@ -452,7 +482,7 @@ def report(run: Run, quick: bool) -> str:
     } - {None}
     if surfaces:
         lines.append(
-            f"beat ({_beat_tree()}) enqueues through {', '.join(sorted(surfaces))}; "
+            f"beat (`{run.beat}`) enqueues through {', '.join(sorted(surfaces))}; "
             "its workers are `beat.Worker`."
         )
     lines.append("")
@@ -553,6 +583,11 @@ def main() -> None:
     parser.add_argument("--systems", help=f"comma-separated subset of {','.join(qs.SYSTEMS)}")
     parser.add_argument("--reps", type=int, help="repetitions per group")
     parser.add_argument("--out", type=Path, help="write the markdown report here too")
+    parser.add_argument(
+        "--beat-ref",
+        default="HEAD",
+        help="measure beat/ as of this git ref, or WORKTREE (default: HEAD, the committed tree)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("METRIC", "SYSTEM"), help=argparse.SUPPRESS)
     parser.add_argument("--worker", metavar="SYSTEM", help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help=argparse.SUPPRESS)
@@ -590,13 +625,16 @@ def main() -> None:
             print(f"skipping {name}: {skipped[name]}", file=sys.stderr)
         else:
             systems.append(name)
+    source, label = snapshot_beat(args.beat_ref)
+    print(f"beat from {label} (copied to {source})", file=sys.stderr)
     server = Server().start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    run = Run(plan, systems, skipped, server)
+    run = Run(plan, systems, skipped, server, beat=label)
     try:
         run.go(metrics)
     finally:
         server.stop()
+        shutil.rmtree(source, ignore_errors=True)
     text = report(run, args.quick)
     print(text)
     if args.out:

@@ -1,11 +1,13 @@
-"""beat: an asyncio-native, in-process job scheduler.
+"""beat: an asyncio-native scheduler and durable job runner.
 
 >>> from beat import Job, Scheduler
 >>> job = Job.cron("*/5 * * * *").do(my_function)        # doctest: +SKIP
 >>> async with Scheduler() as scheduler:                   # doctest: +SKIP
 ...     scheduler.add_job(job)
 
-The public API is re-exported here; the ``beat._*`` modules are private.
+Durable jobs: ``Scheduler(store=SQLiteStore("jobs.db"))`` with ``@scheduler.task`` (see
+:mod:`beat.stores`, :class:`Client`). The public API is re-exported here; the ``beat._*``
+modules are private.
 """
 
 from ._client import Client, EnqueueOptions, JobRequest

@@ -293,6 +293,19 @@ def stored_status(status: JobStatus | str | None) -> JobStatus | None:
         raise InvalidJobError(f"unknown job status {status!r}") from None
 
 
+def check_listing(
+    status: JobStatus | str | None, task: str | None, queue: str | None, limit: int
+) -> JobStatus | None:
+    """Check ``list_jobs``' filters (every backend alike); the status filter to apply."""
+    wanted = stored_status(status)
+    if task is not None:
+        check_name(task, "task")
+    if queue is not None:
+        check_name(queue, "queue")
+    check_claim("-", (), (), limit, 1.0)
+    return wanted
+
+
 def to_uuid(value: UUID | str) -> UUID:
     if isinstance(value, UUID):
         return value

@@ -29,14 +29,13 @@ from ._base import (
     Store,
     check_aware,
     check_claim,
-    check_name,
+    check_listing,
     check_seconds,
     clean_text,
     derive_status,
     encode_json,
     epoch_to_dt,
     prepare_jobs,
-    stored_status,
     to_uuid,
 )
 from ._errors import InvalidJobStateError, JobNotFoundError, StoreUnavailableError
@@ -349,12 +348,7 @@ class MemoryStore(Store):
         before: UUID | None = None,
         after: UUID | None = None,
     ) -> list[JobRecord]:
-        wanted = stored_status(status)
-        if task is not None:
-            check_name(task, "task")
-        if queue is not None:
-            check_name(queue, "queue")
-        check_claim("-", (), (), limit, 1.0)
+        wanted = check_listing(status, task, queue, limit)
         now = self._now()
         low = self._row(after).seq if after is not None else 0
         high = self._row(before).seq if before is not None else None

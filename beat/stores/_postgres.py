@@ -67,12 +67,11 @@ from ._base import (
     Store,
     check_aware,
     check_claim,
-    check_name,
+    check_listing,
     check_seconds,
     clean_text,
     encode_json,
     prepare_jobs,
-    stored_status,
     to_uuid,
 )
 from ._errors import (
@@ -586,12 +585,7 @@ class PostgresStore(Store):
         before: UUID | None = None,
         after: UUID | None = None,
     ) -> list[JobRecord]:
-        wanted = stored_status(status)
-        if task is not None:
-            check_name(task, "task")
-        if queue is not None:
-            check_name(queue, "queue")
-        check_claim("-", (), (), limit, 1.0)
+        wanted = check_listing(status, task, queue, limit)
         bounds = {}
         for name, cursor in (("after", after), ("before", before)):
             if cursor is not None:

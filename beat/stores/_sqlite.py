@@ -48,13 +48,12 @@ from ._base import (
     Store,
     check_aware,
     check_claim,
-    check_name,
+    check_listing,
     check_seconds,
     clean_text,
     derive_status,
     encode_json,
     prepare_jobs,
-    stored_status,
     to_uuid,
 )
 from ._errors import (
@@ -590,12 +589,7 @@ class SQLiteStore(Store):
         before: UUID | None = None,
         after: UUID | None = None,
     ) -> list[JobRecord]:
-        wanted = stored_status(status)
-        if task is not None:
-            check_name(task, "task")
-        if queue is not None:
-            check_name(queue, "queue")
-        check_claim("-", (), (), limit, 1.0)
+        wanted = check_listing(status, task, queue, limit)
         cursors = {"after": after, "before": before}
 
         def run(conn: sqlite3.Connection) -> list[JobRecord] | str:

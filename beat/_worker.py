@@ -539,7 +539,7 @@ class Worker:
             else:
                 if ok:
                     self._counts["succeeded"] += 1
-                    log.info("%s succeeded", what)
+                    log.debug("%s succeeded", what)
                 return
         else:
             failure = outcome

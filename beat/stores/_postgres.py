@@ -57,6 +57,7 @@ from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
 
+from .._pg import release_without_reset
 from ._base import (
     JSON,
     LEASE_EXPIRED,
@@ -363,6 +364,7 @@ class PostgresStore(Store):
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 server_settings={"application_name": "beat-store"},
+                reset=release_without_reset,  # one round trip per call, not two
             )
         except _CONFIG as exc:
             raise StoreConfigError(self._describe(exc)) from exc

@@ -213,15 +213,27 @@ _SQL = {
               AND (cancel_requested OR attempt >= max_attempts)
               AND queue = ANY($1::text[]) AND task = ANY($2::text[])
             RETURNING 1
-        ), candidates AS (
-            SELECT id AS cid FROM {{s}}.beat_jobs
-            WHERE queue = ANY($1::text[]) AND task = ANY($2::text[])
-              AND ((status = 'queued' AND scheduled_at <= now())
-                   OR (status = 'running' AND lease_expires_at < now()
-                       AND attempt < max_attempts AND NOT cancel_requested))
+        ), due AS (
+            -- The common case, apart so it can walk beat_jobs_due in order and stop at $3.
+            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
+            WHERE status = 'queued' AND queue = ANY($1::text[]) AND task = ANY($2::text[])
+              AND scheduled_at <= now()
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT $3
             FOR UPDATE SKIP LOCKED
+        ), orphaned AS (
+            -- Runs whose worker stopped renewing (beat_jobs_leases finds them).
+            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
+            WHERE status = 'running' AND lease_expires_at < now()
+              AND attempt < max_attempts AND NOT cancel_requested
+              AND queue = ANY($1::text[]) AND task = ANY($2::text[])
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        ), candidates AS (
+            SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
         )
         UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
             started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)

@@ -162,8 +162,8 @@ class ClaimGate:
             self._reporter.skipped(state, when, "coordinator_down")
             return
         self._recovered()
-        if claim is None:
-            logger.debug("job %s @ %s: claimed by another instance", state.job.name, from_us(when))
+        if claim is None:  # another instance won the claim and runs it
+            self._reporter.skipped(state, when, "not_claimed")
             return
         await self._run_claim(state, claim)
 

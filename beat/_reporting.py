@@ -35,6 +35,9 @@ logger = logging.getLogger("beat.scheduler")
 coordination_logger = logging.getLogger("beat.coordination")
 
 
+_SKIP_LEVELS = {"not_claimed": logging.DEBUG, "paused": logging.INFO}
+
+
 def iso(us: int) -> str:
     return from_us(us).isoformat()
 
@@ -154,8 +157,10 @@ class Reporter:
     def skipped(
         self, state: JobState, when: int, reason: str, more: list[int] | None = None
     ) -> None:
-        """Fires that will not run (paused, overlap, coordinator down, ...): one line each."""
-        level = logging.INFO if reason == "paused" else logging.WARNING
+        """Fires that will not run here (paused, overlap, coordinator down, ...): one line
+        each. ``not_claimed`` (another instance runs it: the normal case in a cluster) is
+        logged at DEBUG, ``paused`` at INFO, everything else at WARNING."""
+        level = _SKIP_LEVELS.get(reason, logging.WARNING)
         for instant in (when, *more) if more else (when,):
             run_logger.log(
                 level, "job %s @ %s: fire skipped (%s)", state.job.name, iso(instant), reason

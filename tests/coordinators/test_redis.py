@@ -161,6 +161,35 @@ async def test_two_schedulers_share_the_runs_of_a_job(
     assert whens == [start + timedelta(milliseconds=200 * k) for k in range(7)]
 
 
+async def test_the_instance_that_lost_a_claim_reports_it_as_not_claimed(
+    redis_server: RedisServer, namespace: str
+) -> None:
+    """Every occurrence runs on one instance and is a RunSkipped(not_claimed) on the other."""
+    from beat import RunSkipped, RunSucceeded
+    from beat.testing import EventRecorder
+
+    async def noop(ctx: Context) -> None:
+        pass
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    step = timedelta(milliseconds=200)
+    end = start + 4 * step
+    schedulers, recorders = [], []
+    for _ in range(2):
+        scheduler = Scheduler(coordinator=RedisCoordinator(redis_server.url, namespace=namespace))
+        scheduler.add_job(Job.cycle(start, step).end_at(end).do(noop, name="j"))
+        schedulers.append(scheduler)
+        recorders.append(EventRecorder(scheduler, RunSucceeded, RunSkipped))
+    async with schedulers[0], schedulers[1]:
+        await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 0.3)
+    ran = sorted(e.when for r in recorders for e in r.of(RunSucceeded))
+    lost = sorted(e.when for r in recorders for e in r.of(RunSkipped))
+    expected = [start + k * step for k in range(5)]
+    assert ran == expected
+    assert lost == expected
+    assert all(e.reason == "not_claimed" for r in recorders for e in r.of(RunSkipped))
+
+
 async def test_a_job_added_after_start_gets_the_ttl_of_one_present_at_start(
     redis_server: RedisServer, namespace: str
 ) -> None:

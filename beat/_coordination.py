@@ -10,15 +10,18 @@ whose owner died.
 Safe side: when the backend cannot be reached, the occurrence is **not** run; the outage is
 logged once (WARNING) and emitted once (``CoordinatorUnavailable``), each skipped occurrence
 is reported as ``RunSkipped(reason="coordinator_down")``, and recovery is logged and emitted.
-During an outage the backend is tried again with a capped exponential backoff: claims due
-before the next try are skipped at once, without touching the network, so a dead server costs
-neither time nor sockets per occurrence; the first claim after the pause is the probe.
+During an outage the backend is tried again with a capped, jittered exponential backoff
+(0.25 s doubling to 1 s): claims due before the next try are skipped at once, without
+touching the network, so a dead server costs neither time nor sockets per occurrence; the
+first claim after the pause is the probe. So an occurrence due more than about a second after
+the backend is back runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,10 +44,13 @@ __all__ = ["ClaimGate"]
 logger = logging.getLogger("beat.coordination")
 
 # Backoff while the backend is unreachable: first pause, growth factor, longest pause (s).
-# The cap bounds how long after the backend's return occurrences are still skipped.
+# The cap bounds how long after the backend's return occurrences are still skipped (at
+# most about a second); each pause is shortened by a random part of up to _RETRY_JITTER,
+# so instances that failed together do not retry in lockstep.
 _RETRY_FIRST = 0.25
 _RETRY_FACTOR = 2.0
-_RETRY_CAP = 5.0
+_RETRY_CAP = 1.0
+_RETRY_JITTER = 0.5
 # Jobs that ran here recently, by name, so a run re-claimed after its owner died can be
 # adopted even when the job left this scheduler (a fired Oneshot retires at once).
 _RECENT_JOBS = 1024
@@ -82,6 +88,7 @@ class ClaimGate:
         self._retry_at = 0.0  # monotonic time before which claims skip without trying
         self._retry_delay = 0.0
         self._attempts = 0  # outage attempt counter: one failure per attempt grows the pause
+        self._rng = random.Random()
         self._recent: OrderedDict[str, JobState] = OrderedDict()
         self._active: dict[asyncio.Task[Any], Claim] = {}  # runs holding a claim, for renewal
         self._helpers: set[asyncio.Task[Any]] = set()  # lease upkeep, catch-ups, late finishes
@@ -268,7 +275,8 @@ class ClaimGate:
             self._attempts += 1
             delay = self._retry_delay * _RETRY_FACTOR if self._down_since is not None else 0.0
             self._retry_delay = min(_RETRY_CAP, max(_RETRY_FIRST, delay))
-            self._retry_at = now + self._retry_delay
+            jitter = 1.0 - _RETRY_JITTER * self._rng.random()
+            self._retry_at = now + self._retry_delay * jitter
         if self._down_since is None:
             self._down_since = now
             self._reporter.coordinator_unavailable(exc)

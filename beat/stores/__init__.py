@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._base import Heartbeat, JobRecord, JobStatus, NewJob, Store
 from ._errors import (
+    BatchSerializationError,
     InvalidJobStateError,
     JobNotFoundError,
     SerializationError,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ._postgres import PostgresStore as PostgresStore
 
 __all__ = [
+    "BatchSerializationError",
     "Heartbeat",
     "InvalidJobStateError",
     "JobNotFoundError",

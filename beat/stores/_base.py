@@ -35,7 +35,7 @@ from typing import Any, Self, TypeAlias
 from uuid import UUID
 
 from .._exceptions import InvalidJobError
-from ._errors import SerializationError
+from ._errors import BatchSerializationError, SerializationError
 
 __all__ = [
     "Heartbeat",
@@ -199,6 +199,48 @@ def encode_json(value: Any, where: str) -> str:
         return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - checked above
         raise SerializationError(f"{where}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedResult:
+    """One item of :meth:`Store.complete_many` whose result is valid JSON, encoded."""
+
+    index: int
+    id: UUID
+    attempt: int
+    worker: str
+    result: str
+
+
+def prepare_results(
+    items: Sequence[tuple[UUID, int, str, JSON]],
+) -> tuple[list[PreparedResult], dict[int, SerializationError]]:
+    """Validate and encode every result of a batch before anything is written: the items
+    to write, and the :class:`SerializationError` of each bad one by index."""
+    good: list[PreparedResult] = []
+    bad: dict[int, SerializationError] = {}
+    for index, (id, attempt, worker, result) in enumerate(items):
+        try:
+            text = encode_json(result, "result")
+        except SerializationError as exc:
+            bad[index] = exc
+            continue
+        good.append(PreparedResult(index, to_uuid(id), int(attempt), worker, text))
+    return good, bad
+
+
+def batch_outcome(
+    count: int,
+    written: Sequence[tuple[PreparedResult, bool]],
+    bad: Mapping[int, SerializationError],
+) -> list[bool]:
+    """What :meth:`Store.complete_many` returns (or raises, if some results were bad)."""
+    recorded = [False] * count
+    for item, ok in written:
+        recorded[item.index] = ok
+    if bad:
+        raise BatchSerializationError(recorded, dict(bad))
+    return recorded
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -389,6 +431,31 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
         """``running`` → ``succeeded`` with ``result``; ``False`` if not owned (fenced)."""
+
+    async def complete_many(self, items: Sequence[tuple[UUID, int, str, JSON]]) -> list[bool]:
+        """:meth:`complete` for each ``(id, attempt, worker, result)``, in one statement or
+        transaction; per item, whether it was recorded (each is fenced on its own: a refused
+        item does not stop the others). Every waiter of a finished job is woken.
+
+        Results are validated before anything is written. If some are not JSON, the others
+        are written anyway, those jobs are left untouched, and
+        :class:`~beat.stores.BatchSerializationError` is raised, carrying per item what
+        would have been returned (``recorded``) and each bad item's error (``errors``).
+
+        This default calls :meth:`complete` once per item (not atomic); the built-in stores
+        write the whole batch at once.
+        """
+        recorded: list[bool] = []
+        bad: dict[int, SerializationError] = {}
+        for index, (id, attempt, worker, result) in enumerate(items):
+            try:
+                recorded.append(await self.complete(id, attempt, worker, result))
+            except SerializationError as exc:
+                bad[index] = exc
+                recorded.append(False)
+        if bad:
+            raise BatchSerializationError(recorded, bad)
+        return recorded
 
     @abc.abstractmethod
     async def fail(

@@ -10,6 +10,7 @@ They live with the rest of beat's exceptions (see the tree drawn there); this mo
         ├── JobNotFoundError (LookupError)          no job with that id
         ├── InvalidJobStateError (RuntimeError)     the job's status forbids the transition
         └── SerializationError (TypeError)          an argument or result is not plain JSON
+            └── BatchSerializationError             some results of a complete_many batch
 
 Bad options of a new job (empty task name, naive datetime, ``max_attempts < 1``...) raise the
 existing :class:`beat.InvalidJobError` (a ``ValueError``).
@@ -27,6 +28,7 @@ from .._exceptions import (
 )
 
 __all__ = [
+    "BatchSerializationError",
     "InvalidJobStateError",
     "JobNotFoundError",
     "SerializationError",
@@ -34,3 +36,22 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
 ]
+
+
+class BatchSerializationError(SerializationError):
+    """Some results given to :meth:`~beat.stores.Store.complete_many` are not plain JSON.
+
+    Raised after the rest of the batch was written: ``errors`` maps the index of each bad
+    item to the :class:`SerializationError` :meth:`~beat.stores.Store.complete` would have
+    raised for it (those jobs were left untouched); ``recorded`` is what ``complete_many``
+    would have returned, one entry per item (``False`` for the bad ones).
+    """
+
+    def __init__(self, recorded: list[bool], errors: dict[int, SerializationError]) -> None:
+        first = min(errors)
+        super().__init__(
+            f"{len(errors)} result(s) of the batch are not JSON "
+            f"(item {first}: {errors[first]}); the others were written"
+        )
+        self.recorded = recorded
+        self.errors = errors

@@ -27,6 +27,7 @@ from ._base import (
     JobStatus,
     NewJob,
     Store,
+    batch_outcome,
     check_aware,
     check_claim,
     check_listing,
@@ -36,6 +37,7 @@ from ._base import (
     encode_json,
     epoch_to_dt,
     prepare_jobs,
+    prepare_results,
     to_uuid,
 )
 from ._errors import InvalidJobStateError, JobNotFoundError, StoreUnavailableError
@@ -252,6 +254,19 @@ class MemoryStore(Store):
         row.result = text
         self._finished(row.id)
         return True
+
+    async def complete_many(self, items: Sequence[tuple[UUID, int, str, JSON]]) -> list[bool]:
+        good, bad = prepare_results(items)
+        now = self._now()
+        written = []
+        for item in good:
+            row = self._owned(item.id, item.attempt, item.worker)
+            if row is not None:
+                row.finish("succeeded", now)
+                row.result = item.result
+                self._finished(row.id)
+            written.append((item, row is not None))
+        return batch_outcome(len(items), written, bad)
 
     async def fail(
         self,

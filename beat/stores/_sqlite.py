@@ -46,6 +46,7 @@ from ._base import (
     JobStatus,
     NewJob,
     Store,
+    batch_outcome,
     check_aware,
     check_claim,
     check_listing,
@@ -54,6 +55,7 @@ from ._base import (
     derive_status,
     encode_json,
     prepare_jobs,
+    prepare_results,
     to_uuid,
 )
 from ._errors import (
@@ -496,6 +498,32 @@ class SQLiteStore(Store):
         if done is not None:
             self._wake(self._finished_waiters)
         return done is not None
+
+    async def complete_many(self, items: Sequence[tuple[UUID, int, str, JSON]]) -> list[bool]:
+        good, bad = prepare_results(items)
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            now = self._now_us()
+            with self._write(conn):
+                return [
+                    conn.execute(
+                        _SQL["complete"],
+                        {
+                            "id": str(item.id),
+                            "attempt": item.attempt,
+                            "worker": item.worker,
+                            "result": item.result,
+                            "now": now,
+                        },
+                    ).fetchone()
+                    is not None
+                    for item in good
+                ]
+
+        done = await self._run(run) if good else []
+        if any(done):
+            self._wake(self._finished_waiters)
+        return batch_outcome(len(items), list(zip(good, done, strict=True)), bad)
 
     async def fail(
         self,

@@ -8,8 +8,13 @@ See ``docs/worker.md``. In short:
   on PostgreSQL) — never a busy poll. At most ``concurrency`` jobs run at once.
 * **A run.** ``fn(ctx, *args, **kwargs)`` with a :class:`JobContext`; coroutine functions on
   the loop, plain functions in the worker's thread pool. The task's ``timeout`` cancels the
-  attempt. Success → ``complete``; an exception → ``fail`` (with ``retry_at`` while the task
-  may retry); a result that is not JSON → ``fail`` with ``beat.SerializationError``, no retry.
+  attempt. Success → ``complete_many`` (batched, below); an exception → ``fail`` (with
+  ``retry_at`` while the task may retry); a result that is not JSON → ``fail`` with
+  ``beat.SerializationError``, no retry.
+* **Batched completions.** Successes are buffered and written together with one
+  ``store.complete_many`` (one statement, one commit): when ``concurrency`` are waiting, when
+  no other job is still executing (or the worker stops), or after ``COMPLETION_DELAY`` on the
+  worker's clock. A job keeps its slot, and its heartbeat, until its completion is recorded.
 * **Heartbeat.** Every ``heartbeat`` seconds the leases of all running jobs are renewed;
   jobs whose cancellation was requested are stopped and ``mark_cancelled``; jobs reported
   lost are stopped and nothing is reported for them.
@@ -55,6 +60,7 @@ from ._exceptions import (
     StoreUnavailableError,
 )
 from ._units import positive_seconds
+from .stores._errors import BatchSerializationError
 
 if TYPE_CHECKING:
     from ._tasks import Task, TaskRegistry
@@ -80,6 +86,8 @@ MAX_EMPTY_FLOOR = 1.0
 #: Tries to record one outcome (complete/fail/release/mark_cancelled) before giving up on it.
 RECORD_TRIES = 5
 RECORD_TRIES_STOPPING = 2
+#: Longest wait (worker's clock) for more successes to join a batch of completions.
+COMPLETION_DELAY = 0.002
 
 StopReason: TypeAlias = Literal["cancel", "lost", "shutdown"]
 
@@ -164,6 +172,9 @@ class _Stopped:
 
 
 _Outcome: TypeAlias = _Succeeded | _Failed | _Stopped
+#: What recording one outcome came to: applied (``True``), refused or given up (``False``), or
+#: the result is not JSON (the store's error, for the caller to turn into a failure).
+_Recorded: TypeAlias = bool | SerializationError
 
 
 class _Run:
@@ -190,6 +201,98 @@ class _Run:
     def describe(self) -> str:
         r = self.record
         return f"job {r.id} ({r.task}) attempt {r.attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Completion:
+    run: _Run
+    value: Any
+    recorded: asyncio.Future[bool]
+
+
+class _CompletionBatcher:
+    """Writes successful outcomes in batches, one ``store.complete_many`` per batch.
+
+    The only owner of its buffer. One writer task at a time drains it: it waits until
+    ``limit`` completions are buffered, the worker has nothing else executing (or is
+    stopping), or ``delay`` seconds passed on the worker's clock; then writes up to ``limit``
+    of them (fenced and retried through outages like every outcome, see
+    :meth:`Worker._record_many`) and answers each waiter. Completions arriving meanwhile form
+    the next batch.
+    """
+
+    def __init__(self, worker: Worker, limit: int, delay: float) -> None:
+        self._worker = worker
+        self._limit = limit
+        self._delay = delay
+        self._buffer: list[_Completion] = []
+        self._ready = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def complete(self, run: _Run, value: Any) -> bool:
+        """Record ``run``'s success; as :meth:`Worker._record`: ``True`` once applied,
+        ``False`` if refused or not recordable; :class:`SerializationError` if not JSON."""
+        recorded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._buffer.append(_Completion(run, value, recorded))
+        self.nudge()
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain(), name="beat-worker-completions")
+        return await recorded
+
+    def nudge(self) -> None:
+        """Write now if the buffer should not wait any longer (the worker's state changed)."""
+        if self._buffer and self._due():
+            self._ready.set()
+
+    def _due(self) -> bool:
+        worker = self._worker
+        return (
+            len(self._buffer) >= self._limit
+            or worker._stopping.is_set()
+            or all(run.recording for run in worker._running.values())
+        )
+
+    async def _drain(self) -> None:
+        try:
+            while self._buffer:
+                if not self._due():
+                    self._ready.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with self._worker._clock.timeout(self._delay):
+                            await self._ready.wait()
+                batch, self._buffer = self._buffer[: self._limit], self._buffer[self._limit :]
+                await self._write(batch)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: list[_Completion]) -> None:
+        worker = self._worker
+        items = [(c.run.record.id, c.run.record.attempt, worker.name, c.value) for c in batch]
+
+        async def call() -> list[_Recorded]:
+            try:
+                return list(await worker._store.complete_many(items))
+            except BatchSerializationError as exc:
+                return [exc.errors.get(i, ok) for i, ok in enumerate(exc.recorded)]
+
+        try:
+            results = await worker._record_many([c.run.record for c in batch], "success", call)
+        except BaseException as exc:  # pragma: no cover - a bug, or the loop shutting down
+            for c in batch:
+                if c.recorded.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    c.recorded.cancel()
+                else:
+                    c.recorded.set_exception(exc)
+            raise
+        for c, result in zip(batch, results, strict=True):
+            if c.recorded.done():  # its run was cancelled meanwhile
+                continue
+            if isinstance(result, SerializationError):
+                c.recorded.set_exception(result)
+            else:
+                c.recorded.set_result(result)
 
 
 def _default_name() -> str:
@@ -259,6 +362,7 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._counts = dict.fromkeys(WorkerStats.__dataclass_fields__, 0)
+        self._completions = _CompletionBatcher(self, concurrency, COMPLETION_DELAY)
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -306,6 +410,7 @@ class Worker:
             return 0
         self._stopped = True
         self._stopping.set()
+        self._completions.nudge()
         await asyncio.gather(self._loop_task, return_exceptions=True)
         mains = [run.main for run in self._running.values() if run.main is not None]
         if mains and (timeout is None or timeout > 0):
@@ -472,6 +577,7 @@ class Worker:
         finally:
             self._running.pop(run.key, None)
             self._slot_freed.set()
+            self._completions.nudge()
 
     async def _execute(self, run: _Run) -> _Outcome:
         task, ctx, record = run.task, run.ctx, run.record
@@ -533,7 +639,7 @@ class Worker:
             return
         if isinstance(outcome, _Succeeded):
             try:
-                ok = await self._record(record, "success", self._complete_call(record, outcome))
+                ok = await self._completions.complete(run, outcome.value)
             except SerializationError as exc:
                 failure = _Failed(SERIALIZATION_ERROR, f"the result is not JSON: {exc}", "", exc)
             else:
@@ -547,11 +653,6 @@ class Worker:
 
     def _cancel_call(self, record: JobRecord) -> Callable[[], Awaitable[bool]]:
         return lambda: self._store.mark_cancelled(record.id, record.attempt, self._name)
-
-    def _complete_call(
-        self, record: JobRecord, outcome: _Succeeded
-    ) -> Callable[[], Awaitable[bool]]:
-        return lambda: self._store.complete(record.id, record.attempt, self._name, outcome.value)
 
     async def _fail(self, run: _Run, outcome: _Failed) -> None:
         record, store, me = run.record, self._store, self._name
@@ -602,44 +703,69 @@ class Worker:
     async def _record(
         self, record: JobRecord, what: str, call: Callable[[], Awaitable[bool]]
     ) -> bool:
-        """Write one fenced outcome, retrying through outages. ``True`` if it was applied;
-        ``False`` if refused (logged) or not recordable (logged; left to lease expiry).
+        """Write one fenced outcome, retrying through outages (:meth:`_record_many`).
         :class:`SerializationError` propagates."""
+
+        async def one() -> list[_Recorded]:
+            try:
+                return [await call()]
+            except SerializationError as exc:
+                return [exc]
+
+        (result,) = await self._record_many([record], what, one)
+        if isinstance(result, SerializationError):
+            raise result
+        return result
+
+    async def _record_many(
+        self,
+        records: Sequence[JobRecord],
+        what: str,
+        call: Callable[[], Awaitable[list[_Recorded]]],
+    ) -> list[_Recorded]:
+        """Write fenced outcomes with one store call, retrying through outages; per record,
+        ``True`` if it was applied, ``False`` if refused (logged) or not recordable (logged;
+        left to lease expiry), or the :class:`SerializationError` ``call`` gave for it."""
         tries = RECORD_TRIES_STOPPING if self._stopping.is_set() else RECORD_TRIES
-        name = f"job {record.id} ({record.task}) attempt {record.attempt}"
+        names = [f"job {r.id} ({r.task}) attempt {r.attempt}" for r in records]
+        about = names[0] if len(names) == 1 else f"{len(names)} jobs"
         for n in range(1, tries + 1):
             try:
-                ok = await call()
-                if not ok and n > 1:  # an earlier try whose reply was lost may have applied it
-                    ok = await self._applied(record)
-            except SerializationError:
-                raise
+                results = await call()
+                if n > 1:  # an earlier try whose reply was lost may have applied some
+                    results = [
+                        await self._applied(record) if result is False else result
+                        for record, result in zip(records, results, strict=True)
+                    ]
             except _FINAL as exc:
-                log.error("%s: recording %s failed (%s); left to lease expiry", name, what, exc)
-                return False
+                for name in names:
+                    log.error("%s: recording %s failed (%s); left to lease expiry", name, what, exc)
+                return [False] * len(records)
             except Exception as exc:  # outages, and anything unexpected: a retry is safe
-                self._store_down(exc, f"{what} of {name}")
+                self._store_down(exc, f"{what} of {about}")
                 if n < tries:
                     await self._clock.sleep(self._backoff(n))
                 continue
             self._store_up()
-            if not ok:
-                self._counts["lost"] += 1
-                log.warning(
-                    "%s: late completion refused (%s): the job was taken over, cancelled or "
-                    "finished elsewhere",
-                    name,
-                    what,
-                )
-            return ok
-        log.error(
-            "%s: could not record %s after %d tries (store unavailable); left to lease "
-            "expiry, another worker will run it again",
-            name,
-            what,
-            tries,
-        )
-        return False
+            for name, result in zip(names, results, strict=True):
+                if result is False:
+                    self._counts["lost"] += 1
+                    log.warning(
+                        "%s: late completion refused (%s): the job was taken over, cancelled "
+                        "or finished elsewhere",
+                        name,
+                        what,
+                    )
+            return results
+        for name in names:
+            log.error(
+                "%s: could not record %s after %d tries (store unavailable); left to lease "
+                "expiry, another worker will run it again",
+                name,
+                what,
+                tries,
+            )
+        return [False] * len(records)
 
     async def _applied(self, record: JobRecord) -> bool:
         """After a refused retry: did the try whose reply was lost finish the job for us?"""

@@ -527,6 +527,10 @@ class FlakyStore(MemoryStore):
         self._check()
         return await super().complete(*a, **kw)
 
+    async def complete_many(self, *a: Any, **kw: Any) -> list[bool]:  # type: ignore[override]
+        self._check()
+        return await super().complete_many(*a, **kw)
+
     async def fail(self, *a: Any, **kw: Any) -> bool:  # type: ignore[override]
         self._check()
         return await super().fail(*a, **kw)

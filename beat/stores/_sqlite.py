@@ -311,6 +311,21 @@ class SQLiteStore(Store):
             raise
         self._executor = executor
 
+    def _enter_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL. Several processes opening a new file at once can get
+        "database is locked" here without SQLite's busy handler waiting (the mode change
+        needs the file to itself), so retry for up to ``busy_timeout``. This runs on the
+        store's own thread, never on the event loop."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
     def _connect(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
@@ -318,7 +333,7 @@ class SQLiteStore(Store):
             raise StoreConfigError(f"cannot open SQLite file {self.path}: {exc}") from exc
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enter_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             with self._write(conn):
                 version = conn.execute("PRAGMA user_version").fetchone()[0]

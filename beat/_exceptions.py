@@ -21,6 +21,7 @@ catch either::
     │   ├── JobNotFoundError (LookupError)     no durable job with that id
     │   ├── InvalidJobStateError (RuntimeError)  the job's status forbids the transition
     │   └── SerializationError (TypeError)     an argument or result is not plain JSON
+    │       └── BatchSerializationError        some results of a complete_many batch
     └── JobOutcomeError                        a durable job waited for did not succeed
         ├── JobFailedError                     it went dead; carries its last error
         └── JobCancelledError                  it was cancelled
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .stores import JobRecord
 
 __all__ = [
+    "BatchSerializationError",
     "BeatError",
     "CoordinatorConfigError",
     "CoordinatorError",
@@ -145,6 +147,25 @@ class InvalidJobStateError(StoreError, RuntimeError):
 class SerializationError(StoreError, TypeError):
     """Raised when an argument, keyword argument or result is not plain JSON (no NaN, no
     objects, string keys only). Nothing is stored."""
+
+
+class BatchSerializationError(SerializationError):
+    """Some results given to :meth:`~beat.stores.Store.complete_many` are not plain JSON.
+
+    Raised after the rest of the batch was written: ``errors`` maps the index of each bad
+    item to the :class:`SerializationError` :meth:`~beat.stores.Store.complete` would have
+    raised for it (those jobs were left untouched); ``recorded`` is what ``complete_many``
+    would have returned, one entry per item (``False`` for the bad ones).
+    """
+
+    def __init__(self, recorded: list[bool], errors: dict[int, SerializationError]) -> None:
+        first = min(errors)
+        super().__init__(
+            f"{len(errors)} result(s) of the batch are not JSON "
+            f"(item {first}: {errors[first]}); the others were written"
+        )
+        self.recorded = recorded
+        self.errors = errors
 
 
 class JobOutcomeError(BeatError):

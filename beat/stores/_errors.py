@@ -19,6 +19,7 @@ existing :class:`beat.InvalidJobError` (a ``ValueError``).
 from __future__ import annotations
 
 from .._exceptions import (
+    BatchSerializationError,
     InvalidJobStateError,
     JobNotFoundError,
     SerializationError,
@@ -36,22 +37,3 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
 ]
-
-
-class BatchSerializationError(SerializationError):
-    """Some results given to :meth:`~beat.stores.Store.complete_many` are not plain JSON.
-
-    Raised after the rest of the batch was written: ``errors`` maps the index of each bad
-    item to the :class:`SerializationError` :meth:`~beat.stores.Store.complete` would have
-    raised for it (those jobs were left untouched); ``recorded`` is what ``complete_many``
-    would have returned, one entry per item (``False`` for the bad ones).
-    """
-
-    def __init__(self, recorded: list[bool], errors: dict[int, SerializationError]) -> None:
-        first = min(errors)
-        super().__init__(
-            f"{len(errors)} result(s) of the batch are not JSON "
-            f"(item {first}: {errors[first]}); the others were written"
-        )
-        self.recorded = recorded
-        self.errors = errors

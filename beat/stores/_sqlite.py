@@ -11,10 +11,13 @@ Time comes from ``clock`` (epoch seconds, default :func:`time.time`) read inside
 transaction; timestamps are stored as integer microseconds since the epoch, UTC. Processes
 sharing a file should share a host clock.
 
-Wake-ups: triggers bump counters in ``beat_signals`` when jobs become claimable (``new``) or
-finish (``finished``). :meth:`SQLiteStore.wait_for_jobs` returns at once for changes made
-through the same store object, and polls the ``new`` counter every ``poll_interval`` seconds
-for other processes; :meth:`SQLiteStore.wait_finished` polls the job likewise.
+Wake-ups: a change made through this store object wakes its waiters at once; one made by
+another process rings this process's doorbell (``_doorbell.py``: a Unix datagram per commit
+that others may wait for). Neither is trusted alone: triggers bump counters in
+``beat_signals`` when jobs become claimable (``new``) or finish (``finished``), and
+:meth:`SQLiteStore.wait_for_jobs` polls the ``new`` counter every ``poll_interval`` seconds
+(:meth:`SQLiteStore.wait_finished` polls the job likewise), so a lost ring costs at most one
+poll interval.
 
 Schema version: ``PRAGMA user_version`` (1), migrated inside ``BEGIN IMMEDIATE`` so that
 processes opening a new file at once create it exactly once.
@@ -58,6 +61,7 @@ from ._base import (
     prepare_results,
     to_uuid,
 )
+from ._doorbell import FINISHED, NEW, Doorbell
 from ._errors import (
     InvalidJobStateError,
     JobNotFoundError,
@@ -263,6 +267,7 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: set[asyncio.Future[None]] = set()
+        self._doorbell = Doorbell(self.path, self._rung)
 
     # -- thread plumbing ---------------------------------------------------------------------
     async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -310,6 +315,7 @@ class SQLiteStore(Store):
             executor.shutdown(wait=False)
             raise
         self._executor = executor
+        self._doorbell.open()
 
     def _enter_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL. Several processes opening a new file at once can get
@@ -358,6 +364,7 @@ class SQLiteStore(Store):
         executor, self._executor = self._executor, None
         if executor is None:
             return
+        self._doorbell.close()
 
         def shut() -> None:
             conn, self._conn = self._conn, None
@@ -438,7 +445,7 @@ class SQLiteStore(Store):
             return [self._record(row, now) for row in rows]
 
         records = await self._run(run)
-        self._wake(self._new_waiters)
+        self._changed(NEW)
         return records
 
     async def claim(
@@ -472,7 +479,7 @@ class SQLiteStore(Store):
 
         records, expired = await self._run(run)
         if expired:
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
         return records
 
     async def heartbeat(
@@ -511,7 +518,7 @@ class SQLiteStore(Store):
         text = encode_json(result, "result")
         done = await self._fenced("complete", id, attempt, worker, result=text)
         if done is not None:
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
         return done is not None
 
     async def complete_many(self, items: Sequence[tuple[UUID, int, str, JSON]]) -> list[bool]:
@@ -537,7 +544,7 @@ class SQLiteStore(Store):
 
         done = await self._run(run) if good else []
         if any(done):
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
         return batch_outcome(len(items), list(zip(good, done, strict=True)), bad)
 
     async def fail(
@@ -573,7 +580,7 @@ class SQLiteStore(Store):
     async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
         done = await self._fenced("mark_cancelled", id, attempt, worker)
         if done is not None:
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
         return done is not None
 
     async def cancel(self, id: UUID) -> JobRecord:
@@ -588,7 +595,7 @@ class SQLiteStore(Store):
         if record is None:
             raise JobNotFoundError(f"no job with id {key}")
         if record.status is JobStatus.CANCELLED:
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
         return record
 
     async def retry(self, id: UUID) -> JobRecord:
@@ -608,7 +615,7 @@ class SQLiteStore(Store):
                 f"job {key} is {found.status}; only dead or cancelled jobs can be retried",
                 status=found.status,
             )
-        self._wake(self._new_waiters)
+        self._changed(NEW)
         return record
 
     # -- reads -------------------------------------------------------------------------------
@@ -680,9 +687,18 @@ class SQLiteStore(Store):
 
     def _woken(self, status: str | None) -> None:
         if status == STORED_WAITING:
-            self._wake(self._new_waiters)
+            self._changed(NEW)
         elif status in FINISHED_VALUES:
-            self._wake(self._finished_waiters)
+            self._changed(FINISHED)
+
+    def _changed(self, kind: bytes) -> None:
+        """After a commit: wake this object's waiters of ``kind`` and ring the other
+        processes' doorbells."""
+        self._rung(kind)
+        self._doorbell.ring(kind)
+
+    def _rung(self, kind: bytes) -> None:
+        self._wake(self._new_waiters if kind == NEW else self._finished_waiters)
 
     async def _until_claimable(
         self, queues: Sequence[str] | None, tasks: Collection[str] | None

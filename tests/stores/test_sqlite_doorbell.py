@@ -1,0 +1,138 @@
+"""SQLiteStore across processes: another process's commit wakes a waiter without polling.
+
+Every store here polls only once a minute, so a waiter that returns before its timeout was
+woken by the doorbell (a ring from the other process), not by a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from beat.stores import JobStatus, NewJob, SQLiteStore
+from beat.stores._doorbell import wake_directory
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix-domain sockets"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+NO_POLL = 60.0  # a poll interval no test waits for
+WAIT = 30.0
+
+# Opens the store, says "ready", then per input line: "enqueue" or "finish <id>".
+_OTHER = textwrap.dedent(
+    """
+    import asyncio, sys, uuid
+    from beat.stores import NewJob, SQLiteStore
+
+    async def main(path):
+        async with SQLiteStore(path, poll_interval=60) as store:
+            print("ready", flush=True)
+            loop = asyncio.get_running_loop()
+            while line := (await loop.run_in_executor(None, sys.stdin.readline)).split():
+                if line[0] == "enqueue":
+                    [job] = await store.enqueue([NewJob("t")])
+                    print(job.id, flush=True)
+                else:
+                    [job] = await store.claim("other", queues=["default"], tasks=["t"],
+                                              limit=1, lease=30)
+                    await store.complete(job.id, job.attempt, "other", "done")
+                    print("finished", flush=True)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+class Other:
+    """The other process, driven line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _OTHER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+
+    def say(self, line: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if line:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.proc.communicate(timeout=30)  # closes stdin: the other process exits
+        assert self.proc.returncode == 0
+
+
+async def test_an_enqueue_in_another_process_wakes_wait_for_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path, poll_interval=NO_POLL) as store:
+        other = Other(path)
+        try:
+            assert await asyncio.to_thread(other.say, "") == "ready"
+            loop = asyncio.get_running_loop()
+            waiting = asyncio.create_task(store.wait_for_jobs(WAIT))
+            await asyncio.sleep(0)  # the waiter is registered before the other enqueues
+            started = loop.time()
+            job_id = await asyncio.to_thread(other.say, "enqueue")
+            await asyncio.wait_for(waiting, WAIT)
+            assert loop.time() - started < WAIT / 2, "woken by the timeout, not the doorbell"
+            [claimed] = await store.claim("me", queues=["default"], tasks=["t"], limit=1, lease=5)
+            assert str(claimed.id) == job_id
+        finally:
+            await asyncio.to_thread(other.close)
+
+
+async def test_a_completion_in_another_process_wakes_wait_finished(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path, poll_interval=NO_POLL) as store:
+        [job] = await store.enqueue([NewJob("t")])
+        other = Other(path)
+        try:
+            assert await asyncio.to_thread(other.say, "") == "ready"
+            loop = asyncio.get_running_loop()
+            waiting = asyncio.create_task(store.wait_finished(job.id, WAIT))
+            await asyncio.sleep(0.05)  # let the waiter read the job once (still queued)
+            started = loop.time()
+            assert await asyncio.to_thread(other.say, "finish") == "finished"
+            record = await asyncio.wait_for(waiting, WAIT)
+            assert loop.time() - started < WAIT / 2, "woken by the timeout, not the doorbell"
+            assert record.status is JobStatus.SUCCEEDED
+            assert record.result == "done"
+        finally:
+            await asyncio.to_thread(other.close)
+
+
+async def test_a_socket_left_by_a_dead_process_is_removed_and_rings_go_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    directory = wake_directory(path)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A socket file nobody listens on any more, as a SIGKILLed process leaves behind.
+    stale = directory / "999999-dead"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(stale))
+    sock.close()
+    async with SQLiteStore(path, poll_interval=NO_POLL) as waiter:
+        async with SQLiteStore(path, poll_interval=NO_POLL) as enqueuer:
+            waiting = asyncio.create_task(waiter.wait_for_jobs(WAIT))
+            await asyncio.sleep(0)
+            await enqueuer.enqueue([NewJob("t")])
+            await asyncio.wait_for(waiting, WAIT / 2)
+        assert not stale.exists()
+    # Closed stores remove their own sockets.
+    assert list(directory.iterdir()) == []

@@ -22,8 +22,10 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import tracing as _tracing
 from ._clock import Clock
 from ._context import Context
+from ._timers import from_us
 
 if TYPE_CHECKING:
     from ._registry import JobState
@@ -85,7 +87,9 @@ class Executor:
             started = clock.time()
             reporter.started(state, when, attempt)
             try:
-                if options.timeout is not None:
+                if _tracing.ENABLED:  # one flag test per attempt when tracing is off
+                    result = await self._call_traced(state, ctx, when)
+                elif options.timeout is not None:
                     result = await self._call_with_timeout(state, ctx, options.timeout)
                 elif job.is_async:
                     # The common call shapes avoid building an args tuple / kwargs dict per run.
@@ -120,6 +124,23 @@ class Executor:
                 return None
             await clock.sleep(options.backoff.delay(attempt - first_attempt + 1, self._rng))
             attempt += 1
+
+    async def _call_traced(self, state: JobState, ctx: Context, when: int) -> Any:
+        """One attempt inside its own span (:mod:`beat.tracing`), a new trace per run."""
+        job = state.job
+        attributes = {
+            "beat.job.id": str(job.id),
+            "beat.job.name": job.name,
+            "beat.run.when": from_us(when).isoformat(),
+            "beat.run.attempt": ctx.attempt,
+        }
+        with _tracing.run_span(f"beat.run {job.name}", None, attributes):
+            timeout = job.options.timeout
+            if timeout is not None:
+                return await self._call_with_timeout(state, ctx, timeout)
+            if job.is_async:
+                return await job.fn(ctx, *job.args, **job.kwargs)
+            return await self._in_thread(state, ctx)
 
     async def _call_with_timeout(self, state: JobState, ctx: Context, timeout: float) -> Any:
         job = state.job

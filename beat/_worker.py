@@ -537,6 +537,12 @@ class Worker:
 
     # -- running -----------------------------------------------------------------------------
     def _start_run(self, record: JobRecord) -> None:
+        if (record.id, record.attempt) in self._running:
+            # The same execution claimed again: the database lost our claim's unflushed
+            # commit in a crash (claims commit without waiting for the disk, see
+            # docs/stores.md) and handed the job back to us under the same attempt. The
+            # run already in progress is that execution; do not start a second one.
+            return
         task = self._tasks.get(record.task)
         run = _Run(record, task, JobContext(record, self._name, self._clock)) if task else None
         if run is None:  # unregistered since the claim: give it back

@@ -64,6 +64,8 @@ from ._scheduler import JobInfo, Scheduler, Statistics
 from ._tasks import JobHandle, Task, TaskCall, TaskOptions, TaskRegistry, task
 from ._timers import Cron, Cycle, Oneshot, Timer
 from ._worker import JobContext, Worker, WorkerStats
+from .stores._base import LogEntry, PruneRule, Unique
+from .stores._schedules import ScheduleSpec
 
 __version__ = "0.1.0"
 
@@ -107,8 +109,10 @@ __all__ = [
     "JobRequest",
     "JobRescheduled",
     "JobResumed",
+    "LogEntry",
     "Oneshot",
     "Outcome",
+    "PruneRule",
     "RunCancelled",
     "RunEvent",
     "RunFailed",
@@ -118,6 +122,7 @@ __all__ = [
     "RunStarted",
     "RunSucceeded",
     "RunTimedOut",
+    "ScheduleSpec",
     "Scheduler",
     "SchedulerStarted",
     "SchedulerStateError",
@@ -134,6 +139,7 @@ __all__ = [
     "TaskRegistry",
     "TimeEvent",
     "Timer",
+    "Unique",
     "Worker",
     "WorkerStats",
     "task",

@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import Heartbeat, JobRecord, JobStatus, NewJob, Store
+from ._base import (
+    MAX_LOG_MESSAGE,
+    Heartbeat,
+    InstanceRecord,
+    JobRecord,
+    JobStatus,
+    LogEntry,
+    NewJob,
+    PruneRule,
+    Store,
+    Unique,
+)
 from ._errors import (
     BatchSerializationError,
     InvalidJobStateError,
@@ -22,6 +33,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._memory import MemoryStore
+from ._schedules import ScheduleRecord, ScheduleSpec
 from ._sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -30,18 +42,25 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchSerializationError",
     "Heartbeat",
+    "InstanceRecord",
     "InvalidJobStateError",
     "JobNotFoundError",
     "JobRecord",
     "JobStatus",
+    "LogEntry",
+    "MAX_LOG_MESSAGE",
     "MemoryStore",
     "NewJob",
+    "PruneRule",
     "SQLiteStore",
+    "ScheduleRecord",
+    "ScheduleSpec",
     "SerializationError",
     "Store",
     "StoreConfigError",
     "StoreError",
     "StoreUnavailableError",
+    "Unique",
 ]
 
 

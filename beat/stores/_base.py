@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
 import json
 import math
 import uuid
@@ -31,18 +32,26 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 from uuid import UUID
 
 from .._exceptions import InvalidJobError
 from ._errors import BatchSerializationError, SerializationError
 
+if TYPE_CHECKING:
+    from ._schedules import ScheduleRecord, ScheduleSpec
+
 __all__ = [
+    "MAX_LOG_MESSAGE",
     "Heartbeat",
+    "InstanceRecord",
     "JobRecord",
     "JobStatus",
+    "LogEntry",
     "NewJob",
+    "PruneRule",
     "Store",
+    "Unique",
 ]
 
 JSON: TypeAlias = Any
@@ -81,6 +90,75 @@ _FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.CANCELLED}
 FINISHED_VALUES = tuple(sorted(s.value for s in _FINISHED))
 STORED_WAITING = "queued"
 """The one stored value of both ``scheduled`` and ``queued``."""
+MAX_LOG_MESSAGE = 8192
+"""Characters of a :class:`LogEntry` message a store keeps; the rest is cut off."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unique:
+    """Enqueue a job only if no other job with the same key exists (see ``docs/stores.md``).
+
+    An enqueue *conflicts* when a stored job has the same ``key``, was created less than
+    ``period`` seconds ago by the store's clock (``None``: at any time) and is in one of
+    ``statuses``. ``SCHEDULED`` and ``QUEUED`` are one stored state, so either (or both)
+    matches every waiting job. On a conflict nothing new is stored and the existing job is
+    returned with ``conflict=True``; with ``on_conflict="replace"`` a still-waiting existing
+    job first takes the new job's args, kwargs, meta, priority, queue, max_attempts and
+    due time (a running or finished one is left alone, as with ``"ignore"``).
+
+    ``key=None`` derives the key from the task name, args and kwargs (a stable SHA-256 of
+    their canonical JSON), so equal calls share a key.
+    """
+
+    key: str | None = None
+    period: float | None = None
+    statuses: frozenset[JobStatus] = frozenset(
+        {JobStatus.SCHEDULED, JobStatus.QUEUED, JobStatus.RUNNING}
+    )
+    on_conflict: Literal["ignore", "replace"] = "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log record of one attempt of a job, as :meth:`Store.add_logs` stores it.
+
+    ``message`` is already formatted (with the exception text, if any); stores keep its
+    first :data:`MAX_LOG_MESSAGE` characters. ``at`` is aware (read back in UTC).
+    """
+
+    attempt: int
+    at: datetime
+    level: str
+    logger: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PruneRule:
+    """Which finished jobs :meth:`Store.prune` deletes.
+
+    Applies to jobs in ``status`` (a finished one: ``succeeded``, ``dead``, ``cancelled``)
+    and of ``task`` (``None``: every task). Among those, a job is deleted when it finished
+    more than ``max_age`` seconds ago (store clock), or when ``max_count`` newer ones (by
+    ``finished_at``, then insertion order) exist. Give ``max_age``, ``max_count`` or both.
+    """
+
+    status: JobStatus
+    task: str | None = None
+    max_age: float | None = None
+    max_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """A live beat process as it last reported itself (:meth:`Store.record_instance`)."""
+
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen: datetime
+    info: dict[str, JSON]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +179,19 @@ class NewJob:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     scheduled_at: datetime | None = None
     delay: float = 0.0
+    meta: Mapping[str, JSON] = field(default_factory=dict)
+    """Free-form JSON kept with the job (trace context, the schedule or parent that made it)."""
+    unique: Unique | None = None
+    """Store it only if no conflicting job exists (see :class:`Unique`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One stored job as read at one moment. Times are aware UTC datetimes."""
+    """One stored job as read at one moment. Times are aware UTC datetimes.
+
+    ``conflict`` is only ever ``True`` on a record returned by :meth:`Store.enqueue`: the
+    job was not stored because of its :class:`Unique` key and this is the existing job.
+    """
 
     id: UUID
     task: str
@@ -127,6 +213,10 @@ class JobRecord:
     error_message: str | None = None
     error_traceback: str | None = None
     cancel_requested: bool = False
+    meta: dict[str, JSON] = field(default_factory=dict)
+    progress: JSON = None
+    unique_key: str | None = None
+    conflict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +237,16 @@ class Heartbeat:
 # Validation and encoding shared by the backends
 # -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
+class PreparedUnique:
+    """A validated :class:`Unique`: the key and the stored statuses it conflicts with."""
+
+    key: str
+    period: float | None
+    statuses: tuple[str, ...]  # stored values: "queued" stands for scheduled and queued
+    replace: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedJob:
     """A validated :class:`NewJob` with its id and JSON text, ready to store."""
 
@@ -159,6 +259,8 @@ class PreparedJob:
     max_attempts: int
     scheduled_at: datetime | None
     delay: float
+    meta: str = "{}"
+    unique: PreparedUnique | None = None
 
 
 def _check_json(value: Any, where: str, path: list[int]) -> None:
@@ -264,8 +366,51 @@ def check_aware(value: Any, what: str) -> datetime:
 def check_seconds(value: Any, what: str, *, zero: bool = False) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not zero):
-        raise InvalidJobError(f"{what} must be a {'non-negative' if zero else 'positive'} number")
+        raise InvalidJobError(
+            f"{what} must be a {'non-negative' if zero else 'positive'} number, got {value!r}"
+        )
     return float(value)
+
+
+def derived_unique_key(task: str, args: Sequence[JSON], kwargs: Mapping[str, JSON]) -> str:
+    """The key of ``Unique(key=None)``: the task plus a SHA-256 of the canonical JSON of the
+    arguments (sorted keys, tuples as lists), stable across processes and versions."""
+    text = json.dumps(
+        [task, list(args), kwargs], sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return f"{task}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _prepare_unique(
+    unique: Any, task: str, args: Sequence[JSON], kwargs: Mapping[str, JSON], where: str
+) -> PreparedUnique:
+    if not isinstance(unique, Unique):
+        raise InvalidJobError(f"{where} must be a Unique or None, got {unique!r}")
+    if unique.key is None:
+        key = derived_unique_key(task, args, kwargs)
+    else:
+        key = check_name(unique.key, f"{where}.key")
+    period = None if unique.period is None else check_seconds(unique.period, f"{where}.period")
+    statuses = unique.statuses
+    if isinstance(statuses, str) or not isinstance(statuses, Collection) or not statuses:
+        raise InvalidJobError(f"{where}.statuses must be a non-empty set of JobStatus")
+    stored = set()
+    for status in statuses:
+        value = stored_status(status)
+        assert value is not None
+        stored.add(STORED_WAITING if value is JobStatus.SCHEDULED else value.value)
+    if unique.on_conflict not in ("ignore", "replace"):
+        raise InvalidJobError(
+            f"{where}.on_conflict must be 'ignore' or 'replace', got {unique.on_conflict!r}"
+        )
+    return PreparedUnique(key, period, tuple(sorted(stored)), unique.on_conflict == "replace")
+
+
+def check_meta(value: Any, where: str) -> str:
+    """JSON text of a ``meta`` mapping (a dict with string keys)."""
+    if not isinstance(value, Mapping):
+        raise SerializationError(f"{where} must be a dict, got {type(value).__name__}")
+    return encode_json(dict(value), where)
 
 
 def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
@@ -285,11 +430,19 @@ def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
             raise InvalidJobError(f"jobs[{index}].priority must fit in 32 bits")
         if job.scheduled_at is not None and job.delay:
             raise InvalidJobError(f"jobs[{index}]: give scheduled_at or delay, not both")
+        task = check_name(job.task, f"jobs[{index}].task")
+        args = encode_json(list(job.args), f"jobs[{index}].args")
+        meta = check_meta(job.meta, f"jobs[{index}].meta")
+        unique = None
+        if job.unique is not None:
+            unique = _prepare_unique(
+                job.unique, task, job.args, job.kwargs, f"jobs[{index}].unique"
+            )
         prepared.append(
             PreparedJob(
                 id=uuid.uuid4(),
-                task=check_name(job.task, f"jobs[{index}].task"),
-                args=encode_json(list(job.args), f"jobs[{index}].args"),
+                task=task,
+                args=args,
                 kwargs=encode_json(job.kwargs, f"jobs[{index}].kwargs"),
                 queue=check_name(job.queue, f"jobs[{index}].queue"),
                 priority=priority,
@@ -298,9 +451,162 @@ def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
                 if job.scheduled_at is None
                 else check_aware(job.scheduled_at, f"jobs[{index}].scheduled_at"),
                 delay=check_seconds(job.delay, f"jobs[{index}].delay", zero=True),
+                meta=meta,
+                unique=unique,
             )
         )
     return prepared
+
+
+def check_paused(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidJobError(f"paused must be True or False, got {value!r}")
+    return value
+
+
+def check_version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidJobError(f"version must be a non-negative integer, got {value!r}")
+    return value
+
+
+def check_attempt(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidJobError(f"attempt must be a non-negative integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedLog:
+    """A validated :class:`LogEntry`: text cleaned (no NUL) and cut to MAX_LOG_MESSAGE."""
+
+    attempt: int
+    at: datetime
+    level: str
+    logger: str
+    message: str
+
+
+def prepare_logs(attempt: int, entries: Sequence[LogEntry]) -> list[PreparedLog]:
+    """Check every entry before anything is written; each must belong to ``attempt``."""
+    check_attempt(attempt)
+    if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
+        raise InvalidJobError(f"entries must be a sequence of LogEntry, got {entries!r}")
+    prepared = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, LogEntry):
+            raise InvalidJobError(f"entries[{index}] is a {type(entry).__name__}, not a LogEntry")
+        if entry.attempt != attempt:
+            raise InvalidJobError(
+                f"entries[{index}].attempt is {entry.attempt!r}, not the attempt {attempt}"
+            )
+        for name in ("level", "logger", "message"):
+            if not isinstance(getattr(entry, name), str):
+                raise InvalidJobError(
+                    f"entries[{index}].{name} must be a string, got {getattr(entry, name)!r}"
+                )
+        prepared.append(
+            PreparedLog(
+                attempt=attempt,
+                at=check_aware(entry.at, f"entries[{index}].at"),
+                level=clean_text(entry.level),
+                logger=clean_text(entry.logger),
+                message=clean_text(entry.message[:MAX_LOG_MESSAGE]),
+            )
+        )
+    return prepared
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRule:
+    """A validated :class:`PruneRule`, with its status as stored."""
+
+    status: str
+    task: str | None
+    max_age: float | None
+    max_count: int | None
+
+
+def prepare_rules(rules: Sequence[PruneRule]) -> list[PreparedRule]:
+    if isinstance(rules, (str, bytes)) or not isinstance(rules, Sequence):
+        raise InvalidJobError(f"rules must be a sequence of PruneRule, got {rules!r}")
+    prepared = []
+    for index, rule in enumerate(rules):
+        where = f"rules[{index}]"
+        if not isinstance(rule, PruneRule):
+            raise InvalidJobError(f"{where} is a {type(rule).__name__}, not a PruneRule")
+        status = stored_status(rule.status)
+        if status is None or not status.finished:
+            raise InvalidJobError(
+                f"{where}.status must be a finished status {FINISHED_VALUES}, got {rule.status!r}"
+            )
+        if rule.max_age is None and rule.max_count is None:
+            raise InvalidJobError(f"{where}: give max_age, max_count or both")
+        max_count = rule.max_count
+        if max_count is not None and (
+            isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0
+        ):
+            raise InvalidJobError(
+                f"{where}.max_count must be a non-negative integer, got {max_count!r}"
+            )
+        prepared.append(
+            PreparedRule(
+                status=status.value,
+                task=None if rule.task is None else check_name(rule.task, f"{where}.task"),
+                max_age=None
+                if rule.max_age is None
+                else check_seconds(rule.max_age, f"{where}.max_age", zero=True),
+                max_count=max_count,
+            )
+        )
+    return prepared
+
+
+def prune_doomed(
+    rows: Sequence[tuple[Any, str, str, float, int]],
+    rules: Sequence[PreparedRule],
+    now: float,
+) -> set[Any]:
+    """Which of ``rows`` — ``(key, status, task, finished_at epoch, seq)`` of finished jobs —
+    the rules delete. Every rule is judged against the same snapshot (one rule's deletions
+    never change another's ranking)."""
+    doomed: set[Any] = set()
+    for rule in rules:
+        matching = [
+            r for r in rows if r[1] == rule.status and (rule.task is None or r[2] == rule.task)
+        ]
+        matching.sort(key=lambda r: (r[3], r[4]), reverse=True)  # newest first
+        for rank, row in enumerate(matching):
+            too_old = rule.max_age is not None and row[3] < now - rule.max_age
+            too_many = rule.max_count is not None and rank >= rule.max_count
+            if too_old or too_many:
+                doomed.add(row[0])
+    return doomed
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInstance:
+    name: str
+    host: str
+    pid: int
+    started_at: datetime
+    info: str
+    ttl: float
+
+
+def prepare_instance(
+    name: str, host: str, pid: int, started_at: datetime, info: Mapping[str, JSON], ttl: float
+) -> PreparedInstance:
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**31:
+        raise InvalidJobError(f"pid must be a non-negative 32-bit integer, got {pid!r}")
+    return PreparedInstance(
+        name=check_name(name, "name"),
+        host=check_name(host, "host"),
+        pid=pid,
+        started_at=check_aware(started_at, "started_at"),
+        info=check_meta(info, "info"),
+        ttl=check_seconds(ttl, "ttl"),
+    )
 
 
 def check_claim(
@@ -537,3 +843,112 @@ class Store(abc.ABC):
         :class:`TimeoutError` after ``timeout`` seconds, :class:`JobNotFoundError` if there is
         no such job.
         """
+
+    # -- progress and logs ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
+        """Record ``progress`` (any JSON) on a running job. Fenced like :meth:`complete`:
+        ``False`` and nothing written unless the job is ``running`` under that worker and
+        attempt. Kept after the job finishes. :class:`SerializationError` (nothing written)
+        if ``progress`` is not JSON."""
+
+    @abc.abstractmethod
+    async def add_logs(self, id: UUID, attempt: int, entries: Sequence[LogEntry]) -> None:
+        """Append log entries of one attempt (each ``entry.attempt`` must equal ``attempt``).
+
+        Not fenced: a late attempt's logs are still its logs. Messages are cut to
+        :data:`MAX_LOG_MESSAGE` characters (NUL characters replaced). The batch is all or
+        nothing; :class:`InvalidJobError` for a malformed entry, :class:`JobNotFoundError`
+        if the job does not exist (nothing stored either way).
+        """
+
+    @abc.abstractmethod
+    async def get_logs(self, id: UUID, *, attempt: int | None = None) -> list[LogEntry]:
+        """The job's log entries (of one ``attempt`` if given), ordered by attempt, then
+        insertion. :class:`JobNotFoundError` if the job does not exist."""
+
+    # -- counts and pruning ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def count_jobs(self) -> dict[str, dict[JobStatus, int]]:
+        """queue → status → number of jobs, non-zero counts only. ``scheduled`` and ``queued``
+        are told apart against the store's clock, as in records."""
+
+    @abc.abstractmethod
+    async def prune(self, rules: Sequence[PruneRule]) -> int:
+        """Delete the finished jobs the rules select (and their logs), atomically; how many.
+
+        A job is deleted if any rule matching its status and task selects it (see
+        :class:`PruneRule`); every rule is judged against the same snapshot. Unfinished jobs
+        are never touched. :class:`InvalidJobError` (nothing deleted) for a bad rule.
+        """
+
+    # -- instances -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def record_instance(
+        self,
+        name: str,
+        *,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        info: Mapping[str, JSON],
+        ttl: float,
+    ) -> None:
+        """Upsert the live instance ``name`` with ``last_seen`` = the store's clock; it is
+        listed until ``ttl`` seconds after that unless recorded again. Instances expired
+        past their ttl may be deleted here."""
+
+    @abc.abstractmethod
+    async def list_instances(self) -> list[InstanceRecord]:
+        """Instances with ``last_seen + ttl >= now`` (store clock), by name."""
+
+    @abc.abstractmethod
+    async def remove_instance(self, name: str) -> None:
+        """Forget ``name`` (an instance shutting down). No error if unknown."""
+
+    # -- stored schedules ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_schedule(self, spec: ScheduleSpec) -> ScheduleRecord:
+        """Create or replace the schedule ``spec.name``; the stored record.
+
+        The spec is validated first (see :func:`~beat.stores._schedules.prepare_schedule`):
+        a bad cron text or zone raises :class:`~beat.CronSyntaxError` /
+        :class:`~beat.InvalidScheduleError`, bad options :class:`InvalidJobError`, non-JSON
+        arguments :class:`SerializationError`, and nothing is stored. A spec equal to the
+        stored one changes nothing (same version); otherwise the schedule's ``version``
+        becomes the new :meth:`schedules_version` and waiters are woken. ``created_at`` and
+        ``last_instant`` survive a replacement.
+        """
+
+    @abc.abstractmethod
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        """The schedule, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        """Every schedule, by name."""
+
+    @abc.abstractmethod
+    async def set_schedule_paused(self, name: str, paused: bool) -> ScheduleRecord:
+        """Pause or resume; a change bumps the version like :meth:`put_schedule`.
+        :class:`JobNotFoundError` if there is no such schedule."""
+
+    @abc.abstractmethod
+    async def delete_schedule(self, name: str) -> bool:
+        """Delete it (bumping :meth:`schedules_version`); ``False`` if there was none."""
+
+    @abc.abstractmethod
+    async def advance_schedule(self, name: str, instant: datetime) -> bool:
+        """``last_instant = max(last_instant, instant)``; ``True`` if it moved forward,
+        ``False`` if it already was at or past ``instant`` or the schedule does not exist.
+        Not a change of the schedule: no version bump, no wake-up."""
+
+    @abc.abstractmethod
+    async def schedules_version(self) -> int:
+        """A counter bumped by every change of any schedule (put, pause, resume, delete)."""
+
+    @abc.abstractmethod
+    async def wait_schedules_changed(self, version: int, timeout: float) -> int:
+        """The current :meth:`schedules_version` at once if it differs from ``version``;
+        otherwise wait until it does (a change from any process) or ``timeout`` seconds, and
+        return it then."""

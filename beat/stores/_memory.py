@@ -8,12 +8,13 @@ so each is atomic on the event loop. Time comes from ``clock`` (epoch seconds, d
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -23,24 +24,43 @@ from ._base import (
     LEASE_EXPIRED,
     STORED_WAITING,
     Heartbeat,
+    InstanceRecord,
     JobRecord,
     JobStatus,
+    LogEntry,
     NewJob,
+    PreparedUnique,
+    PruneRule,
     Store,
     batch_outcome,
+    check_attempt,
     check_aware,
     check_claim,
     check_listing,
+    check_name,
+    check_paused,
     check_seconds,
+    check_version,
     clean_text,
     derive_status,
     encode_json,
     epoch_to_dt,
+    prepare_instance,
     prepare_jobs,
+    prepare_logs,
     prepare_results,
+    prepare_rules,
+    prune_doomed,
     to_uuid,
 )
 from ._errors import InvalidJobStateError, JobNotFoundError, StoreUnavailableError
+from ._schedules import (
+    PreparedSchedule,
+    ScheduleRecord,
+    ScheduleSpec,
+    make_record,
+    prepare_schedule,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -68,6 +88,9 @@ class _Row:
     error_message: str | None = None
     error_traceback: str | None = None
     cancel_requested: bool = False
+    meta: str = "{}"
+    progress: str | None = None
+    unique_key: str | None = None
 
     def owned(self, worker: str, attempt: int) -> bool:
         return self.status == "running" and self.worker == worker and self.attempt == attempt
@@ -88,12 +111,39 @@ class _Row:
         self.lease_expires_at = None
 
 
+@dataclass(slots=True)
+class _Schedule:
+    spec: PreparedSchedule
+    version: int
+    created_at: float
+    updated_at: float
+    last_instant: datetime | None = None
+
+    def record(self) -> ScheduleRecord:
+        created_at, updated_at = epoch_to_dt(self.created_at), epoch_to_dt(self.updated_at)
+        assert created_at is not None and updated_at is not None
+        return make_record(
+            self.spec,
+            version=self.version,
+            created_at=created_at,
+            updated_at=updated_at,
+            last_instant=self.last_instant,
+        )
+
+
 class MemoryStore(Store):
     """Jobs in a dict, for one process. ``clock``: epoch seconds (default ``time.time``)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._rows: dict[UUID, _Row] = {}
+        # unique_key -> the rows with that key, in insertion order (pruned rows removed).
+        self._by_key: dict[str, list[_Row]] = {}
+        self._logs: dict[UUID, list[LogEntry]] = {}  # job id -> entries in insertion order
+        self._instances: dict[str, tuple[InstanceRecord, float]] = {}  # name -> (record, expiry)
+        self._schedules: dict[str, _Schedule] = {}
+        self._schedules_version = 0
+        self._schedule_waiters: set[asyncio.Future[None]] = set()
         self._seq = itertools.count(1)
         self._open = False
         self._new_waiters: set[asyncio.Future[None]] = set()
@@ -106,6 +156,7 @@ class MemoryStore(Store):
     async def close(self) -> None:
         self._open = False
         self._wake(self._new_waiters)
+        self._wake(self._schedule_waiters)
         for waiters in self._finished_waiters.values():
             self._wake(waiters)
 
@@ -146,6 +197,9 @@ class MemoryStore(Store):
             error_message=row.error_message,
             error_traceback=row.error_traceback,
             cancel_requested=row.cancel_requested,
+            meta=json.loads(row.meta),
+            progress=None if row.progress is None else json.loads(row.progress),
+            unique_key=row.unique_key,
         )
 
     def _row(self, id: UUID | str) -> _Row:
@@ -158,8 +212,22 @@ class MemoryStore(Store):
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         prepared = prepare_jobs(jobs)
         now = self._now()
-        rows = [
-            _Row(
+        records = []
+        for job in prepared:  # in order: a later job of the batch conflicts with an earlier
+            scheduled_at = (
+                now + job.delay if job.scheduled_at is None else job.scheduled_at.timestamp()
+            )
+            existing = None if job.unique is None else self._conflict(job.unique, now)
+            if existing is not None:
+                assert job.unique is not None
+                if job.unique.replace and existing.status == STORED_WAITING:
+                    existing.args, existing.kwargs, existing.meta = job.args, job.kwargs, job.meta
+                    existing.priority, existing.queue = job.priority, job.queue
+                    existing.max_attempts = max(job.max_attempts, existing.attempt + 1)
+                    existing.scheduled_at = scheduled_at
+                records.append(replace(self._record(existing, now), conflict=True))
+                continue
+            row = _Row(
                 seq=next(self._seq),
                 id=job.id,
                 task=job.task,
@@ -170,18 +238,28 @@ class MemoryStore(Store):
                 status=STORED_WAITING,
                 attempt=0,
                 max_attempts=job.max_attempts,
-                scheduled_at=now + job.delay
-                if job.scheduled_at is None
-                else job.scheduled_at.timestamp(),
+                scheduled_at=scheduled_at,
                 created_at=now,
+                meta=job.meta,
+                unique_key=None if job.unique is None else job.unique.key,
             )
-            for job in prepared
-        ]
-        for row in rows:
             self._rows[row.id] = row
-        if rows:
+            if row.unique_key is not None:
+                self._by_key.setdefault(row.unique_key, []).append(row)
+            records.append(self._record(row, now))
+        if records:
             self._wake(self._new_waiters)
-        return [self._record(row, now) for row in rows]
+        return records
+
+    def _conflict(self, unique: PreparedUnique, now: float) -> _Row | None:
+        """The newest job ``unique`` conflicts with, if any."""
+        for row in reversed(self._by_key.get(unique.key, ())):  # newest first
+            if row.status not in unique.statuses:
+                continue
+            if unique.period is not None and row.created_at <= now - unique.period:
+                continue
+            return row
+        return None
 
     async def claim(
         self,
@@ -442,3 +520,173 @@ class MemoryStore(Store):
                 future = asyncio.get_running_loop().create_future()
                 self._finished_waiters.setdefault(key, set()).add(future)
                 await future
+
+    # -- progress and logs ---------------------------------------------------------------------
+    async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
+        text = encode_json(progress, "progress")
+        self._now()
+        row = self._owned(id, attempt, worker)
+        if row is None:
+            return False
+        row.progress = text
+        return True
+
+    async def add_logs(self, id: UUID, attempt: int, entries: Sequence[LogEntry]) -> None:
+        prepared = prepare_logs(attempt, entries)
+        self._now()
+        row = self._row(id)
+        self._logs.setdefault(row.id, []).extend(
+            LogEntry(e.attempt, e.at, e.level, e.logger, e.message) for e in prepared
+        )
+
+    async def get_logs(self, id: UUID, *, attempt: int | None = None) -> list[LogEntry]:
+        if attempt is not None:
+            check_attempt(attempt)
+        self._now()
+        row = self._row(id)
+        entries = self._logs.get(row.id, [])
+        if attempt is not None:
+            return [e for e in entries if e.attempt == attempt]
+        return sorted(entries, key=lambda e: e.attempt)  # stable: insertion order kept
+
+    # -- counts and pruning ----------------------------------------------------------------------
+    async def count_jobs(self) -> dict[str, dict[JobStatus, int]]:
+        now = self._now()
+        now_dt = epoch_to_dt(now)
+        assert now_dt is not None
+        counts: dict[str, dict[JobStatus, int]] = {}
+        for row in self._rows.values():
+            status = JobStatus(row.status)
+            if row.status == STORED_WAITING and row.scheduled_at > now:
+                status = JobStatus.SCHEDULED
+            by_status = counts.setdefault(row.queue, {})
+            by_status[status] = by_status.get(status, 0) + 1
+        return counts
+
+    async def prune(self, rules: Sequence[PruneRule]) -> int:
+        prepared = prepare_rules(rules)
+        now = self._now()
+        finished = [
+            (row.id, row.status, row.task, row.finished_at, row.seq)
+            for row in self._rows.values()
+            if row.status in FINISHED_VALUES and row.finished_at is not None
+        ]
+        doomed = prune_doomed(finished, prepared, now)
+        for id in doomed:
+            row = self._rows.pop(id)
+            self._logs.pop(id, None)
+            if row.unique_key is not None:
+                rows = self._by_key[row.unique_key]
+                rows.remove(row)
+                if not rows:
+                    del self._by_key[row.unique_key]
+        return len(doomed)
+
+    # -- instances -------------------------------------------------------------------------------
+    async def record_instance(
+        self,
+        name: str,
+        *,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        info: Mapping[str, JSON],
+        ttl: float,
+    ) -> None:
+        p = prepare_instance(name, host, pid, started_at, info, ttl)
+        now = self._now()
+        for other, (_, expiry) in list(self._instances.items()):
+            if expiry < now:
+                del self._instances[other]
+        last_seen = epoch_to_dt(now)
+        assert last_seen is not None
+        record = InstanceRecord(p.name, p.host, p.pid, p.started_at, last_seen, json.loads(p.info))
+        self._instances[p.name] = (record, now + p.ttl)
+
+    async def list_instances(self) -> list[InstanceRecord]:
+        now = self._now()
+        return [record for _, (record, expiry) in sorted(self._instances.items()) if expiry >= now]
+
+    async def remove_instance(self, name: str) -> None:
+        check_name(name, "name")
+        self._now()
+        self._instances.pop(name, None)
+
+    # -- stored schedules ------------------------------------------------------------------------
+    def _schedule_changed(self) -> int:
+        self._schedules_version += 1
+        self._wake(self._schedule_waiters)
+        return self._schedules_version
+
+    async def put_schedule(self, spec: ScheduleSpec) -> ScheduleRecord:
+        p = prepare_schedule(spec)
+        now = self._now()
+        stored = self._schedules.get(p.name)
+        if stored is None:
+            stored = self._schedules[p.name] = _Schedule(p, self._schedule_changed(), now, now)
+        elif stored.spec.content() != p.content():
+            stored.spec, stored.updated_at = p, now
+            stored.version = self._schedule_changed()
+        return stored.record()
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        check_name(name, "schedule name")
+        self._now()
+        stored = self._schedules.get(name)
+        return None if stored is None else stored.record()
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        self._now()
+        return [self._schedules[name].record() for name in sorted(self._schedules)]
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> ScheduleRecord:
+        check_name(name, "schedule name")
+        check_paused(paused)
+        now = self._now()
+        stored = self._schedules.get(name)
+        if stored is None:
+            raise JobNotFoundError(f"no schedule named {name!r}")
+        if stored.spec.paused != paused:
+            stored.spec = dataclasses.replace(stored.spec, paused=paused)
+            stored.updated_at = now
+            stored.version = self._schedule_changed()
+        return stored.record()
+
+    async def delete_schedule(self, name: str) -> bool:
+        check_name(name, "schedule name")
+        self._now()
+        if self._schedules.pop(name, None) is None:
+            return False
+        self._schedule_changed()
+        return True
+
+    async def advance_schedule(self, name: str, instant: datetime) -> bool:
+        check_name(name, "schedule name")
+        at = check_aware(instant, "instant")
+        self._now()
+        stored = self._schedules.get(name)
+        if stored is None or (stored.last_instant is not None and stored.last_instant >= at):
+            return False
+        stored.last_instant = at
+        return True
+
+    async def schedules_version(self) -> int:
+        self._now()
+        return self._schedules_version
+
+    async def wait_schedules_changed(self, version: int, timeout: float) -> int:
+        check_version(version)
+        check_seconds(timeout, "timeout", zero=True)
+        self._now()
+        if self._schedules_version != version or timeout == 0:
+            return self._schedules_version
+        future = asyncio.get_running_loop().create_future()
+        self._schedule_waiters.add(future)
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            pass
+        finally:
+            self._schedule_waiters.discard(future)
+        return await self.schedules_version()

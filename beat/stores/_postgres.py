@@ -65,7 +65,6 @@ from ._base import (
     JobRecord,
     JobStatus,
     NewJob,
-    Store,
     batch_outcome,
     check_aware,
     check_claim,
@@ -83,6 +82,7 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._pending import Pending
 
 __all__ = ["PostgresStore"]
 
@@ -351,7 +351,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
-class PostgresStore(Store):
+class PostgresStore(Pending):
     """Jobs in PostgreSQL (see the module docstring).
 
     ``dsn``: an asyncpg DSN. ``schema``: where the tables live (created if missing).

@@ -30,9 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, ParamSpec, Self, TypedDict, Unpack, overload
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, Self, TypedDict, Unpack, overload
 from uuid import UUID
 
+from . import tracing
 from ._exceptions import (
     InvalidJobError,
     JobCancelledError,
@@ -46,7 +47,11 @@ from ._units import positive_seconds
 from .stores import JobRecord, JobStatus, MemoryStore, NewJob, SQLiteStore, Store
 from .stores._base import encode_json, to_uuid
 
-__all__ = ["Client", "EnqueueOptions", "JobRequest"]
+if TYPE_CHECKING:
+    from ._schedules_client import Schedules
+    from .stores._base import LogEntry, Unique
+
+__all__ = ["Client", "EnqueueOptions", "JobRequest", "Transaction"]
 
 P = ParamSpec("P")
 
@@ -70,6 +75,7 @@ class EnqueueOptions(TypedDict, total=False):
     retries: int
     delay: float | timedelta
     at: datetime
+    unique: Unique
 
 
 _ENQUEUE_OPTIONS: Final = frozenset(EnqueueOptions.__annotations__)
@@ -132,6 +138,14 @@ class Client:
     def __repr__(self) -> str:
         return f"<Client store={type(self.store).__name__}>"
 
+    @property
+    def schedules(self) -> Schedules:
+        """The store's schedules: ``add``/``update``/``pause``/``resume``/``remove``/``get``/
+        ``list`` (docs/schedules.md); every scheduler on the store picks changes up."""
+        from ._schedules_client import Schedules
+
+        return Schedules(self.store)
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         """Open the store unless it is open already (then the client does not own it).
@@ -182,9 +196,7 @@ class Client:
         """Store one job of ``task`` — a :class:`~beat.Task`, ``task.options(delay=...)``, or
         a task name (default options; see :meth:`enqueue_by_name` for options) — called with
         these arguments. Returns once the job is durably stored."""
-        name, options = _task_and_options(task)
-        [handle] = await self._store([self._new_job(name, args, kwargs, options, "")])
-        return handle
+        return await self.submit(task, args, kwargs)
 
     async def enqueue_by_name(
         self,
@@ -195,7 +207,7 @@ class Client:
     ) -> JobHandle:
         """Store one job of the task registered (in the workers) as ``name``.
 
-        ``options``: ``queue``, ``priority``, ``retries``, ``delay``, ``at`` (see
+        ``options``: ``queue``, ``priority``, ``retries``, ``delay``, ``at``, ``unique`` (see
         :class:`EnqueueOptions`); any other name raises :class:`InvalidJobError`.
         """
         request = JobRequest.by_name(name, args, kwargs, **options)
@@ -212,6 +224,51 @@ class Client:
         ...      JobRequest.by_name("reports.build", [2024], queue="reports")]
         ... )
         """
+        return await self._enqueue_requests(requests, None)
+
+    async def enqueue_call(
+        self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
+    ) -> JobHandle:
+        """The :class:`~beat._tasks.Enqueuer` hook behind ``await task.enqueue(...)``."""
+        [handle] = await self._store([self._new_job(task, args, kwargs, options, "")])
+        return handle
+
+    def in_transaction(self, connection: Any) -> Transaction:
+        """A view of this client that enqueues on ``connection`` — an ``asyncpg`` connection
+        inside the caller's open transaction — so the jobs exist exactly if that transaction
+        commits (workers are woken at commit: NOTIFY is transactional)::
+
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("INSERT INTO orders ...")
+                await client.in_transaction(conn).enqueue(ship_order, order_id)
+
+        PostgreSQL only: :class:`InvalidJobError` for a client over another store, for
+        something that is not an asyncpg connection, or for a connection with no
+        transaction open.
+        """
+        check_transaction(self.store, connection)
+        return Transaction(self, connection)
+
+    async def submit(
+        self,
+        task: Task[Any] | TaskCall[Any] | str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        connection: Any = None,
+    ) -> JobHandle:
+        """:meth:`enqueue` with its arguments as values, plus the job's ``meta`` (JSON) and
+        a transaction's ``connection`` (see :meth:`in_transaction`). Untyped: prefer
+        :meth:`enqueue`."""
+        name, options = _task_and_options(task)
+        job = self._new_job(name, args, kwargs, options, "", meta)
+        [handle] = await self._store([job], connection)
+        return handle
+
+    async def _enqueue_requests(
+        self, requests: Iterable[JobRequest], connection: Any
+    ) -> builtins.list[JobHandle]:
         if isinstance(requests, (JobRequest, str)):
             raise InvalidJobError("enqueue_many takes a list of JobRequest, not a single one")
         jobs = []
@@ -226,14 +283,7 @@ class Client:
                     request.task, request.args, request.kwargs, request.options, f"[{index}] "
                 )
             )
-        return await self._store(jobs) if jobs else []
-
-    async def enqueue_call(
-        self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
-    ) -> JobHandle:
-        """The :class:`~beat._tasks.Enqueuer` hook behind ``await task.enqueue(...)``."""
-        [handle] = await self._store([self._new_job(task, args, kwargs, options, "")])
-        return handle
+        return await self._store(jobs, connection) if jobs else []
 
     def _new_job(
         self,
@@ -242,6 +292,7 @@ class Client:
         kwargs: Mapping[str, Any],
         options: TaskOptions,
         where: str,
+        meta: Mapping[str, Any] | None = None,
     ) -> NewJob:
         if not isinstance(task, str) or not task or "\x00" in task:
             raise InvalidJobError(f"{where}task name must be a non-empty string, got {task!r}")
@@ -264,6 +315,9 @@ class Client:
             if not isinstance(key, str):
                 raise SerializationError(f"{label}: keyword {key!r} is not a string")
             _check_json(value, f"{label} kwargs[{key!r}]")
+        carried = _trace_meta()
+        if meta:
+            carried.update(meta)
         return NewJob(
             task=task,
             args=tuple(args),
@@ -273,11 +327,29 @@ class Client:
             max_attempts=options.retries + 1,
             scheduled_at=options.at,
             delay=options.delay or 0.0,
+            meta=carried,
+            unique=options.unique,
         )
 
-    async def _store(self, jobs: builtins.list[NewJob]) -> builtins.list[JobHandle]:
-        records = await self.store.enqueue(jobs)
-        return [JobHandle(record.id, record.task, self) for record in records]
+    async def _store(
+        self, jobs: builtins.list[NewJob], connection: Any = None
+    ) -> builtins.list[JobHandle]:
+        if connection is None:
+            records = await self.store.enqueue(jobs)
+        else:
+            check_transaction(self.store, connection)
+            records = await self.store.enqueue(jobs, connection=connection)  # type: ignore[call-arg]
+        return [JobHandle(r.id, r.task, self, r.conflict) for r in records]
+
+    async def logs(self, id: UUID | str, attempt: int | None = None) -> builtins.list[LogEntry]:
+        """The log records the job's attempts captured (all attempts, or one), oldest first,
+        each a :class:`beat.stores.LogEntry` (``attempt``, ``at``, ``level``, ``logger``,
+        ``message``). :class:`JobNotFoundError` if there is no such job."""
+        if attempt is not None and (
+            isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1
+        ):
+            raise InvalidJobError(f"attempt must be a positive integer or None, got {attempt!r}")
+        return await self.store.get_logs(to_uuid(id), attempt=attempt)
 
     # -- follow ------------------------------------------------------------------------------
     async def get(self, id: UUID | str) -> JobRecord:
@@ -349,6 +421,77 @@ class Client:
             after=None if after is None else to_uuid(after),
             before=None if before is None else to_uuid(before),
         )
+
+
+class Transaction:
+    """A :class:`Client` enqueueing on one asyncpg connection, inside its transaction (see
+    :meth:`Client.in_transaction`). Jobs stored through it exist only once that
+    transaction commits; a rollback leaves none."""
+
+    __slots__ = ("client", "connection")
+
+    def __init__(self, client: Client, connection: Any) -> None:
+        self.client = client
+        self.connection = connection
+
+    @overload
+    async def enqueue(
+        self, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs
+    ) -> JobHandle: ...
+
+    @overload
+    async def enqueue(self, task: str, /, *args: Any, **kwargs: Any) -> JobHandle: ...
+
+    async def enqueue(
+        self, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any
+    ) -> JobHandle:
+        """:meth:`Client.enqueue`, in the transaction."""
+        return await self.client.submit(task, args, kwargs, connection=self.connection)
+
+    async def enqueue_by_name(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Unpack[EnqueueOptions],
+    ) -> JobHandle:
+        """:meth:`Client.enqueue_by_name`, in the transaction."""
+        request = JobRequest.by_name(name, args, kwargs, **options)
+        [handle] = await self.client._enqueue_requests([request], self.connection)
+        return handle
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle]:
+        """:meth:`Client.enqueue_many`, in the transaction."""
+        return await self.client._enqueue_requests(requests, self.connection)
+
+    def __repr__(self) -> str:
+        return f"<Transaction of {self.client!r}>"
+
+
+def check_transaction(store: Store, connection: Any) -> None:
+    """:class:`InvalidJobError` unless ``store`` is a PostgresStore and ``connection`` an
+    asyncpg connection with a transaction open."""
+    if type(store).__module__ != "beat.stores._postgres":
+        raise InvalidJobError(
+            f"transactional enqueue needs a PostgresStore; this client's store is a "
+            f"{type(store).__name__}, which cannot join a caller's transaction"
+        )
+    in_transaction = getattr(connection, "is_in_transaction", None)
+    if not callable(in_transaction):
+        raise InvalidJobError(
+            f"connection must be an asyncpg connection (or pool connection), got {connection!r}"
+        )
+    if not in_transaction():
+        raise InvalidJobError(
+            "the connection has no transaction open: enqueue inside "
+            "`async with connection.transaction():` so the jobs commit or roll back with it"
+        )
+
+
+def _trace_meta() -> dict[str, Any]:
+    """The trace context to carry in a new job's meta: ``{}`` unless :mod:`beat.tracing` is
+    enabled (then ``traceparent``, and ``tracestate`` if any). Off, it costs a flag test."""
+    return dict(tracing.inject()) if tracing.ENABLED else {}
 
 
 def outcome(record: JobRecord) -> Any:

@@ -27,6 +27,7 @@ from ._units import positive_seconds
 
 if TYPE_CHECKING:
     from .stores import JobRecord
+    from .stores._base import Unique
 
 __all__ = ["Enqueuer", "JobHandle", "Task", "TaskCall", "TaskOptions", "TaskRegistry", "task"]
 
@@ -53,7 +54,9 @@ class Enqueuer(Protocol):
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
     """How a task's jobs are stored and retried. ``retries``: attempts after the first;
-    ``delay`` (seconds) or ``at`` (aware datetime): when the job becomes due."""
+    ``delay`` (seconds) or ``at`` (aware datetime): when the job becomes due; ``unique``
+    (a :class:`beat.stores.Unique`): store no second job with the same key while one is in
+    the given statuses (the store enforces it; the handle says ``conflict=True``)."""
 
     queue: str = DEFAULT_QUEUE
     priority: int = 0
@@ -62,6 +65,7 @@ class TaskOptions:
     timeout: float | None = None
     delay: float | None = None
     at: datetime | None = None
+    unique: Unique | None = None
 
     def validated(self) -> TaskOptions:
         if not isinstance(self.queue, str) or not self.queue:
@@ -83,16 +87,29 @@ class TaskOptions:
                 raise InvalidJobError(f"at must be an aware datetime, got {self.at!r}")
             if delay is not None:
                 raise InvalidJobError("give either delay or at, not both")
+        if self.unique is not None:
+            from .stores._base import Unique
+
+            if not isinstance(self.unique, Unique):
+                raise InvalidJobError(
+                    f"unique must be a beat.stores.Unique(...), got {self.unique!r}"
+                )
         return replace(self, timeout=timeout, delay=delay)
 
 
 @dataclass(frozen=True, slots=True)
 class JobHandle:
-    """A stored job: its ``id``, and a way to wait for its result."""
+    """A stored job: its ``id``, and a way to wait for its result.
+
+    ``conflict`` is true when the enqueue found a job with the same unique key (see
+    :class:`beat.stores.Unique`): nothing new was stored (or the waiting job was updated,
+    with ``on_conflict="replace"``) and ``id`` is that existing job's.
+    """
 
     id: UUID
     task: str
     _enqueuer: Enqueuer
+    conflict: bool = False
 
     async def result(self, timeout: float | None = None) -> Any:
         """The job's result once it succeeded (see :meth:`beat.Client.result`)."""
@@ -181,6 +198,7 @@ def task(
     retries: int = 3,
     backoff: Backoff | None = None,
     timeout: float | timedelta | None = None,
+    unique: Unique | None = None,
 ) -> Callable[[TaskFunction[P]], Task[P]]: ...
 
 
@@ -194,14 +212,17 @@ def task(
     retries: int = 3,
     backoff: Backoff | None = None,
     timeout: float | timedelta | None = None,
+    unique: Unique | None = None,
 ) -> Task[P] | Callable[[TaskFunction[P]], Task[P]]:
-    """``@task`` / ``@task(name=..., retries=...)``: make a :class:`Task` of a function."""
+    """``@task`` / ``@task(name=..., retries=..., unique=Unique(...))``: make a
+    :class:`Task` of a function."""
     options = TaskOptions(
         queue=queue,
         priority=priority,
         retries=retries,
         backoff=backoff or Backoff(),
         timeout=None if timeout is None else positive_seconds(timeout, "timeout"),
+        unique=unique,
     )
 
     def make(f: TaskFunction[P]) -> Task[P]:

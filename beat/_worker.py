@@ -45,11 +45,13 @@ import socket
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeAlias, overload
 from uuid import UUID
 
+from . import _logcapture, tracing
+from ._client import Client
 from ._clock import Clock, SystemClock
 from ._exceptions import (
     InvalidJobError,
@@ -60,11 +62,14 @@ from ._exceptions import (
     StoreUnavailableError,
 )
 from ._units import positive_seconds
+from .stores._base import encode_json, to_uuid
 from .stores._errors import BatchSerializationError
 
 if TYPE_CHECKING:
-    from ._tasks import Task, TaskRegistry
+    from ._tasks import JobHandle, Task, TaskCall, TaskRegistry
     from .stores import JobRecord, Store
+
+P = ParamSpec("P")
 
 __all__ = ["JobContext", "Worker", "WorkerStats"]
 
@@ -93,25 +98,44 @@ StopReason: TypeAlias = Literal["cancel", "lost", "shutdown"]
 
 
 class JobContext:
-    """What a task function gets as ``ctx``: which execution this is, and a clock-driven sleep.
+    """What a task function gets as ``ctx``: which execution this is, and what it may do.
 
     ``(id, attempt)`` names this execution; pass ``attempt`` on as a fencing token when the
     task writes elsewhere. ``cancelled`` turns true once the worker wants this run to stop
     (cancel request, lease lost, shutdown): coroutine functions are cancelled anyway, plain
     functions in threads cannot be and may poll it.
+
+    ``await ctx.progress(value)`` stores a JSON progress value readable with
+    ``client.get(id).progress`` while the job runs; ``await ctx.enqueue(task, ...)`` stores a
+    child job (its ``meta["parent"]`` is this job's id) and ``await ctx.wait(child, timeout)``
+    waits for one. **Waiting holds this run's worker slot**: see ``docs/worker.md``.
     """
 
-    __slots__ = ("_clock", "_stop", "args", "attempt", "id", "kwargs", "queue", "task", "worker")
+    __slots__ = (
+        "_clock",
+        "_loop",
+        "_owner",
+        "_stop",
+        "args",
+        "attempt",
+        "id",
+        "kwargs",
+        "queue",
+        "task",
+        "worker",
+    )
 
-    def __init__(self, record: JobRecord, worker: str, clock: Clock) -> None:
+    def __init__(self, record: JobRecord, owner: Worker) -> None:
         self.id: UUID = record.id
         self.task: str = record.task
         self.attempt: int = record.attempt
         self.args: list[Any] = record.args
         self.kwargs: dict[str, Any] = record.kwargs
         self.queue: str = record.queue
-        self.worker: str = worker
-        self._clock = clock
+        self.worker: str = owner._name
+        self._owner = owner
+        self._clock = owner._clock
+        self._loop = asyncio.get_running_loop()
         self._stop: StopReason | None = None
 
     @property
@@ -122,6 +146,59 @@ class JobContext:
     async def sleep(self, seconds: float) -> None:
         """Sleep on the worker's clock (a test's fake clock drives it). Coroutine tasks only."""
         await self._clock.sleep(seconds)
+
+    async def progress(self, value: Any) -> bool:
+        """Store ``value`` (JSON) as the job's progress, replacing the previous one; it is
+        kept after the job ends. Fenced like the outcome: ``False`` if this execution no
+        longer owns the job, or if the store could not be reached (logged; the run goes on).
+        :class:`~beat.SerializationError` if ``value`` is not JSON (nothing stored)."""
+        encode_json(value, f"progress of job {self.id}")
+        try:
+            return await self._owner._store.set_progress(self.id, self.attempt, self.worker, value)
+        except _OUTAGE as exc:
+            log.warning("job %s (%s): progress not stored (%s)", self.id, self.task, exc)
+            return False
+
+    def report_progress(self, value: Any, timeout: float = 30.0) -> bool:
+        """:meth:`progress` for a plain (sync) task function, from its worker thread."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # a worker thread, as it should be
+        else:
+            raise InvalidJobError(
+                "report_progress() is for plain functions in worker threads; "
+                "coroutine tasks use `await ctx.progress(value)`"
+            )
+        future = asyncio.run_coroutine_threadsafe(self.progress(value), self._loop)
+        return future.result(timeout)
+
+    @overload
+    async def enqueue(
+        self, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs
+    ) -> JobHandle: ...
+
+    @overload
+    async def enqueue(self, task: str, /, *args: Any, **kwargs: Any) -> JobHandle: ...
+
+    async def enqueue(
+        self, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any
+    ) -> JobHandle:
+        """Store a child job of ``task`` (a task, ``task.options(...)`` or a task name), as
+        :meth:`beat.Client.enqueue` does, with ``meta={"parent": "<this job's id>"}``."""
+        return await self._owner._client.submit(task, args, kwargs, meta={"parent": str(self.id)})
+
+    async def wait(self, job: JobHandle | UUID | str, timeout: float | timedelta | None) -> Any:
+        """Wait until ``job`` (a handle or an id) is finished and return its result, as
+        :meth:`beat.Client.result` (:class:`~beat.JobFailedError`,
+        :class:`~beat.JobCancelledError`, :class:`TimeoutError` after ``timeout`` seconds).
+
+        The waiting run keeps its worker slot: with every slot of every worker that can run
+        the child taken by waiting parents, the child never runs and the waits time out. Keep
+        waits short and bounded, or end this job and continue in a follow-up job.
+        """
+        id = job if isinstance(job, (UUID, str)) else job.id
+        return await self._owner._client.result(to_uuid(id), timeout)
 
     def __repr__(self) -> str:
         return f"<JobContext {self.task} id={self.id} attempt={self.attempt}>"
@@ -178,14 +255,21 @@ _Recorded: TypeAlias = bool | SerializationError
 
 
 class _Run:
-    """One claimed execution: its record, its context, its tasks."""
+    """One claimed execution: its record, its context, its tasks, its captured logs."""
 
-    __slots__ = ("ctx", "exec_task", "main", "record", "recording", "task")
+    __slots__ = ("ctx", "exec_task", "logs", "main", "record", "recording", "task")
 
-    def __init__(self, record: JobRecord, task: Task[Any], ctx: JobContext) -> None:
+    def __init__(
+        self,
+        record: JobRecord,
+        task: Task[Any],
+        ctx: JobContext,
+        logs: _logcapture.AttemptLogs | None,
+    ) -> None:
         self.record = record
         self.task = task
         self.ctx = ctx
+        self.logs = logs  # None when the worker does not capture logs
         self.exec_task: asyncio.Task[_Outcome] | None = None
         self.main: asyncio.Task[None] | None = None
         self.recording = False  # the execution ended; its outcome is being written
@@ -308,6 +392,13 @@ class Worker:
     (default ``lease / 3``); ``poll``: longest wait for jobs when no notification comes;
     ``clock``: waits, timeouts and backoff (``beat.testing.FakeClock`` in tests).
 
+    ``capture_logs``: keep the log records each attempt emits (any logger, see
+    :mod:`beat._logcapture`), at most ``max_log_records`` records and ``max_log_bytes``
+    bytes per attempt, written with ``store.add_logs`` when the attempt ends
+    (``client.logs(id)``). ``retention`` (a list of :class:`beat.stores.PruneRule`) and
+    ``prune_every`` (seconds): prune finished jobs that often, once per period for the
+    whole cluster (see :mod:`beat._retention`).
+
     ``await start()`` begins claiming; ``await stop(timeout)`` stops claiming, waits up to
     ``timeout`` seconds for running jobs, cancels and releases the rest and returns how
     many it cancelled. ``async with Worker(...)`` does both (stopping with a 30 s timeout).
@@ -325,6 +416,9 @@ class Worker:
         heartbeat: float | None = None,
         poll: float = 5.0,
         clock: Clock | None = None,
+        capture_logs: bool = True,
+        max_log_records: int = _logcapture.DEFAULT_MAX_RECORDS,
+        max_log_bytes: int = _logcapture.DEFAULT_MAX_BYTES,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name or "\x00" in name):
             raise InvalidJobError(f"worker name must be a non-empty string, got {name!r}")
@@ -345,7 +439,14 @@ class Worker:
                 f"({self._lease:g} s)"
             )
         self._poll = positive_seconds(poll, "poll")
+        for what, limit in (("max_log_records", max_log_records), ("max_log_bytes", max_log_bytes)):
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise InvalidJobError(f"{what} must be a positive integer, got {limit!r}")
+        self._capture_logs = bool(capture_logs)
+        self._log_limits = (max_log_records, max_log_bytes)
+        self._release_capture: Callable[[], None] | None = None
         self._store = store
+        self._client = Client(store)  # ctx.enqueue / ctx.wait: the store is open while we run
         self._tasks = tasks
         self._name = name or _default_name()
         self._queues = list(dict.fromkeys(queues))
@@ -390,6 +491,8 @@ class Worker:
         """Start claiming and heartbeating (in tasks of the running loop)."""
         if self._loop_task is not None:
             raise RuntimeError(f"worker {self._name} was already started")
+        if self._capture_logs:
+            self._release_capture = _logcapture.install()
         self._loop_task = asyncio.create_task(self._claim_loop(), name=f"beat-worker:{self._name}")
         self._heartbeat_task = asyncio.create_task(
             self._heartbeat_loop(), name=f"beat-worker-heartbeat:{self._name}"
@@ -433,6 +536,8 @@ class Worker:
             await asyncio.gather(self._heartbeat_task, return_exceptions=True)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._release_capture is not None:
+            self._release_capture()
         log.info("worker %s stopped (%d running job(s) cancelled)", self._name, cancelled)
         return cancelled
 
@@ -544,7 +649,8 @@ class Worker:
             # run already in progress is that execution; do not start a second one.
             return
         task = self._tasks.get(record.task)
-        run = _Run(record, task, JobContext(record, self._name, self._clock)) if task else None
+        logs = _logcapture.AttemptLogs(*self._log_limits) if self._capture_logs else None
+        run = _Run(record, task, JobContext(record, self), logs) if task else None
         if run is None:  # unregistered since the claim: give it back
             background = asyncio.create_task(self._hand_back(record))
             self._background.add(background)
@@ -574,6 +680,8 @@ class Worker:
                     # A thread cannot be stopped: its end is when the stop takes effect.
                     outcome = _Stopped(reason)
             run.recording = True
+            if run.logs is not None:
+                await self._write_logs(run, run.logs)
             await self._settle(run, outcome)
         except asyncio.CancelledError:
             run.exec_task.cancel()
@@ -585,17 +693,48 @@ class Worker:
             self._slot_freed.set()
             self._completions.nudge()
 
+    async def _write_logs(self, run: _Run, logs: _logcapture.AttemptLogs) -> None:
+        """Store the attempt's captured records (before its outcome, so whoever the outcome
+        wakes finds them). Not fenced, tried once: logs that cannot be written are reported
+        here and dropped; the outcome is written regardless."""
+        raw = logs.close()
+        if not raw:
+            return
+        from .stores._base import LogEntry
+
+        record = run.record
+        entries = [
+            LogEntry(record.attempt, datetime.fromtimestamp(at, UTC), level, logger, message)
+            for at, level, logger, message in raw
+        ]
+        try:
+            await self._store.add_logs(record.id, record.attempt, entries)
+        except Exception as exc:
+            log.warning(
+                "%s: its %d captured log records could not be stored (%s: %s); dropped",
+                run.describe(),
+                len(entries),
+                type(exc).__name__,
+                exc,
+            )
+
     async def _execute(self, run: _Run) -> _Outcome:
+        # This runs in the attempt's own task (and context): records logged from here on,
+        # in tasks it starts and in its worker thread, are the attempt's.
+        if run.logs is not None:
+            _logcapture.capture(run.logs)
         task, ctx, record = run.task, run.ctx, run.record
         timeout = task.policy.timeout
+        # Tracing off costs this one flag test per attempt (beat.tracing).
+        call = self._call_traced if tracing.ENABLED else self._call
         try:
             if timeout is None:
-                return _Succeeded(await self._call(task, ctx, record))
+                return _Succeeded(await call(task, ctx, record))
             clock = self._clock
             deadline = clock.monotonic() + timeout
             try:
                 async with clock.timeout(timeout):
-                    return _Succeeded(await self._call(task, ctx, record))
+                    return _Succeeded(await call(task, ctx, record))
             except TimeoutError as exc:
                 if clock.monotonic() < deadline:
                     raise  # the function's own TimeoutError
@@ -607,6 +746,11 @@ class Worker:
                 )
         except Exception as exc:
             return _Failed.of(exc)
+
+    async def _call_traced(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Any:
+        """:meth:`_call` inside the attempt's span, parented to the trace carried in meta."""
+        with tracing.job_span(record):
+            return await self._call(task, ctx, record)
 
     def _call(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Awaitable[Any]:
         if task.is_async:

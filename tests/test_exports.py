@@ -12,6 +12,7 @@ def test_all_is_sorted_and_complete() -> None:
         "coordinators",
         "stores",
         "testing",
+        "tracing",
     }
     assert public <= set(beat.__all__) | {"annotations"}
     for name in beat.__all__:

@@ -1,4 +1,5 @@
-"""SQLiteStore across processes: another process's commit wakes a waiter without polling.
+"""SQLiteStore: another process's commit wakes a waiter without polling (the doorbell), and
+claims commit without a flush while every other transition keeps its durability.
 
 Every store here polls only once a minute, so a waiter that returns before its timeout was
 woken by the doorbell (a ring from the other process), not by a poll.
@@ -136,3 +137,14 @@ async def test_a_socket_left_by_a_dead_process_is_removed_and_rings_go_on(
         assert not stale.exists()
     # Closed stores remove their own sockets.
     assert list(directory.iterdir()) == []
+
+
+async def test_a_claim_leaves_the_configured_durability_for_what_follows(tmp_path: Path) -> None:
+    # Claims commit at synchronous=NORMAL; the level the store was opened with must be back
+    # for every later transition (a completion must still reach the disk before it returns).
+    async with SQLiteStore(tmp_path / "jobs.db", synchronous="FULL") as store:
+        await store.enqueue([NewJob("t")])
+        [job] = await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=5)
+        level = await store._run(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        assert level == 2  # FULL
+        assert await store.complete(job.id, job.attempt, "w", "ok")

@@ -42,7 +42,7 @@ class Calls:
     def __init__(self) -> None:
         self.count = 0
 
-    async def __call__(self) -> int:
+    async def __call__(self, ctx: Any) -> int:
         self.count += 1
         return self.count
 

@@ -510,6 +510,9 @@ class Worker:
         jobs; cancel the rest and release them to other workers. Returns how many were
         cancelled. Idempotent (a second call returns 0)."""
         if self._loop_task is None or self._stopped:
+            if self._loop_task is None and self._release_capture is not None:
+                self._release_capture()  # started runs through start_due() only
+                self._release_capture = None
             return 0
         self._stopped = True
         self._stopping.set()
@@ -538,6 +541,7 @@ class Worker:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._release_capture is not None:
             self._release_capture()
+            self._release_capture = None
         log.info("worker %s stopped (%d running job(s) cancelled)", self._name, cancelled)
         return cancelled
 
@@ -555,6 +559,30 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"<Worker {self._name} running={len(self._running)}/{self._concurrency}>"
+
+    async def start_due(self) -> list[asyncio.Task[None]]:
+        """Claim the jobs due now (as many as there are free slots) and start running them,
+        without the claim loop; the runs' tasks, each done once its outcome is recorded.
+
+        For tests driving a worker step by step (:func:`beat.testing.drain`); a started
+        worker claims on its own. No heartbeats run unless the worker was started."""
+        if self._capture_logs and self._release_capture is None:
+            self._release_capture = _logcapture.install()
+        free = self._concurrency - len(self._running)
+        names = self._tasks.names()
+        if free <= 0 or not names:
+            return []
+        claimed = await self._store.claim(
+            self._name, queues=self._queues, tasks=names, limit=free, lease=self._lease
+        )
+        self._counts["claimed"] += len(claimed)
+        for record in claimed:
+            self._start_run(record)
+        return self.runs()
+
+    def runs(self) -> list[asyncio.Task[None]]:
+        """The tasks of the executions holding a slot now (see :meth:`start_due`)."""
+        return [run.main for run in self._running.values() if run.main is not None]
 
     # -- claiming ----------------------------------------------------------------------------
     async def _claim_loop(self) -> None:

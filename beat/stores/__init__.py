@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._base import MAX_LOG_MESSAGE as MAX_LOG_MESSAGE  # a constant: not in the sorted __all__
 from ._base import (
-    MAX_LOG_MESSAGE,
     Heartbeat,
     InstanceRecord,
     JobRecord,
@@ -48,7 +48,6 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "LogEntry",
-    "MAX_LOG_MESSAGE",
     "MemoryStore",
     "NewJob",
     "PruneRule",

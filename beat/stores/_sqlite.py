@@ -19,7 +19,7 @@ that others may wait for). Neither is trusted alone: triggers bump counters in
 (:meth:`SQLiteStore.wait_finished` polls the job likewise), so a lost ring costs at most one
 poll interval.
 
-Schema version: ``PRAGMA user_version`` (1), migrated inside ``BEGIN IMMEDIATE`` so that
+Schema version: ``PRAGMA user_version`` (2), migrated inside ``BEGIN IMMEDIATE`` so that
 processes opening a new file at once create it exactly once.
 """
 
@@ -32,8 +32,9 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,19 +46,31 @@ from ._base import (
     LEASE_EXPIRED,
     STORED_WAITING,
     Heartbeat,
+    InstanceRecord,
     JobRecord,
     JobStatus,
+    LogEntry,
     NewJob,
+    PreparedUnique,
+    PruneRule,
+    Store,
     batch_outcome,
+    check_attempt,
     check_aware,
     check_claim,
     check_listing,
+    check_name,
+    check_paused,
     check_seconds,
+    check_version,
     clean_text,
     derive_status,
     encode_json,
+    prepare_instance,
     prepare_jobs,
+    prepare_logs,
     prepare_results,
+    prepare_rules,
     to_uuid,
 )
 from ._doorbell import FINISHED, NEW, Doorbell
@@ -67,11 +80,20 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
-from ._pending import Pending
+from ._schedules import (
+    PreparedSchedule,
+    ScheduleRecord,
+    ScheduleSpec,
+    make_record,
+    prepare_schedule,
+)
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 1
+SCHEDULES = b"s"
+"""Doorbell kind rung after a commit that changed a stored schedule."""
+
+SCHEMA_VERSION = 2
 _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -125,15 +147,63 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             WHEN NEW.status IN ('succeeded', 'dead', 'cancelled') AND OLD.status <> NEW.status
             BEGIN UPDATE beat_signals SET counter = counter + 1 WHERE name = 'finished'; END""",
     ),
+    # Issues 12/13: meta, progress and unique keys on jobs; logs, instances, schedules.
+    2: (
+        "ALTER TABLE beat_jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE beat_jobs ADD COLUMN progress TEXT",
+        "ALTER TABLE beat_jobs ADD COLUMN unique_key TEXT",
+        """CREATE INDEX beat_jobs_unique ON beat_jobs (unique_key, seq)
+            WHERE unique_key IS NOT NULL""",
+        # Only finished jobs have finished_at: prune walks this, never the live jobs.
+        """CREATE INDEX beat_jobs_finished ON beat_jobs (status, finished_at, seq)
+            WHERE finished_at IS NOT NULL""",
+        """CREATE TABLE beat_logs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            at INTEGER NOT NULL,
+            level TEXT NOT NULL,
+            logger TEXT NOT NULL,
+            message TEXT NOT NULL)""",
+        "CREATE INDEX beat_logs_job ON beat_logs (job_id, attempt, seq)",
+        """CREATE TABLE beat_instances (
+            name TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            info TEXT NOT NULL)""",
+        """CREATE TABLE beat_schedules (
+            name TEXT PRIMARY KEY,
+            task TEXT NOT NULL,
+            cron TEXT,
+            every REAL,
+            at INTEGER,
+            timezone TEXT NOT NULL,
+            args TEXT NOT NULL,
+            kwargs TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            misfire TEXT NOT NULL,
+            paused INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_instant INTEGER)""",
+        # Bumped by every schedule change; each changed schedule takes its new value.
+        "INSERT INTO beat_signals VALUES ('schedules', 0)",
+    ),
 }
 
 _FENCE = "id = :id AND status = 'running' AND worker = :worker AND attempt = :attempt"
 _SQL = {
     "insert": """
         INSERT INTO beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                               max_attempts, scheduled_at, created_at)
+                               max_attempts, scheduled_at, created_at, meta, unique_key)
         VALUES (:id, :task, :args, :kwargs, :queue, :priority, 'queued', 0,
-                :max_attempts, :scheduled_at, :now)
+                :max_attempts, :scheduled_at, :now, :meta, :unique_key)
         RETURNING *""",
     # Expired leases that must not run again: out of attempts, or cancellation requested.
     "expire": """
@@ -232,6 +302,88 @@ _SQL = {
         WHERE status IN ('queued', 'running')
           AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
           AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))""",
+    # -- issues 12/13 --------------------------------------------------------------------------
+    # The newest job a unique enqueue conflicts with (inside the enqueue's write transaction).
+    "unique_find": """
+        SELECT * FROM beat_jobs
+        WHERE unique_key = :key AND status IN (SELECT value FROM json_each(:statuses))
+          AND (:since IS NULL OR created_at > :since)
+        ORDER BY seq DESC LIMIT 1""",
+    "unique_replace": """
+        UPDATE beat_jobs SET args = :args, kwargs = :kwargs, meta = :meta,
+            priority = :priority, queue = :queue, scheduled_at = :scheduled_at,
+            max_attempts = max(:max_attempts, attempt + 1)
+        WHERE seq = :seq AND status = 'queued' RETURNING *""",
+    "progress": f"UPDATE beat_jobs SET progress = :progress WHERE {_FENCE} RETURNING id",
+    "exists": "SELECT 1 FROM beat_jobs WHERE id = :id",
+    "log_insert": """
+        INSERT INTO beat_logs (job_id, attempt, at, level, logger, message)
+        VALUES (:id, :attempt, :at, :level, :logger, :message)""",
+    "logs": """
+        SELECT attempt, at, level, logger, message FROM beat_logs
+        WHERE job_id = :id AND (:attempt IS NULL OR attempt = :attempt)
+        ORDER BY attempt, seq""",
+    "count": """
+        SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
+                           ELSE status END AS derived, count(*) AS n
+        FROM beat_jobs GROUP BY queue, derived""",
+    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
+    # finds it too old or past its count. Rules: JSON [[status, task, max_age_us, max_count]].
+    "prune_select": """
+        WITH rules AS (
+            SELECT key AS n, json_extract(value, '$[0]') AS status,
+                   json_extract(value, '$[1]') AS task, json_extract(value, '$[2]') AS max_age,
+                   json_extract(value, '$[3]') AS max_count
+            FROM json_each(:rules)
+        ), ranked AS (
+            SELECT j.id, j.finished_at, r.max_age, r.max_count,
+                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
+                       AS rank
+            FROM beat_jobs AS j JOIN rules AS r
+              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
+            WHERE j.finished_at IS NOT NULL
+              AND j.status IN ('succeeded', 'dead', 'cancelled')
+        )
+        SELECT DISTINCT id FROM ranked
+        WHERE (max_age IS NOT NULL AND finished_at < :now - max_age)
+           OR (max_count IS NOT NULL AND rank > max_count)""",
+    "prune_logs": "DELETE FROM beat_logs WHERE job_id IN (SELECT value FROM json_each(:ids))",
+    "prune_jobs": """
+        DELETE FROM beat_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+          AND status IN ('succeeded', 'dead', 'cancelled')""",
+    "instance_expire": "DELETE FROM beat_instances WHERE expires_at < :now",
+    "instance_put": """
+        INSERT INTO beat_instances (name, host, pid, started_at, last_seen, expires_at, info)
+        VALUES (:name, :host, :pid, :started_at, :now, :expires_at, :info)
+        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+            started_at = excluded.started_at, last_seen = excluded.last_seen,
+            expires_at = excluded.expires_at, info = excluded.info""",
+    "instances": "SELECT * FROM beat_instances WHERE expires_at >= :now ORDER BY name",
+    "instance_remove": "DELETE FROM beat_instances WHERE name = :name",
+    "schedule_get": "SELECT * FROM beat_schedules WHERE name = :name",
+    "schedules": "SELECT * FROM beat_schedules ORDER BY name",
+    "schedule_bump": """
+        UPDATE beat_signals SET counter = counter + 1 WHERE name = 'schedules'
+        RETURNING counter""",
+    "schedule_put": """
+        INSERT INTO beat_schedules (name, task, cron, every, at, timezone, args, kwargs, queue,
+            priority, max_attempts, misfire, paused, version, created_at, updated_at)
+        VALUES (:name, :task, :cron, :every, :at, :timezone, :args, :kwargs, :queue,
+            :priority, :max_attempts, :misfire, :paused, :version, :now, :now)
+        ON CONFLICT (name) DO UPDATE SET task = excluded.task, cron = excluded.cron,
+            every = excluded.every, at = excluded.at, timezone = excluded.timezone,
+            args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
+            priority = excluded.priority, max_attempts = excluded.max_attempts,
+            misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
+            updated_at = excluded.updated_at
+        RETURNING *""",
+    "schedule_pause": """
+        UPDATE beat_schedules SET paused = :paused, version = :version, updated_at = :now
+        WHERE name = :name RETURNING *""",
+    "schedule_delete": "DELETE FROM beat_schedules WHERE name = :name RETURNING name",
+    "schedule_advance": """
+        UPDATE beat_schedules SET last_instant = :at
+        WHERE name = :name AND (last_instant IS NULL OR last_instant < :at) RETURNING name""",
 }
 
 
@@ -243,7 +395,7 @@ def _dt(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + us * _US
 
 
-class SQLiteStore(Pending):
+class SQLiteStore(Store):
     """Jobs in the SQLite file ``path`` (see the module docstring).
 
     ``clock``: epoch seconds (default ``time.time``). ``busy_timeout``: seconds a call waits
@@ -273,6 +425,7 @@ class SQLiteStore(Pending):
         self._conn: sqlite3.Connection | None = None
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: set[asyncio.Future[None]] = set()
+        self._schedule_waiters: set[asyncio.Future[None]] = set()
         self._doorbell = Doorbell(self.path, self._rung)
 
     # -- thread plumbing ---------------------------------------------------------------------
@@ -383,6 +536,7 @@ class SQLiteStore(Pending):
             executor.shutdown(wait=False)
             self._wake(self._new_waiters)
             self._wake(self._finished_waiters)
+            self._wake(self._schedule_waiters)
 
     async def now(self) -> datetime:
         if self._executor is None:
@@ -418,6 +572,9 @@ class SQLiteStore(Pending):
             error_message=row["error_message"],
             error_traceback=row["error_traceback"],
             cancel_requested=bool(row["cancel_requested"]),
+            meta=json.loads(row["meta"]),
+            progress=None if row["progress"] is None else json.loads(row["progress"]),
+            unique_key=row["unique_key"],
         )
 
     # -- transitions -------------------------------------------------------------------------
@@ -427,28 +584,35 @@ class SQLiteStore(Pending):
             return []
 
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
+            # One write transaction (BEGIN IMMEDIATE: writers are serialized), so a unique
+            # job's look-up and its insert see no other writer in between, from any process.
             with self._write(conn):
                 now = self._now_us()
-                rows = [
-                    conn.execute(
-                        _SQL["insert"],
-                        {
-                            "id": str(job.id),
-                            "task": job.task,
-                            "args": job.args,
-                            "kwargs": job.kwargs,
-                            "queue": job.queue,
-                            "priority": job.priority,
-                            "max_attempts": job.max_attempts,
-                            "scheduled_at": now + round(job.delay * 1_000_000)
-                            if job.scheduled_at is None
-                            else _us(job.scheduled_at),
-                            "now": now,
-                        },
-                    ).fetchone()
-                    for job in prepared
-                ]
-            return [self._record(row, now) for row in rows]
+                records = []
+                for job in prepared:
+                    params = {
+                        "id": str(job.id),
+                        "task": job.task,
+                        "args": job.args,
+                        "kwargs": job.kwargs,
+                        "queue": job.queue,
+                        "priority": job.priority,
+                        "max_attempts": job.max_attempts,
+                        "scheduled_at": now + round(job.delay * 1_000_000)
+                        if job.scheduled_at is None
+                        else _us(job.scheduled_at),
+                        "now": now,
+                        "meta": job.meta,
+                        "unique_key": None if job.unique is None else job.unique.key,
+                    }
+                    if job.unique is not None:
+                        found = self._unique_conflict(conn, job.unique, params)
+                        if found is not None:
+                            records.append(replace(self._record(found, now), conflict=True))
+                            continue
+                    row = conn.execute(_SQL["insert"], params).fetchone()
+                    records.append(self._record(row, now))
+            return records
 
         records = await self._run(run)
         self._changed(NEW)
@@ -710,6 +874,9 @@ class SQLiteStore(Pending):
         self._doorbell.ring(kind)
 
     def _rung(self, kind: bytes) -> None:
+        if kind == SCHEDULES:
+            self._wake(self._schedule_waiters)
+            return
         self._wake(self._new_waiters if kind == NEW else self._finished_waiters)
 
     async def _until_claimable(
@@ -788,3 +955,327 @@ class SQLiteStore(Pending):
             if left <= 0:
                 raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
             await self._sleep(self._finished_waiters, min(left, self.poll_interval))
+
+    # -- unique keys ------------------------------------------------------------------------------
+    def _unique_conflict(
+        self, conn: sqlite3.Connection, unique: PreparedUnique, params: dict[str, Any]
+    ) -> sqlite3.Row | None:
+        """Inside the enqueue's write transaction: the conflicting job (replaced first when
+        asked and still waiting), or ``None`` to insert."""
+        since = None if unique.period is None else params["now"] - round(unique.period * 1e6)
+        found: sqlite3.Row | None = conn.execute(
+            _SQL["unique_find"],
+            {"key": unique.key, "statuses": json.dumps(unique.statuses), "since": since},
+        ).fetchone()
+        if found is not None and unique.replace and found["status"] == STORED_WAITING:
+            replaced: sqlite3.Row = conn.execute(
+                _SQL["unique_replace"], {**params, "seq": found["seq"]}
+            ).fetchone()
+            return replaced
+        return found
+
+    # -- progress and logs ---------------------------------------------------------------------
+    async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
+        text = encode_json(progress, "progress")
+        return await self._fenced("progress", id, attempt, worker, progress=text) is not None
+
+    async def add_logs(self, id: UUID, attempt: int, entries: Sequence[LogEntry]) -> None:
+        prepared = prepare_logs(attempt, entries)
+        key = str(to_uuid(id))
+
+        def run(conn: sqlite3.Connection) -> bool:
+            with self._write(conn):
+                if conn.execute(_SQL["exists"], {"id": key}).fetchone() is None:
+                    return False
+                conn.executemany(
+                    _SQL["log_insert"],
+                    [
+                        {
+                            "id": key,
+                            "attempt": e.attempt,
+                            "at": _us(e.at),
+                            "level": e.level,
+                            "logger": e.logger,
+                            "message": e.message,
+                        }
+                        for e in prepared
+                    ],
+                )
+            return True
+
+        if not await self._run(run):
+            raise JobNotFoundError(f"no job with id {key}")
+
+    async def get_logs(self, id: UUID, *, attempt: int | None = None) -> list[LogEntry]:
+        if attempt is not None:
+            check_attempt(attempt)
+        key = str(to_uuid(id))
+
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row] | None:
+            conn.execute("BEGIN")  # one snapshot: the job's existence and its logs
+            try:
+                if conn.execute(_SQL["exists"], {"id": key}).fetchone() is None:
+                    return None
+                return conn.execute(_SQL["logs"], {"id": key, "attempt": attempt}).fetchall()
+            finally:
+                conn.execute("COMMIT")
+
+        rows = await self._run(run)
+        if rows is None:
+            raise JobNotFoundError(f"no job with id {key}")
+        return [
+            LogEntry(r["attempt"], _dt(r["at"]), r["level"], r["logger"], r["message"])  # type: ignore[arg-type]
+            for r in rows
+        ]
+
+    # -- counts and pruning ----------------------------------------------------------------------
+    async def count_jobs(self) -> dict[str, dict[JobStatus, int]]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(_SQL["count"], {"now": self._now_us()}).fetchall()
+
+        counts: dict[str, dict[JobStatus, int]] = {}
+        for row in await self._run(run):
+            counts.setdefault(row["queue"], {})[JobStatus(row["derived"])] = row["n"]
+        return counts
+
+    async def prune(self, rules: Sequence[PruneRule]) -> int:
+        prepared = prepare_rules(rules)
+        if not prepared:
+            return 0
+        encoded = json.dumps(
+            [
+                [
+                    r.status,
+                    r.task,
+                    None if r.max_age is None else round(r.max_age * 1_000_000),
+                    r.max_count,
+                ]
+                for r in prepared
+            ]
+        )
+
+        def run(conn: sqlite3.Connection) -> int:
+            with self._write(conn):
+                now = self._now_us()
+                rows = conn.execute(_SQL["prune_select"], {"rules": encoded, "now": now})
+                ids = json.dumps([row[0] for row in rows])
+                conn.execute(_SQL["prune_logs"], {"ids": ids})
+                return conn.execute(_SQL["prune_jobs"], {"ids": ids}).rowcount
+
+        return await self._run(run)
+
+    # -- instances -------------------------------------------------------------------------------
+    async def record_instance(
+        self,
+        name: str,
+        *,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        info: Mapping[str, JSON],
+        ttl: float,
+    ) -> None:
+        p = prepare_instance(name, host, pid, started_at, info, ttl)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with self._write(conn):
+                now = self._now_us()
+                conn.execute(_SQL["instance_expire"], {"now": now})
+                conn.execute(
+                    _SQL["instance_put"],
+                    {
+                        "name": p.name,
+                        "host": p.host,
+                        "pid": p.pid,
+                        "started_at": _us(p.started_at),
+                        "now": now,
+                        "expires_at": now + round(p.ttl * 1_000_000),
+                        "info": p.info,
+                    },
+                )
+
+        await self._run(run)
+
+    async def list_instances(self) -> list[InstanceRecord]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(_SQL["instances"], {"now": self._now_us()}).fetchall()
+
+        return [
+            InstanceRecord(
+                name=r["name"],
+                host=r["host"],
+                pid=r["pid"],
+                started_at=_dt(r["started_at"]),  # type: ignore[arg-type]
+                last_seen=_dt(r["last_seen"]),  # type: ignore[arg-type]
+                info=json.loads(r["info"]),
+            )
+            for r in await self._run(run)
+        ]
+
+    async def remove_instance(self, name: str) -> None:
+        check_name(name, "name")
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_SQL["instance_remove"], {"name": name})
+
+        await self._run(run)
+
+    # -- stored schedules ------------------------------------------------------------------------
+    @staticmethod
+    def _schedule(row: sqlite3.Row) -> ScheduleRecord:
+        spec = PreparedSchedule(
+            name=row["name"],
+            task=row["task"],
+            cron=row["cron"],
+            every=row["every"],
+            at=_dt(row["at"]),
+            timezone=row["timezone"],
+            args=row["args"],
+            kwargs=row["kwargs"],
+            queue=row["queue"],
+            priority=row["priority"],
+            max_attempts=row["max_attempts"],
+            misfire=row["misfire"],
+            paused=bool(row["paused"]),
+        )
+        return make_record(
+            spec,
+            version=row["version"],
+            created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+            updated_at=_dt(row["updated_at"]),  # type: ignore[arg-type]
+            last_instant=_dt(row["last_instant"]),
+        )
+
+    def _schedules_changed(self) -> None:
+        self._rung(SCHEDULES)
+        self._doorbell.ring(SCHEDULES)
+
+    async def put_schedule(self, spec: ScheduleSpec) -> ScheduleRecord:
+        p = prepare_schedule(spec)
+
+        def run(conn: sqlite3.Connection) -> tuple[ScheduleRecord, bool]:
+            with self._write(conn):
+                stored = conn.execute(_SQL["schedule_get"], {"name": p.name}).fetchone()
+                if stored is not None:
+                    record = self._schedule(stored)
+                    if prepare_schedule(record).content() == p.content():
+                        return record, False
+                version = conn.execute(_SQL["schedule_bump"]).fetchone()[0]
+                row = conn.execute(
+                    _SQL["schedule_put"],
+                    {
+                        "name": p.name,
+                        "task": p.task,
+                        "cron": p.cron,
+                        "every": p.every,
+                        "at": None if p.at is None else _us(p.at),
+                        "timezone": p.timezone,
+                        "args": p.args,
+                        "kwargs": p.kwargs,
+                        "queue": p.queue,
+                        "priority": p.priority,
+                        "max_attempts": p.max_attempts,
+                        "misfire": p.misfire,
+                        "paused": int(p.paused),
+                        "version": version,
+                        "now": self._now_us(),
+                    },
+                ).fetchone()
+            return self._schedule(row), True
+
+        record, changed = await self._run(run)
+        if changed:
+            self._schedules_changed()
+        return record
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        check_name(name, "schedule name")
+
+        def run(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row: sqlite3.Row | None = conn.execute(_SQL["schedule_get"], {"name": name}).fetchone()
+            return row
+
+        row = await self._run(run)
+        return None if row is None else self._schedule(row)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(_SQL["schedules"]).fetchall()
+
+        return [self._schedule(row) for row in await self._run(run)]
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> ScheduleRecord:
+        check_name(name, "schedule name")
+        check_paused(paused)
+
+        def run(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
+            with self._write(conn):
+                stored = conn.execute(_SQL["schedule_get"], {"name": name}).fetchone()
+                if stored is None or bool(stored["paused"]) == paused:
+                    return stored, False
+                version = conn.execute(_SQL["schedule_bump"]).fetchone()[0]
+                row = conn.execute(
+                    _SQL["schedule_pause"],
+                    {
+                        "name": name,
+                        "paused": int(paused),
+                        "version": version,
+                        "now": self._now_us(),
+                    },
+                ).fetchone()
+            return row, True
+
+        row, changed = await self._run(run)
+        if row is None:
+            raise JobNotFoundError(f"no schedule named {name!r}")
+        if changed:
+            self._schedules_changed()
+        return self._schedule(row)
+
+    async def delete_schedule(self, name: str) -> bool:
+        check_name(name, "schedule name")
+
+        def run(conn: sqlite3.Connection) -> bool:
+            with self._write(conn):
+                if conn.execute(_SQL["schedule_delete"], {"name": name}).fetchone() is None:
+                    return False
+                conn.execute(_SQL["schedule_bump"]).fetchone()
+            return True
+
+        deleted = await self._run(run)
+        if deleted:
+            self._schedules_changed()
+        return deleted
+
+    async def advance_schedule(self, name: str, instant: datetime) -> bool:
+        check_name(name, "schedule name")
+        at = _us(check_aware(instant, "instant"))
+
+        def run(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_SQL["schedule_advance"], {"name": name, "at": at}).fetchone()
+            return row is not None
+
+        return await self._run(run)
+
+    async def schedules_version(self) -> int:
+        return await self._signal("schedules")
+
+    async def wait_schedules_changed(self, version: int, timeout: float) -> int:
+        check_version(version)
+        check_seconds(timeout, "timeout", zero=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            # Listen first, then look: a change through this object (or a ring from another
+            # process) while we read the counter still completes the future.
+            future = loop.create_future()
+            self._schedule_waiters.add(future)
+            try:
+                current = await self._signal("schedules")
+                left = deadline - loop.time()
+                if current != version or left <= 0:
+                    return current
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+            finally:
+                self._schedule_waiters.discard(future)

@@ -19,6 +19,8 @@ from beat.stores import (
     StoreUnavailableError,
 )
 
+from beat.stores._sqlite import SCHEMA_VERSION
+
 from ._processes import claim_in_processes
 
 pytestmark = pytest.mark.asyncio
@@ -47,7 +49,7 @@ async def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:
         for s in stores:
             assert await s.get(a.id) == a
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
     finally:

@@ -1,0 +1,370 @@
+"""Prometheus metrics for a scheduler, its durable jobs and its store's queues.
+
+Needs the ``[metrics]`` extra (``prometheus-client``). Importing this module imports nothing
+of it; :func:`instrument` does. A scheduler that is not instrumented pays nothing: its hot
+paths build no event when nobody subscribed (``EventBus.active``), and its worker calls no
+observer when it has none.
+
+::
+
+    from prometheus_client import start_http_server
+    from beat import metrics
+
+    scheduler = Scheduler(store=...)
+    metrics.instrument(scheduler)            # before or after start()
+    start_http_server(9100)
+
+How the numbers are gathered (the contract):
+
+* **Scheduled runs** — from the scheduler's events (:meth:`beat.Scheduler.subscribe`), so
+  they are counted on the loop shortly after they happen, never inside the scheduler's own
+  step. Lateness is measured when the ``RunStarted`` event is delivered: it includes the
+  delivery delay (normally microseconds; it grows only if the loop is saturated).
+* **Durable jobs** — from the worker, through the :class:`~beat._observers.WorkerObserver`
+  hooks (claims, and each execution's outcome and duration).
+* **Queue depth** — ``store.count_jobs()`` is asynchronous and a Prometheus collector is
+  called synchronously by the exporter's thread, so a task on the scheduler's loop refreshes
+  a cache every ``queue_interval`` seconds (on the scheduler's clock) and a scrape reads the
+  cache. ``beat_queue_depth_updated_timestamp_seconds`` says how fresh it is; a refresh that
+  fails keeps the previous values (and logs once per outage).
+* **Scheduler state** — ``jobs``, ``running`` and ``fires`` are read from
+  :meth:`beat.Scheduler.statistics` at each scrape (plain attribute reads).
+
+The metric names and labels are listed in ``docs/operating.md``. Every scheduled job adds
+its ``job`` label value and every task its ``task`` value: keep job names stable (not one
+per occurrence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _events as ev
+from ._exceptions import InvalidJobError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
+
+    from ._observers import JobOutcome
+    from ._scheduler import Scheduler
+    from .stores import JobRecord
+
+__all__ = ["DURATION_BUCKETS", "LATENESS_BUCKETS", "Instrumentation", "instrument"]
+
+log = logging.getLogger("beat.metrics")
+
+#: Seconds; fires are usually late by micro- to milliseconds, a misfire by seconds or more.
+LATENESS_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0)
+#: Seconds; from sub-millisecond jobs up to an hour.
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 3600.0)
+
+_RUN_OUTCOMES: dict[type[ev.Event], str] = {
+    ev.RunSucceeded: "succeeded",
+    ev.RunFailed: "failed",
+    ev.RunTimedOut: "timed_out",
+    ev.RunCancelled: "cancelled",
+}
+
+
+def instrument(
+    scheduler: Scheduler,
+    registry: CollectorRegistry | None = None,
+    *,
+    namespace: str = "beat",
+    queue_interval: float = 15.0,
+) -> Instrumentation:
+    """Export ``scheduler``'s metrics to ``registry`` (default: the process-wide one).
+
+    Returns the :class:`Instrumentation`; ``close()`` it to stop (unsubscribe and unregister).
+    One registry holds one instrumented scheduler: a second ``instrument`` on the same
+    registry raises :class:`InvalidJobError` (pass ``registry=CollectorRegistry()`` per
+    scheduler). :class:`ImportError` naming the extra when ``prometheus-client`` is missing.
+    """
+    try:
+        import prometheus_client
+    except ImportError as exc:  # pragma: no cover - the test environment has the extra
+        raise ImportError(
+            "beat.metrics needs prometheus-client: pip install 'beat-scheduler[metrics]'"
+        ) from exc
+    from ._scheduler import Scheduler
+    from ._units import positive_seconds
+
+    if not isinstance(scheduler, Scheduler):
+        raise InvalidJobError(f"instrument() takes a beat.Scheduler, got {scheduler!r}")
+    interval = positive_seconds(queue_interval, "queue_interval")
+    return Instrumentation(
+        scheduler,
+        prometheus_client.REGISTRY if registry is None else registry,
+        namespace,
+        interval,
+    )
+
+
+class Instrumentation:
+    """The metrics of one scheduler; see :func:`instrument`. Also a worker observer, so a
+    standalone :class:`~beat.Worker` can report into it: ``worker.add_observer(it)``."""
+
+    def __init__(
+        self, scheduler: Scheduler, registry: CollectorRegistry, namespace: str, interval: float
+    ) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self._scheduler = scheduler
+        self._registry = registry
+        self._interval = interval
+        self._closed = False
+        self._depth: dict[tuple[str, str], int] = {}  # (queue, status) -> count, last refresh
+        self._depth_at: float | None = None  # wall time of the last good refresh
+        self._depth_failing = False  # one log line per outage of the refresh
+        self._refresher: asyncio.Task[None] | None = None
+
+        made: list[Any] = []
+
+        def add(kind: Callable[..., Any], name: str, doc: str, *labels: str, **kw: Any) -> Any:
+            metric = kind(name, doc, labels, namespace=namespace, registry=None, **kw)
+            made.append(metric)
+            return metric
+
+        # -- scheduled runs (events) ------------------------------------------------------
+        self.fires = add(Counter, "fires", "Occurrences that started running here.", "job")
+        self.lateness = add(
+            Histogram,
+            "fire_lateness_seconds",
+            "Start of an occurrence's first attempt minus its scheduled instant.",
+            "job",
+            buckets=LATENESS_BUCKETS,
+        )
+        self.runs = add(Counter, "runs", "Finished run attempts by outcome.", "job", "outcome")
+        self.run_duration = add(
+            Histogram,
+            "run_duration_seconds",
+            "Duration of run attempts that succeeded or failed.",
+            "job",
+            "outcome",
+            buckets=DURATION_BUCKETS,
+        )
+        self.misfires = add(
+            Counter, "misfires", "Due instants found late (misfired).", "job", "policy"
+        )
+        self.dropped = add(
+            Counter, "misfires_dropped", "Misfired instants not run (per policy).", "job"
+        )
+        self.skips = add(
+            Counter, "skips", "Fires that did not run here, by reason.", "job", "reason"
+        )
+        self.claims = add(
+            Counter,
+            "coordinator_claims",
+            "Occurrence claims under a coordinator: won (ran here) or lost (ran elsewhere).",
+            "job",
+            "result",
+        )
+        self.coordinator_up = add(
+            Gauge, "coordinator_up", "1 while the coordinator is reachable (or none is used)."
+        )
+        self.coordinator_up.set(1)
+        self.clock_jumps = add(Counter, "clock_jumps", "Wall-clock jumps detected.")
+        # -- durable jobs (worker observer) ----------------------------------------------
+        self.job_claims = add(
+            Counter, "job_claims", "Durable job executions claimed by this worker.", "task", "queue"
+        )
+        self.job_reclaims = add(
+            Counter,
+            "job_reclaims",
+            "Claims of a job's attempt > 1: retries and re-claims after a lease expired.",
+            "task",
+            "queue",
+        )
+        self.jobs = add(
+            Counter, "job_executions", "Durable job executions by outcome.", "task", "outcome"
+        )
+        self.job_duration = add(
+            Histogram,
+            "job_duration_seconds",
+            "Duration of durable job executions, claim to end.",
+            "task",
+            "outcome",
+            buckets=DURATION_BUCKETS,
+        )
+
+        self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
+            ev.RunStarted: self._started,
+            ev.RunSucceeded: self._finished,
+            ev.RunFailed: self._finished,
+            ev.RunTimedOut: self._finished,
+            ev.RunCancelled: self._finished,
+            ev.RunSkipped: self._skipped,
+            ev.FiresMissed: self._missed,
+            ev.CoordinatorUnavailable: lambda e: self.coordinator_up.set(0),
+            ev.CoordinatorRecovered: lambda e: self.coordinator_up.set(1),
+            ev.ClockJumped: lambda e: self.clock_jumps.inc(),
+            ev.SchedulerStarted: lambda e: self._start_refresher(),
+            ev.SchedulerStopped: lambda e: self._stop_refresher(),
+        }
+        self._collectors: list[Any] = [*made, _StateCollector(self, namespace)]
+        try:
+            for collector in self._collectors:
+                registry.register(collector)
+        except ValueError as exc:
+            for collector in self._collectors:
+                with contextlib.suppress(KeyError):
+                    registry.unregister(collector)
+            raise InvalidJobError(
+                f"these metrics are already registered in {registry!r} ({exc}); give each "
+                "instrumented scheduler its own registry=CollectorRegistry()"
+            ) from None
+        self._token = scheduler.subscribe(self._on_event, *self._handlers)
+        self._worker = getattr(scheduler, "_worker", None)
+        if self._worker is not None:
+            add_observer = getattr(self._worker, "add_observer", None)
+            if add_observer is not None:
+                add_observer(self)
+            else:  # pragma: no cover - a worker without the observer hooks
+                log.warning("this worker reports no job outcomes: durable-job metrics stay 0")
+        if scheduler.running:
+            self._start_refresher()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop collecting: unsubscribe, stop the queue-depth refresh, unregister. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._scheduler.unsubscribe(self._token)
+        remove = getattr(self._worker, "remove_observer", None)
+        if remove is not None:
+            remove(self)
+        self._stop_refresher()
+        for collector in self._collectors:
+            with contextlib.suppress(KeyError):
+                self._registry.unregister(collector)
+
+    def __enter__(self) -> Instrumentation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- scheduler events --------------------------------------------------------------------
+    def _on_event(self, event: ev.Event) -> None:
+        self._handlers[type(event)](event)
+
+    def _started(self, event: ev.RunStarted) -> None:
+        if event.attempt != 1:
+            return
+        self.fires.labels(event.name).inc()
+        late = self._scheduler.clock.time() - event.when.timestamp()
+        self.lateness.labels(event.name).observe(max(0.0, late))
+        if self._scheduler.coordinator is not None:
+            self.claims.labels(event.name, "won").inc()
+
+    def _finished(self, event: ev.RunEvent) -> None:
+        outcome = _RUN_OUTCOMES[type(event)]
+        self.runs.labels(event.name, outcome).inc()
+        duration = getattr(event, "duration", None)
+        if duration is not None:
+            self.run_duration.labels(event.name, outcome).observe(duration)
+
+    def _skipped(self, event: ev.RunSkipped) -> None:
+        self.skips.labels(event.name, event.reason).inc()
+        if event.reason == "not_claimed":
+            self.claims.labels(event.name, "lost").inc()
+
+    def _missed(self, event: ev.FiresMissed) -> None:
+        self.misfires.labels(event.name, event.policy).inc(event.missed)
+        if event.dropped:
+            self.dropped.labels(event.name).inc(event.dropped)
+
+    # -- the worker observer -----------------------------------------------------------------
+    def job_claimed(self, record: JobRecord) -> None:
+        self.job_claims.labels(record.task, record.queue).inc()
+        if record.attempt > 1:
+            self.job_reclaims.labels(record.task, record.queue).inc()
+
+    def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
+        self.jobs.labels(record.task, outcome).inc()
+        self.job_duration.labels(record.task, outcome).observe(duration)
+
+    # -- queue depth ---------------------------------------------------------------------------
+    def _start_refresher(self) -> None:
+        if self._closed or self._scheduler.store is None or self._refresher is not None:
+            return
+        self._refresher = asyncio.get_running_loop().create_task(
+            self._refresh_loop(), name="beat-metrics-queue-depth"
+        )
+
+    def _stop_refresher(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+
+    async def _refresh_loop(self) -> None:
+        clock = self._scheduler.clock
+        while self._scheduler.running:  # not after shutdown began: the store may be closed
+            await self.refresh_queue_depth()
+            await clock.sleep(self._interval)
+
+    async def refresh_queue_depth(self) -> None:
+        """Read ``store.count_jobs()`` into the cache now (the periodic task calls this)."""
+        store = self._scheduler.store
+        if store is None:
+            return
+        try:
+            counts = await store.count_jobs()
+        except Exception as exc:
+            if not self._depth_failing:
+                log.warning("queue depth not refreshed (keeping the last values): %s", exc)
+            self._depth_failing = True
+            return
+        self._depth_failing = False
+        self._depth = {
+            (queue, str(status)): n for queue, by in counts.items() for status, n in by.items()
+        }
+        self._depth_at = self._scheduler.clock.time()
+
+    def _collect_state(self, namespace: str) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = self._scheduler.statistics()
+        yield GaugeMetricFamily(f"{namespace}_scheduler_jobs", "Jobs registered.", stats.jobs)
+        yield GaugeMetricFamily(
+            f"{namespace}_scheduler_running", "Scheduled runs in progress.", stats.running
+        )
+        yield CounterMetricFamily(
+            f"{namespace}_scheduler_fires",
+            "Fires handed to the run machinery since start.",
+            stats.fires,
+        )
+        depth = GaugeMetricFamily(
+            f"{namespace}_queue_jobs",
+            "Durable jobs by queue and status (cached, see docs/operating.md).",
+            labels=("queue", "status"),
+        )
+        for (queue, status), n in sorted(self._depth.items()):
+            depth.add_metric((queue, status), n)
+        yield depth
+        if self._depth_at is not None:
+            yield GaugeMetricFamily(
+                f"{namespace}_queue_depth_updated_timestamp_seconds",
+                "Wall time of the last successful queue-depth refresh.",
+                self._depth_at,
+            )
+
+
+class _StateCollector:
+    """Reads the scheduler's statistics and the queue-depth cache at each scrape."""
+
+    def __init__(self, owner: Instrumentation, namespace: str) -> None:
+        self._owner = owner
+        self._namespace = namespace
+
+    def collect(self) -> Iterator[Metric]:
+        return self._owner._collect_state(self._namespace)
+
+    def describe(self) -> Sequence[Metric]:
+        return ()  # dynamic families: nothing to check for duplicates up front

@@ -58,7 +58,7 @@ def dt(value: datetime | None, now: datetime | None = None) -> str:
     utc = value.astimezone(UTC)
     text = utc.strftime("%Y-%m-%d %H:%M:%S")
     rel = f' <span class="muted">({e(_relative(utc, now))})</span>' if now is not None else ""
-    return f'<time datetime="{e(utc.isoformat())}">{e(text)}</time>{rel}'
+    return f'<span class="when"><time datetime="{e(utc.isoformat())}">{e(text)}</time>{rel}</span>'
 
 
 def _relative(value: datetime, now: datetime) -> str:
@@ -185,6 +185,7 @@ dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;margin
 dl.fields dt{color:var(--muted)}dl.fields dd{margin:0}
 .counts td a{text-decoration:none}
 .log-ERROR,.log-CRITICAL{color:#b42318}.log-WARNING{color:#8a5a00}
+.when{white-space:nowrap}#actions{margin-top:12px}
 """
 
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode("ascii")

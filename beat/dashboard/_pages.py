@@ -302,7 +302,7 @@ def job_page(
     sections = [
         f'<h1>Job <span class="mono">{e(job.id)}</span></h1>',
         f'<section id="summary"><dl class="fields">{summary}</dl>'
-        + (f'<p id="actions">{"".join(actions)}</p>' if actions else "")
+        + (f'<div id="actions">{"".join(actions)}</div>' if actions else "")
         + "</section>",
         f'<section id="arguments"><h2>Arguments</h2>{json_block(job.args)}'
         f"<h2>Keyword arguments</h2>{json_block(job.kwargs)}</section>",

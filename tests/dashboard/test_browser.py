@@ -1,0 +1,230 @@
+"""The dashboard in a real browser: headless Chromium (Debian's package) over the DevTools
+protocol, the dashboard served by uvicorn on a loopback port over a real SQLite (and
+PostgreSQL) store holding jobs in every state.
+
+Each test starts its own store, server and browser (about a second), clicks through the real
+pages and forms — the CSRF token is the one the page carries — and asserts what the store
+says afterwards. The overview's screenshot is written to ``$BEAT_SCREENSHOT_DIR`` (default:
+the system temp directory) as ``beat-dashboard.png``, outside the repository.
+
+Skipped only when no Chromium binary is found (``.ci/run`` installs Debian's ``chromium``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from beat import Job, Scheduler
+from beat.dashboard import Dashboard, DashboardRequest
+from beat.stores import JobStatus, SQLiteStore, Store
+from tests.stores.conftest import store_postgres  # noqa: F401 - the session's PostgreSQL server
+
+from ._browser import Browser, find_chromium
+from ._seed import Seeded, seed
+
+uvicorn = pytest.importorskip("uvicorn")
+fastapi = pytest.importorskip("fastapi")
+CHROMIUM = find_chromium()
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no chromium binary found (apt-get install chromium)"
+    ),
+]
+
+SESSION = "s3cr3t-session-of-an-operator"  # the cookie the app's authorize hook accepts
+
+
+def operator(request: DashboardRequest) -> bool:
+    return request.cookies.get("session") == SESSION
+
+
+@dataclass
+class Site:
+    store: Store
+    seeded: Seeded
+    scheduler: Scheduler
+    browser: Browser
+    base: str  # http://127.0.0.1:port/beat
+
+    async def status(self, id: uuid.UUID) -> JobStatus:
+        record = await self.store.get(id)
+        assert record is not None
+        return record.status
+
+
+@contextlib.asynccontextmanager
+async def serve(store: Store, tmp_path: Path) -> AsyncIterator[Site]:
+    """The dashboard mounted at /beat in a FastAPI app, under uvicorn on a loopback port."""
+    assert CHROMIUM is not None
+    seeded = await seed(store)
+    # In-process jobs that do not fire during a test (the store's jobs are not run: the
+    # scheduler has no store, so no worker takes them).
+    scheduler = Scheduler()
+    scheduler.add_job(Job.cron("0 3 * * *").do(_nothing, name="reports.nightly"))
+    scheduler.add_job(Job.every(timedelta(hours=1)).do(_nothing, name="cache.refresh"))
+    app = fastapi.FastAPI()
+    app.mount("/beat", Dashboard(store=store, scheduler=scheduler, authorize=operator))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    browser = None
+    scheduler.start()
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
+                await asyncio.sleep(0.01)
+        browser = await Browser.launch(CHROMIUM, tmp_path)
+        base = f"http://127.0.0.1:{port}/beat"
+        await browser.set_cookie(base, "session", SESSION)
+        yield Site(store, seeded, scheduler, browser, base)
+    finally:
+        if browser is not None:
+            await browser.close()
+        server.should_exit = True
+        await serving
+        sock.close()
+        await scheduler.shutdown(timeout=0)
+
+
+async def _nothing(ctx: object) -> None:
+    return None
+
+
+@pytest_asyncio.fixture
+async def sqlite_site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with SQLiteStore(tmp_path / "jobs.db") as store, serve(store, tmp_path) as site:
+        yield site
+
+
+def screenshot_path() -> Path:
+    directory = os.environ.get("BEAT_SCREENSHOT_DIR") or tempfile.gettempdir()
+    return Path(directory) / "beat-dashboard.png"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+async def test_the_overview_renders_and_is_screenshotted(sqlite_site: Site) -> None:
+    site, browser = sqlite_site, sqlite_site.browser
+    await browser.goto(site.base + "/")
+    assert await browser.text("h1") == "Overview"
+    queues = await browser.text("#queues")
+    assert "mail" in queues and "default" in queues
+    # The count cell of dead jobs in "default" links to the filtered list.
+    assert (
+        await browser.evaluate(
+            "document.querySelector('#queues a[href=\"/beat/jobs?queue=default&status=dead\"]')"
+            ".innerText"
+        )
+        == "1"
+    )
+    assert "nightly-report" in await browser.text("#schedules")
+    assert "worker-1" in await browser.text("#instances")
+    assert "cron 0 3 * * * (UTC)" in await browser.text("#scheduler-jobs")
+    # Hostile strings are shown as text; no script element ever made it into the page.
+    assert "<script>alert('x')</script>" in await browser.text("#schedules")
+    assert await browser.evaluate("document.scripts.length") == 0
+
+    path = screenshot_path()
+    data = await browser.screenshot(path)
+    assert path.read_bytes() == data and len(data) > 10_000
+    width, height = png_size(data)
+    assert width == 1280 and height >= 600
+
+    # Pause an in-process job through its form.
+    nightly = next(i.id for i in site.scheduler.jobs() if i.name == "reports.nightly")
+    await browser.click(f'#scheduler-jobs form[action$="/scheduler/{nightly}/pause"] button')
+    assert await browser.text(".notice") == "Paused."
+    assert site.scheduler.job_info(nightly).paused
+
+    # Without the operator's session cookie: 403 and nothing of the data.
+    await browser.send("Network.clearBrowserCookies")
+    await browser.goto(site.base + "/")
+    assert (await browser.text("body")).strip() == "Forbidden"
+
+
+async def test_filter_the_job_list_and_open_a_failed_job(sqlite_site: Site) -> None:
+    site, browser = sqlite_site, sqlite_site.browser
+    await browser.goto(site.base + "/jobs")
+    assert await browser.evaluate("document.querySelectorAll('#jobs tbody tr').length") == 7
+    await browser.evaluate("document.querySelector('select[name=status]').value = 'dead'")
+    await browser.type("input[name=task]", "payments.charge")
+    await browser.click("#filters button")
+    url = await browser.url()
+    assert "status=dead" in url and "task=payments.charge" in url
+    rows = await browser.evaluate(
+        "[...document.querySelectorAll('#jobs tbody tr')].map(r => r.innerText)"
+    )
+    assert len(rows) == 1 and "payments.charge" in rows[0] and "dead" in rows[0]
+
+    await browser.click("#jobs tbody tr a")
+    assert await browser.url() == f"{site.base}/jobs/{site.seeded.dead}"
+    traceback = await browser.text("#traceback")
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert traceback.endswith("ValueError: card declined")
+    logs = await browser.text("#logs")
+    assert "charging card ending 4242" in logs and "gateway said: card declined" in logs
+    assert "EUR" in await browser.text("#arguments")
+
+
+async def _cancel_and_retry(site: Site) -> None:
+    browser = site.browser
+    await browser.goto(f"{site.base}/jobs/{site.seeded.queued}")
+    await browser.click("#actions button.danger")  # Cancel
+    assert await browser.text(".notice") == "Job cancelled."
+    assert await site.status(site.seeded.queued) is JobStatus.CANCELLED
+
+    await browser.goto(f"{site.base}/jobs/{site.seeded.dead}")
+    await browser.click("#actions button.act")  # Retry
+    assert await browser.text(".notice") == "Job queued again."
+    assert await site.status(site.seeded.dead) is JobStatus.QUEUED
+    assert await browser.url() == f"{site.base}/jobs/{site.seeded.dead}?notice=retried"
+
+
+async def test_cancel_a_queued_job_and_retry_a_dead_one(sqlite_site: Site) -> None:
+    await _cancel_and_retry(sqlite_site)
+
+
+async def test_a_form_replayed_with_another_browsers_cookie_changes_nothing(
+    sqlite_site: Site,
+) -> None:
+    site, browser = sqlite_site, sqlite_site.browser
+    await browser.goto(f"{site.base}/jobs/{site.seeded.queued}")
+    # Another CSRF cookie (as a sibling site could plant), the page's token unchanged.
+    await browser.set_cookie(site.base, "beat_csrf", "A" * 43)
+    await browser.click("#actions button.danger")
+    assert "Forbidden" in await browser.text("body")
+    assert await site.status(site.seeded.queued) is JobStatus.QUEUED
+
+
+async def test_cancel_and_retry_on_postgresql(
+    store_postgres: Callable[[], object],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from beat.stores import PostgresStore
+
+    dsn = store_postgres.dsn()  # type: ignore[attr-defined]
+    store = PostgresStore(dsn, schema=f"d{uuid.uuid4().hex[:12]}")
+    async with store, serve(store, tmp_path) as site:
+        await _cancel_and_retry(site)

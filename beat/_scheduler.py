@@ -60,6 +60,7 @@ from ._units import positive_seconds, seconds_to_us, us_to_seconds
 from ._worker import Worker
 from .coordinators._base import Coordinator
 from .stores import Store
+from .stores._base import PruneRule
 
 __all__ = ["JobInfo", "Scheduler", "Statistics"]
 
@@ -116,7 +117,8 @@ class Scheduler:
     ``store`` — a durable job store (:mod:`beat.stores`): the scheduler then also runs a
     worker for the tasks registered with :meth:`task`, claiming from ``queues`` with at most
     ``concurrency`` jobs at once under leases of ``lease`` seconds (docs/worker.md), and
-    :attr:`client` enqueues and follows jobs.
+    :attr:`client` enqueues and follows jobs. ``retention`` (:class:`beat.stores.PruneRule`
+    list) prunes finished jobs every ``prune_every`` seconds, once per period cluster-wide.
     """
 
     def __init__(
@@ -133,6 +135,8 @@ class Scheduler:
         queues: Sequence[str] = (DEFAULT_QUEUE,),
         concurrency: int = 10,
         lease: float = 30.0,
+        retention: Sequence[PruneRule] | None = None,
+        prune_every: float | timedelta = 3600.0,
     ) -> None:
         self.max_sleep = positive_seconds(max_sleep, "max_sleep")
         self.jump_tolerance = positive_seconds(jump_tolerance, "jump_tolerance")
@@ -188,6 +192,8 @@ class Scheduler:
                 concurrency=concurrency,
                 lease=lease,
                 clock=self.clock,
+                retention=retention,
+                prune_every=prune_every,
             )
             if store is not None
             else None

@@ -61,6 +61,7 @@ from ._exceptions import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._retention import PRUNE_TASK, Pruner
 from ._units import positive_seconds
 from .stores._base import encode_json, to_uuid
 from .stores._errors import BatchSerializationError
@@ -68,6 +69,7 @@ from .stores._errors import BatchSerializationError
 if TYPE_CHECKING:
     from ._tasks import JobHandle, Task, TaskCall, TaskRegistry
     from .stores import JobRecord, Store
+    from .stores._base import PruneRule
 
 P = ParamSpec("P")
 
@@ -419,6 +421,8 @@ class Worker:
         capture_logs: bool = True,
         max_log_records: int = _logcapture.DEFAULT_MAX_RECORDS,
         max_log_bytes: int = _logcapture.DEFAULT_MAX_BYTES,
+        retention: Sequence[PruneRule] | None = None,
+        prune_every: float | timedelta = 3600.0,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name or "\x00" in name):
             raise InvalidJobError(f"worker name must be a non-empty string, got {name!r}")
@@ -447,6 +451,10 @@ class Worker:
         self._release_capture: Callable[[], None] | None = None
         self._store = store
         self._client = Client(store)  # ctx.enqueue / ctx.wait: the store is open while we run
+        self._pruner = Pruner(retention, prune_every) if retention else None
+        if self._pruner is not None:
+            tasks.add(PRUNE_TASK)
+        self._prune_task: asyncio.Task[None] | None = None
         self._tasks = tasks
         self._name = name or _default_name()
         self._queues = list(dict.fromkeys(queues))
@@ -497,6 +505,11 @@ class Worker:
         self._heartbeat_task = asyncio.create_task(
             self._heartbeat_loop(), name=f"beat-worker-heartbeat:{self._name}"
         )
+        if self._pruner is not None:
+            self._prune_task = asyncio.create_task(
+                self._pruner.run(self._store, self._clock, self._queues[0], self._name),
+                name=f"beat-worker-prune:{self._name}",
+            )
         log.info(
             "worker %s started: queues %s, %d slots, lease %g s",
             self._name,
@@ -517,6 +530,9 @@ class Worker:
         self._stopped = True
         self._stopping.set()
         self._completions.nudge()
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            await asyncio.gather(self._prune_task, return_exceptions=True)
         await asyncio.gather(self._loop_task, return_exceptions=True)
         mains = [run.main for run in self._running.values() if run.main is not None]
         if mains and (timeout is None or timeout > 0):

@@ -112,7 +112,7 @@ class Browser:
             self._pending.clear()
             return
         if "id" in message:
-            future = self._pending.pop(message["id"], None)
+            future = self._pending.pop(message["id"]) if message["id"] in self._pending else None
             if future is None or future.done():
                 return
             if "error" in message:

@@ -225,7 +225,13 @@ class Dashboard:
         head = method == "HEAD"
         route, params, allowed = _match("GET" if head else method, route_path(scope))
         request = DashboardRequest.from_scope(scope, route.action if route else None)
-        if not await self._allowed(request):
+        try:
+            allowed_in = await self._allowed(request)
+        except Exception:  # a broken hook lets nobody in, and says so in the log only
+            logger.exception("dashboard: the authorize hook raised; request refused")
+            await _plain(500, "Internal error").send(send, head=head)
+            return
+        if not allowed_in:
             logger.info("dashboard: %s %s refused by authorize", method, request.path)
             await _plain(403, "Forbidden").send(send, head=head)
             return

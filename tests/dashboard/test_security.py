@@ -80,6 +80,15 @@ async def test_only_true_lets_a_request_in(store: MemoryStore, verdict: object) 
         assert (await client.get("/")).status_code == 403
 
 
+async def test_a_raising_hook_refuses_with_a_bare_500(store: MemoryStore, seeded: Seeded) -> None:
+    def broken(request: DashboardRequest) -> bool:
+        raise KeyError("user")
+
+    async with http(Dashboard(store=store, authorize=broken)) as client:
+        response = await client.get(f"/jobs/{seeded.dead}")
+    assert response.status_code == 500 and response.text == "Internal error\n"
+
+
 # -- CSRF -----------------------------------------------------------------------------------
 async def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
     store: MemoryStore, seeded: Seeded, scheduler: Scheduler

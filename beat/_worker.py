@@ -67,6 +67,7 @@ from .stores._base import encode_json, to_uuid
 from .stores._errors import BatchSerializationError
 
 if TYPE_CHECKING:
+    from ._observers import JobOutcome, WorkerObserver
     from ._tasks import JobHandle, Task, TaskCall, TaskRegistry
     from .stores import JobRecord, Store
     from .stores._base import PruneRule
@@ -251,15 +252,26 @@ class _Stopped:
 
 
 _Outcome: TypeAlias = _Succeeded | _Failed | _Stopped
-#: What recording one outcome came to: applied (``True``), refused or given up (``False``), or
-#: the result is not JSON (the store's error, for the caller to turn into a failure).
-_Recorded: TypeAlias = bool | SerializationError
+#: What recording one outcome came to: applied (``True``), refused (``False``: taken over),
+#: not recordable (``None``: given up, left to lease expiry), or the result is not JSON (the
+#: store's error, for the caller to turn into a failure).
+_Recorded: TypeAlias = bool | SerializationError | None
 
 
 class _Run:
     """One claimed execution: its record, its context, its tasks, its captured logs."""
 
-    __slots__ = ("ctx", "exec_task", "logs", "main", "record", "recording", "task")
+    __slots__ = (
+        "ctx",
+        "ended",
+        "exec_task",
+        "logs",
+        "main",
+        "record",
+        "recording",
+        "started",
+        "task",
+    )
 
     def __init__(
         self,
@@ -272,6 +284,8 @@ class _Run:
         self.task = task
         self.ctx = ctx
         self.logs = logs  # None when the worker does not capture logs
+        self.started = ctx._clock.monotonic()  # claimed; observers get claim -> end
+        self.ended = self.started
         self.exec_task: asyncio.Task[_Outcome] | None = None
         self.main: asyncio.Task[None] | None = None
         self.recording = False  # the execution ended; its outcome is being written
@@ -293,7 +307,7 @@ class _Run:
 class _Completion:
     run: _Run
     value: Any
-    recorded: asyncio.Future[bool]
+    recorded: asyncio.Future[bool | None]
 
 
 class _CompletionBatcher:
@@ -315,10 +329,10 @@ class _CompletionBatcher:
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
-    async def complete(self, run: _Run, value: Any) -> bool:
+    async def complete(self, run: _Run, value: Any) -> bool | None:
         """Record ``run``'s success; as :meth:`Worker._record`: ``True`` once applied,
         ``False`` if refused or not recordable; :class:`SerializationError` if not JSON."""
-        recorded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        recorded: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
         self._buffer.append(_Completion(run, value, recorded))
         self.nudge()
         if self._writer is None:
@@ -379,6 +393,11 @@ class _CompletionBatcher:
                 c.recorded.set_exception(result)
             else:
                 c.recorded.set_result(result)
+
+
+def _lost_or_abandoned(recorded: bool | None) -> JobOutcome:
+    """The observed outcome of a write that did not apply: refused, or given up."""
+    return "lost" if recorded is False else "abandoned"
 
 
 def _default_name() -> str:
@@ -455,6 +474,7 @@ class Worker:
         if self._pruner is not None:
             tasks.add(PRUNE_TASK)
         self._prune_task: asyncio.Task[None] | None = None
+        self._observers: list[WorkerObserver] = []  # called on the loop; empty = no cost
         self._tasks = tasks
         self._name = name or _default_name()
         self._queues = list(dict.fromkeys(queues))
@@ -675,11 +695,38 @@ class Worker:
         base = min(BACKOFF_CAP, BACKOFF_INITIAL * 2.0 ** min(failures - 1, 16))
         return min(BACKOFF_CAP, base * self._rng.uniform(1.0, 1.5))
 
-    async def _hand_back(self, record: JobRecord) -> None:
+    async def _hand_back(self, record: JobRecord, duration: float = 0.0) -> None:
         ok = await self._record(record, "release", self._release_call(record))
         if ok:
             self._counts["released"] += 1
             log.info("job %s (%s) attempt %d released", record.id, record.task, record.attempt)
+        self._observe(record, "released" if ok else _lost_or_abandoned(ok), duration)
+
+    # -- observers ---------------------------------------------------------------------------
+    def add_observer(self, observer: WorkerObserver) -> None:
+        """Tell ``observer`` (:class:`beat._observers.WorkerObserver`, e.g. ``beat.metrics``)
+        about every claim and every execution's end, from now on."""
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def remove_observer(self, observer: WorkerObserver) -> None:
+        """Stop telling ``observer``; no error if it was not added."""
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def _observe(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
+        for observer in self._observers:
+            try:
+                observer.job_finished(record, outcome, duration)
+            except Exception:
+                log.exception("worker %s: observer %r failed", self._name, observer)
+
+    def _observe_claim(self, record: JobRecord) -> None:
+        for observer in self._observers:
+            try:
+                observer.job_claimed(record)
+            except Exception:
+                log.exception("worker %s: observer %r failed", self._name, observer)
 
     def _release_call(self, record: JobRecord) -> Callable[[], Awaitable[bool]]:
         return lambda: self._store.release(record.id, record.attempt, self._name)
@@ -692,6 +739,8 @@ class Worker:
             # docs/stores.md) and handed the job back to us under the same attempt. The
             # run already in progress is that execution; do not start a second one.
             return
+        if self._observers:
+            self._observe_claim(record)
         task = self._tasks.get(record.task)
         logs = _logcapture.AttemptLogs(*self._log_limits) if self._capture_logs else None
         run = _Run(record, task, JobContext(record, self), logs) if task else None
@@ -724,6 +773,7 @@ class Worker:
                     # A thread cannot be stopped: its end is when the stop takes effect.
                     outcome = _Stopped(reason)
             run.recording = True
+            run.ended = self._clock.monotonic()
             if run.logs is not None:
                 await self._write_logs(run, run.logs)
             await self._settle(run, outcome)
@@ -811,18 +861,22 @@ class Worker:
     # -- outcomes ----------------------------------------------------------------------------
     async def _settle(self, run: _Run, outcome: _Outcome) -> None:
         record, what = run.record, run.describe()
+        duration = run.ended - run.started
         if isinstance(outcome, _Stopped):
             if outcome.reason == "lost":
                 self._counts["lost"] += 1
                 log.warning(
                     "%s lost (taken over or finished elsewhere): stopped, not reported", what
                 )
+                self._observe(record, "lost", duration)
             elif outcome.reason == "cancel":
-                if await self._record(record, "cancelled", self._cancel_call(record)):
+                ok = await self._record(record, "cancelled", self._cancel_call(record))
+                if ok:
                     self._counts["cancelled"] += 1
                     log.info("%s cancelled on request", what)
+                self._observe(record, "cancelled" if ok else _lost_or_abandoned(ok), duration)
             elif run.task.is_async:
-                await self._hand_back(record)
+                await self._hand_back(record, duration)
             else:
                 log.warning(
                     "%s still runs in its thread at shutdown: abandoned, not released; "
@@ -830,16 +884,21 @@ class Worker:
                     what,
                     self._lease,
                 )
+                self._observe(record, "abandoned", duration)
             return
         if isinstance(outcome, _Succeeded):
             try:
-                ok = await self._completions.complete(run, outcome.value)
+                done = await self._completions.complete(run, outcome.value)
             except SerializationError as exc:
                 failure = _Failed(SERIALIZATION_ERROR, f"the result is not JSON: {exc}", "", exc)
             else:
-                if ok:
+                if done:
                     self._counts["succeeded"] += 1
                     log.debug("%s succeeded", what)
+                if self._observers:
+                    self._observe(
+                        record, "succeeded" if done else _lost_or_abandoned(done), duration
+                    )
                 return
         else:
             failure = outcome
@@ -874,6 +933,9 @@ class Worker:
 
         ok = await self._record(record, "failure", fail)
         exc_info = outcome.exc if outcome.traceback else None
+        if self._observers:
+            result: JobOutcome = ("retried" if retry else "dead") if ok else _lost_or_abandoned(ok)
+            self._observe(record, result, run.ended - run.started)
         if ok and retry:
             self._counts["retried"] += 1
             log.error(
@@ -896,7 +958,7 @@ class Worker:
 
     async def _record(
         self, record: JobRecord, what: str, call: Callable[[], Awaitable[bool]]
-    ) -> bool:
+    ) -> bool | None:
         """Write one fenced outcome, retrying through outages (:meth:`_record_many`).
         :class:`SerializationError` propagates."""
 
@@ -934,7 +996,7 @@ class Worker:
             except _FINAL as exc:
                 for name in names:
                     log.error("%s: recording %s failed (%s); left to lease expiry", name, what, exc)
-                return [False] * len(records)
+                return [None] * len(records)
             except Exception as exc:  # outages, and anything unexpected: a retry is safe
                 self._store_down(exc, f"{what} of {about}")
                 if n < tries:
@@ -959,7 +1021,7 @@ class Worker:
                 what,
                 tries,
             )
-        return [False] * len(records)
+        return [None] * len(records)
 
     async def _applied(self, record: JobRecord) -> bool:
         """After a refused retry: did the try whose reply was lost finish the job for us?"""

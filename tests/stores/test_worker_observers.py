@@ -1,0 +1,97 @@
+"""Worker observers (what ``beat.metrics`` hooks into): one claim and one outcome per
+execution, with its duration; an observer that raises changes nothing for the jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from beat._observers import JobOutcome
+from beat._worker import JobContext, Worker
+from beat.stores import JobRecord, JobStatus, Store
+
+from .test_worker import enqueue, eventually, make_task, registry, workers
+
+__all__ = ["workers"]  # the fixture, imported for the tests below
+
+pytestmark = pytest.mark.asyncio
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.claimed: list[tuple[str, int]] = []
+        self.finished: list[tuple[str, int, JobOutcome, float]] = []
+
+    def job_claimed(self, record: JobRecord) -> None:
+        self.claimed.append((record.args[0], record.attempt))
+
+    def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
+        self.finished.append((record.args[0], record.attempt, outcome, duration))
+
+
+class Broken:
+    def job_claimed(self, record: JobRecord) -> None:
+        raise RuntimeError("observer bug")
+
+    def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
+        raise RuntimeError("observer bug")
+
+
+async def test_each_execution_is_claimed_once_and_ends_once(
+    store: Store, workers: list[Worker]
+) -> None:
+    started = asyncio.Event()
+
+    async def work(ctx: JobContext, kind: str) -> Any:
+        if kind == "fail":
+            raise ValueError("no")
+        if kind == "hang":
+            started.set()
+            await asyncio.sleep(3600)
+        return kind
+
+    recorder = Recorder()
+    tasks = registry(make_task(work, "work", retries=0))
+    ok = await enqueue(store, "work", "ok")
+    bad = await enqueue(store, "work", "fail", max_attempts=1)
+    hang = await enqueue(store, "work", "hang")
+    worker = Worker(store, tasks, poll=0.05, lease=0.6)
+    worker.add_observer(recorder)
+    worker.add_observer(Broken())  # logged and ignored
+    await worker.start()
+    workers.append(worker)
+    await store.wait_finished(ok.id, 10)
+    await store.wait_finished(bad.id, 10)
+    await asyncio.wait_for(started.wait(), 10)
+    await store.cancel(hang.id)
+    assert (await store.wait_finished(hang.id, 10)).status is JobStatus.CANCELLED
+
+    async def three() -> bool:
+        return len(recorder.finished) == 3
+
+    await eventually(three)
+    assert sorted(recorder.claimed) == [("fail", 1), ("hang", 1), ("ok", 1)]
+    outcomes = sorted((name, outcome) for name, _, outcome, _ in recorder.finished)
+    assert outcomes == [("fail", "dead"), ("hang", "cancelled"), ("ok", "succeeded")]
+    assert all(duration >= 0 for *_, duration in recorder.finished)
+    worker.remove_observer(recorder)
+    worker.remove_observer(recorder)  # no error
+
+
+async def test_a_shutdown_release_is_observed(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def hang(ctx: JobContext, name: str) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    recorder = Recorder()
+    await enqueue(store, "hang", "h")
+    worker = Worker(store, registry(make_task(hang, "hang")), poll=0.05)
+    worker.add_observer(recorder)
+    await worker.start()
+    await asyncio.wait_for(started.wait(), 10)
+    assert await worker.stop(0) == 1
+    assert [(n, a, o) for n, a, o, _ in recorder.finished] == [("h", 1, "released")]

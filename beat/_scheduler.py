@@ -48,6 +48,7 @@ from ._execution import Executor
 from ._gate import Gate, LocalGate, spawn
 from ._history import RunRecord
 from ._job import Backoff, Job, JobBuilder
+from ._liveness import Health, InstanceHeartbeat
 from ._misfire import decide
 from ._registry import JobState, Registry
 from ._reporting import Reporter
@@ -114,6 +115,9 @@ class Scheduler:
     threads for plain (non-async) job functions. ``coordinator`` — see
     :mod:`beat.coordinators`.
 
+    ``instance_heartbeat`` — with a store, seconds between this instance's records in the
+    store (listed by ``store.list_instances()`` for three periods; see :meth:`health`).
+
     ``store`` — a durable job store (:mod:`beat.stores`): the scheduler then also runs a
     worker for the tasks registered with :meth:`task`, claiming from ``queues`` with at most
     ``concurrency`` jobs at once under leases of ``lease`` seconds (docs/worker.md), and
@@ -135,6 +139,7 @@ class Scheduler:
         queues: Sequence[str] = (DEFAULT_QUEUE,),
         concurrency: int = 10,
         lease: float = 30.0,
+        instance_heartbeat: float = 10.0,
         retention: Sequence[PruneRule] | None = None,
         prune_every: float | timedelta = 3600.0,
     ) -> None:
@@ -213,6 +218,13 @@ class Scheduler:
         self._prev_wall: float | None = None
         self._prev_mono = 0.0
         self._stopped = asyncio.Event()
+        # Liveness (_liveness.py): with a store, this instance's record kept fresh in it.
+        every = positive_seconds(instance_heartbeat, "instance_heartbeat")
+        self._instance = (
+            InstanceHeartbeat(store, self._worker.name, self.clock, every, self._instance_info)
+            if store is not None and self._worker is not None
+            else None
+        )
 
     # ------------------------------------------------------------------------------------
     # Registration
@@ -275,6 +287,47 @@ class Scheduler:
             compactions=queue.compactions,
             compacting=queue.compacting,
         )
+
+    def health(self) -> Health:
+        """Liveness for readiness probes (:class:`beat.Health`): plain reads, never blocks."""
+        mono = self.clock.monotonic()
+        task = self._task
+        alive = self._state is _State.RUNNING and task is not None and not task.done()
+        last, until = self._prev_wall, self._sleeping_until
+        if not alive or last is None:
+            lag = 0.0
+        elif until is None:  # awake: busy since its last tick
+            lag = max(0.0, mono - self._prev_mono)
+        else:  # asleep: overdue past its deadline (monotonic: a wall-clock step is no lag)
+            lag = max(0.0, mono - self._prev_mono - (us_to_seconds(until) - last))
+        # The worker's and the gate's outage start (monotonic), read without a call.
+        store_down = getattr(self._worker, "_outage_since", None)
+        coordinator_down = getattr(self._gate, "_down_since", None)
+        worker_running = self._worker.running if self._worker is not None else 0
+        return Health(
+            alive=alive,
+            state=self._state.value,
+            last_tick=None if last is None else from_us(seconds_to_us(last)),
+            lag=lag,
+            running=len(self._runs) + worker_running,
+            store_outage=None if store_down is None else max(0.0, mono - store_down),
+            coordinator_outage=None
+            if coordinator_down is None
+            else max(0.0, mono - coordinator_down),
+            heartbeat=None if self._instance is None else self._instance.last,
+        )
+
+    def _instance_info(self) -> dict[str, Any]:
+        """What this instance's heartbeat record says about it (``InstanceRecord.info``)."""
+        worker = self._worker
+        return {
+            "queues": worker.queues if worker is not None else [],
+            "concurrency": worker.concurrency if worker is not None else 0,
+            "running": worker.running if worker is not None else 0,
+            "scheduled_jobs": len(self._registry),
+            "scheduled_running": len(self._runs),
+            "tasks": sorted(self._tasks.names()),
+        }
 
     def pause_job(self, job_id: UUID) -> None:
         """Stop starting runs of a job; each fire while paused is skipped and reported."""
@@ -480,6 +533,8 @@ class Scheduler:
             cancelled = sum(drained)
         else:
             cancelled = await self._runs.drain(timeout)
+        if self._instance is not None:
+            await self._instance.stop()  # removes the record while the store is open
         if self._client is not None:
             await self._client.close()
         self._executor.close()
@@ -532,6 +587,8 @@ class Scheduler:
             if self._client is not None and self._worker is not None:
                 await self._client.open()
                 await self._worker.start()
+                if self._instance is not None:
+                    self._instance.start()
         except BaseException as exc:
             # __aenter__ re-raises it after shutting down (by hand: await shutdown()). The
             # state stays RUNNING so shutdown cleans up.

@@ -40,3 +40,13 @@ def test_bad_options_are_named(kwargs: dict[str, Any], message: str) -> None:
 def test_a_dashboard_with_nothing_to_show_is_refused() -> None:
     with pytest.raises(DashboardConfigError, match="nothing to show"):
         Dashboard(allow_anonymous=True)
+
+
+def test_the_public_names_are_sorted_and_come_from_private_modules() -> None:
+    import beat.dashboard
+
+    assert beat.dashboard.__all__ == sorted(beat.dashboard.__all__)
+    for name in beat.dashboard.__all__:
+        obj = getattr(beat.dashboard, name)
+        if isinstance(obj, type):  # (Authorize is a type alias)
+            assert obj.__module__.startswith("beat.dashboard._"), name

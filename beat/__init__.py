@@ -59,6 +59,7 @@ from ._exceptions import (
 )
 from ._history import Outcome, RunRecord
 from ._job import Backoff, Job, JobBuilder, JobOptions
+from ._liveness import Health
 from ._queue import TimeEvent
 from ._scheduler import JobInfo, Scheduler, Statistics
 from ._tasks import JobHandle, Task, TaskCall, TaskOptions, TaskRegistry, task
@@ -88,6 +89,7 @@ __all__ = [
     "EnqueueOptions",
     "Event",
     "FiresMissed",
+    "Health",
     "InvalidJobError",
     "InvalidJobStateError",
     "InvalidScheduleError",

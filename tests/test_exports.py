@@ -11,6 +11,7 @@ def test_all_is_sorted_and_complete() -> None:
         # submodules, not API
         "coordinators",
         "dashboard",
+        "metrics",
         "stores",
         "testing",
         "tracing",

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 import pytest_asyncio
 from prometheus_client import CollectorRegistry, generate_latest
 
 from beat import (
+    Backoff,
     Context,
+    Event,
     FiresMissed,
     InvalidJobError,
     Job,
+    JobContext,
+    RunSkipped,
+    RunStarted,
     RunSucceeded,
     Scheduler,
     metrics,
 )
+from beat.coordinators.redis import RedisCoordinator
 from beat.stores import MemoryStore, NewJob
-from beat.testing import EventRecorder, FakeClock
+from beat.testing import EventRecorder, FakeClock, drain
+from tests.coordinators.conftest import (  # the session's real Redis
+    RedisServer,
+    redis_server,  # noqa: F401
+    server_dir,  # noqa: F401
+)
 
 S = timedelta(seconds=1)
 
@@ -160,3 +173,92 @@ async def test_queue_depth_is_refreshed_on_the_schedulers_clock(
         assert value(registry, "beat_queue_jobs", queue="q", status="queued") == 1
         assert value(registry, "beat_queue_depth_updated_timestamp_seconds") == clock.time()
         await scheduler.shutdown(timeout=0)
+
+
+@pytest.mark.asyncio
+async def test_durable_jobs_report_claims_reclaims_and_outcomes(
+    clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    store = MemoryStore(clock=clock.time)
+    scheduler = Scheduler(clock=clock, store=store)
+
+    @scheduler.task(name="ok")
+    async def ok_task(ctx: JobContext) -> int:
+        return 1
+
+    @scheduler.task(name="flaky", retries=1, backoff=Backoff(initial=1.0))
+    async def flaky(ctx: JobContext) -> int:
+        if ctx.attempt == 1:
+            raise RuntimeError("first try fails")
+        return 2
+
+    metrics.instrument(scheduler, registry)
+    await store.open()
+    await store.enqueue([NewJob("ok"), NewJob("flaky"), NewJob("ok", queue="default")])
+    # a worker that claims one "ok" job and dies: its lease expires, ours re-claims it
+    (orphan,) = await store.claim("ghost", queues=["default"], tasks=["ok"], limit=1, lease=5)
+    clock.jump(6)
+    assert await drain(scheduler, advance=True) == 4
+    await store.close()
+
+    assert value(registry, "beat_job_claims_total", task="ok", queue="default") == 2
+    assert value(registry, "beat_job_claims_total", task="flaky", queue="default") == 2
+    assert value(registry, "beat_job_reclaims_total", task="ok", queue="default") == 1
+    assert value(registry, "beat_job_reclaims_total", task="flaky", queue="default") == 1
+    assert value(registry, "beat_job_executions_total", task="ok", outcome="succeeded") == 2
+    assert value(registry, "beat_job_executions_total", task="flaky", outcome="retried") == 1
+    assert value(registry, "beat_job_executions_total", task="flaky", outcome="succeeded") == 1
+    assert value(registry, "beat_job_duration_seconds_count", task="flaky", outcome="retried") == 1
+    assert orphan.attempt == 1
+
+
+@pytest.mark.asyncio
+async def test_claims_won_and_lost_under_a_real_coordinator(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two instances share one Redis: each occurrence is won by one and lost by the other."""
+    server: RedisServer = request.getfixturevalue("redis_server")
+    namespace = f"m{os.urandom(6).hex()}"
+    seen: dict[datetime, list[str]] = {}
+    three = asyncio.Event()
+
+    def listener(name: str) -> Callable[[Event], None]:
+        def record(event: Event) -> None:
+            if isinstance(event, RunStarted) or (
+                isinstance(event, RunSkipped) and event.reason == "not_claimed"
+            ):
+                seen.setdefault(event.when, []).append(f"{name}:{type(event).__name__}")
+                if sum(len(v) == 2 for v in seen.values()) >= 3:
+                    three.set()
+
+        return record
+
+    registries = {"a": CollectorRegistry(), "b": CollectorRegistry()}
+    schedulers = {}
+    for name, registry in registries.items():
+        scheduler = Scheduler(coordinator=RedisCoordinator(server.url, namespace=namespace))
+        scheduler.add_job(Job.every(timedelta(seconds=0.2)).do(ok, name="shared"))
+        metrics.instrument(scheduler, registry)
+        scheduler.subscribe(listener(name), RunStarted, RunSkipped)
+        schedulers[name] = scheduler
+    async with schedulers["a"], schedulers["b"]:
+        async with asyncio.timeout(10):
+            await three.wait()
+        for scheduler in schedulers.values():
+            await scheduler.shutdown()
+    both = [sorted(v) for v in seen.values() if len(v) == 2]
+    assert len(both) >= 3
+    for outcome in both:  # one winner, one loser, never two runs
+        assert {o.split(":")[1] for o in outcome} == {"RunStarted", "RunSkipped"}
+    for name, registry in registries.items():
+        mine = [o for v in seen.values() for o in v if o.startswith(name)]
+        won = value(registry, "beat_coordinator_claims_total", job="shared", result="won")
+        lost = value(registry, "beat_coordinator_claims_total", job="shared", result="lost")
+        assert won == mine.count(f"{name}:RunStarted")
+        assert lost == mine.count(f"{name}:RunSkipped")
+        assert value(registry, "beat_coordinator_up") == 1
+    total_won = sum(
+        value(r, "beat_coordinator_claims_total", job="shared", result="won")
+        for r in registries.values()
+    )
+    assert total_won >= 3

@@ -38,7 +38,7 @@ from .._exceptions import (
 )
 from .._history import RunRecord
 from .._scheduler import JobInfo, Scheduler
-from ..stores import JobRecord, JobStatus, LogEntry, Store
+from ..stores import JobRecord, JobStatus, LogEntry, NewJob, Store, Unique
 from ..stores._base import check_name, stored_status
 from . import _pages as pages
 from ._csrf import COOKIE, FIELD, CsrfGuard
@@ -63,6 +63,7 @@ Authorize = Callable[[DashboardRequest], bool | Awaitable[bool]]
 """``authorize(request) -> bool`` (or an awaitable of it): ``True`` lets the request in."""
 
 MAX_PAGE_SIZE = 500
+_ALL_STATUSES = frozenset(JobStatus)  # a run-now key conflicts with its job in any state
 
 
 class DashboardConfigError(BeatError, ValueError):
@@ -80,6 +81,7 @@ NOTICES = {
     "paused": "Paused.",
     "resumed": "Resumed.",
     "run-started": "Run started.",
+    "enqueued": "Job enqueued.",
 }
 
 
@@ -106,6 +108,7 @@ _ROUTES = (
     _route("POST", r"/scheduler/(?P<id>[^/]+)/run", "scheduler.run", "_scheduler_run"),
     _route("POST", r"/schedules/pause", "schedule.pause", "_schedule_pause"),
     _route("POST", r"/schedules/resume", "schedule.resume", "_schedule_resume"),
+    _route("POST", r"/schedules/run", "schedule.run", "_schedule_run"),
 )
 
 
@@ -455,6 +458,35 @@ class Dashboard:
         await store.set_schedule_paused(name, paused)
         self._audit(call, f"stored schedule {name!r} {'paused' if paused else 'resumed'}")
         return _redirect(call, "/", "paused" if paused else "resumed")
+
+    async def _schedule_run(self, call: _Call) -> Response:
+        """Enqueue one job of a stored schedule now, outside its timing. The form's ``once``
+        value makes it a unique key: the same form submitted twice stores one job."""
+        store = self._need_store()
+        name = call.form.get("name", "")
+        once = call.form.get("once", "")
+        if not name or not once:
+            raise _HttpError(400, "Bad request", "no schedule name given")
+        schedule = await store.get_schedule(name)
+        if schedule is None:
+            raise _HttpError(404, "Not found", f"no schedule named {name!r}")
+        [record] = await store.enqueue(
+            [
+                NewJob(
+                    task=schedule.task,
+                    args=schedule.args,
+                    kwargs=dict(schedule.kwargs),
+                    queue=schedule.queue,
+                    priority=schedule.priority,
+                    max_attempts=schedule.max_attempts,
+                    meta={"schedule": name, "manual": True},
+                    unique=Unique(key=f"dashboard:run:{name}:{once}", statuses=_ALL_STATUSES),
+                )
+            ]
+        )
+        if not record.conflict:
+            self._audit(call, f"stored schedule {name!r} run now: job {record.id}")
+        return _redirect(call, f"/jobs/{segment(record.id)}", "enqueued")
 
     def _audit(self, call: _Call, what: str) -> None:
         client = call.request.client

@@ -46,8 +46,9 @@ class DashboardRequest:
     path inside the dashboard (``/jobs/…``), ``root_path`` where it is mounted. ``action`` is
     ``None`` for a page and the action's name for a POST (``"job.cancel"``, ``"job.retry"``,
     ``"scheduler.pause"``, ``"scheduler.resume"``, ``"scheduler.run"``,
-    ``"schedule.pause"``, ``"schedule.resume"``), so a hook can let some people look and
-    fewer act. Header names are lower-case; repeated headers keep the last value.
+    ``"schedule.pause"``, ``"schedule.resume"``, ``"schedule.run"``), so a hook can let
+    some people look and fewer act. Header names are lower-case; repeated headers keep the
+    last value.
     """
 
     scope: Scope = field(repr=False)

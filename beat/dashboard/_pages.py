@@ -4,6 +4,7 @@ rule). Nothing here reads a store or changes anything."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -182,6 +183,10 @@ def _stored_schedules(
             if schedule.paused
             else action_button(root, "/schedules/pause", "Pause", token, fields)
         )
+        # ``once`` makes this rendering's Run-now form enqueue one job however often it
+        # is submitted (a double click, a resubmitted POST).
+        once = {**fields, "once": secrets.token_hex(8)}
+        toggle += action_button(root, "/schedules/run", "Run now", token, once)
         rows.append(
             [
                 f'<span class="mono">{e(schedule.name)}</span>',
@@ -194,7 +199,16 @@ def _stored_schedules(
                 toggle,
             ]
         )
-    headers = ["Schedule", "Task", "When", "Queue", "State", "Next fire", "Last enqueued", ""]
+    headers = [
+        "Schedule",
+        "Task",
+        "When",
+        "Queue",
+        "State",
+        "Next fire",
+        "Last enqueued",
+        "Actions",
+    ]
     body = table(headers, rows, "No stored schedules.")
     return f'<section id="schedules"><h2>Stored schedules</h2>{body}</section>'
 

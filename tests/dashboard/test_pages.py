@@ -36,7 +36,7 @@ async def test_the_overview_shows_queues_schedules_and_instances(
     assert "nightly-report" in page and "cron 0 3 * * * (UTC)" in page  # stored schedule
     assert "worker-1" in page and "host-a" in page and "4242" in page  # live instance
     assert "nightly" in page and "heartbeat" in page  # in-process scheduler jobs
-    assert page.count("Run now") == 2
+    assert page.count("Run now") == 4  # two in-process jobs, two stored schedules
 
 
 async def test_the_job_list_filters_by_status_task_and_queue(
@@ -133,6 +133,34 @@ async def test_stored_schedules_pause_and_resume(store: MemoryStore, seeded: See
             "/schedules/pause", data={"csrf_token": csrf, "name": "nope"}, headers=ADMIN
         )
         assert unknown.status_code == 404
+
+
+async def test_run_now_of_a_stored_schedule_enqueues_one_job_per_form(
+    store: MemoryStore, seeded: Seeded
+) -> None:
+    async with http(dashboard(store=store)) as client:
+        page = (await client.get("/", headers=ADMIN)).text
+        form = re.search(
+            r'action="/schedules/run".*?name="csrf_token" value="(\w+)">'
+            r'<input type="hidden" name="name" value="nightly-report">'
+            r'<input type="hidden" name="once" value="(\w+)">',
+            page,
+        )
+        assert form is not None
+        data = {"csrf_token": form.group(1), "name": "nightly-report", "once": form.group(2)}
+        first = await client.post("/schedules/run", data=data, headers=ADMIN)
+        again = await client.post("/schedules/run", data=data, headers=ADMIN)  # double click
+        assert first.status_code == again.status_code == 303
+        assert first.headers["location"] == again.headers["location"]
+        other = await client.post(
+            "/schedules/run", data={**data, "once": "another-form"}, headers=ADMIN
+        )
+        assert other.headers["location"] != first.headers["location"]
+    jobs = await store.list_jobs(task="reports.build", limit=10)
+    manual = [j for j in jobs if j.meta.get("manual")]
+    assert len(manual) == 2
+    assert manual[0].meta == {"schedule": "nightly-report", "manual": True}
+    assert first.headers["location"] == f"/jobs/{manual[0].id}?notice=enqueued"
 
 
 async def test_without_a_store_only_the_scheduler_jobs_are_shown_and_driven(

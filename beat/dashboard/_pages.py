@@ -326,7 +326,8 @@ def job_page(
         sections.append(f'<section id="meta"><h2>Meta</h2>{json_block(job.meta)}</section>')
     if job.progress is not None:
         sections.append(
-            f'<section id="progress"><h2>Progress</h2>{json_block(job.progress)}</section>'
+            f'<section id="progress"><h2>Progress</h2>{_progress_bar(job.progress)}'
+            f"{json_block(job.progress)}</section>"
         )
     if job.status is JobStatus.SUCCEEDED:
         sections.append(f'<section id="result"><h2>Result</h2>{json_block(job.result)}</section>')
@@ -344,6 +345,20 @@ def job_page(
         )
     sections.append(_logs(logs))
     return layout(root, f"{title} · job {str(job.id)[:8]}", "jobs", "".join(sections), notice)
+
+
+def _progress_bar(progress: Any) -> str:
+    """A bar for the common shapes: a fraction in [0, 1], or ``{"done"|"current": n,
+    "total": m}``; nothing for any other value (the JSON is shown either way)."""
+    done: Any = progress
+    total: Any = 1
+    if isinstance(progress, dict):
+        done = progress.get("done", progress.get("current"))
+        total = progress.get("total")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (done, total))
+    if not numbers or not 0 <= done <= total or total <= 0:
+        return ""
+    return f'<p><progress value="{e(done)}" max="{e(total)}"></progress> {done / total:.0%}</p>'
 
 
 def _logs(logs: Sequence[LogEntry]) -> str:

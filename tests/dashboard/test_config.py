@@ -50,3 +50,21 @@ def test_the_public_names_are_sorted_and_come_from_private_modules() -> None:
         obj = getattr(beat.dashboard, name)
         if isinstance(obj, type):  # (Authorize is a type alias)
             assert obj.__module__.startswith("beat.dashboard._"), name
+
+
+@pytest.mark.parametrize(
+    ("progress", "bar"),
+    [
+        (0.25, '<progress value="0.25" max="1"></progress> 25%'),
+        ({"current": 2, "total": 8}, '<progress value="2" max="8"></progress> 25%'),
+        ({"done": 11, "total": 10}, ""),  # past the end: no bar, the JSON only
+        ({"done": 1, "total": 0}, ""),
+        ({"done": True, "total": 2}, ""),
+        ("half", ""),
+        (3, ""),
+    ],
+)
+def test_progress_gets_a_bar_only_for_the_common_shapes(progress: object, bar: str) -> None:
+    from beat.dashboard._pages import _progress_bar
+
+    assert _progress_bar(progress) == (f"<p>{bar}</p>" if bar else "")

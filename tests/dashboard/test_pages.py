@@ -86,6 +86,7 @@ async def test_a_job_page_shows_arguments_error_traceback_and_logs(
     assert "1 of 1" in dead and "worker-1" in dead
     assert ">Retry</button>" in dead and ">Cancel</button>" not in dead
     assert "&quot;done&quot;: 3" in running and ">Cancel</button>" in running  # progress
+    assert '<progress value="3" max="10"></progress> 30%' in running
     assert "&quot;sum&quot;: 3" in done and "Retry" not in done  # result
     assert missing.status_code == 404 and not_an_id.status_code == 404
 

@@ -50,30 +50,46 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
 
+from .._exceptions import InvalidJobError
 from .._pg import release_without_reset
 from ._base import (
     JSON,
     LEASE_EXPIRED,
+    STORED_WAITING,
     Heartbeat,
+    InstanceRecord,
     JobRecord,
     JobStatus,
+    LogEntry,
     NewJob,
+    PreparedJob,
+    PreparedUnique,
+    PruneRule,
+    Store,
     batch_outcome,
+    check_attempt,
     check_aware,
     check_claim,
     check_listing,
+    check_name,
+    check_paused,
     check_seconds,
+    check_version,
     clean_text,
     encode_json,
+    prepare_instance,
     prepare_jobs,
+    prepare_logs,
     prepare_results,
+    prepare_rules,
     to_uuid,
 )
 from ._errors import (
@@ -82,11 +98,19 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
-from ._pending import Pending
+from ._schedules import (
+    PreparedSchedule,
+    ScheduleRecord,
+    ScheduleSpec,
+    make_record,
+    prepare_schedule,
+)
 
 __all__ = ["PostgresStore"]
 
-SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 2
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 # InternalClientError: asyncpg resetting a connection the server dropped mid-operation
 # ("cannot switch to state ..."), seen during server restarts.
@@ -159,13 +183,64 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TRIGGER beat_jobs_notify AFTER INSERT OR UPDATE OF status ON {s}.beat_jobs
             FOR EACH ROW EXECUTE FUNCTION {s}.beat_jobs_notify()""",
     ),
+    # Issues 12/13: meta, progress and unique keys on jobs; logs, instances, schedules.
+    2: (
+        """ALTER TABLE {s}.beat_jobs ADD COLUMN meta json NOT NULL DEFAULT '{}',
+            ADD COLUMN progress json, ADD COLUMN unique_key text""",
+        """CREATE INDEX beat_jobs_unique ON {s}.beat_jobs (unique_key, seq)
+            WHERE unique_key IS NOT NULL""",
+        # Only finished jobs have finished_at: prune walks this, never the live jobs.
+        """CREATE INDEX beat_jobs_finished ON {s}.beat_jobs (status, finished_at, seq)
+            WHERE finished_at IS NOT NULL""",
+        # Deleting a job (prune) deletes its logs; a log of a deleted job cannot be added.
+        """CREATE TABLE {s}.beat_logs (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            job_id uuid NOT NULL REFERENCES {s}.beat_jobs (id) ON DELETE CASCADE,
+            attempt integer NOT NULL,
+            at timestamptz NOT NULL,
+            level text NOT NULL,
+            logger text NOT NULL,
+            message text NOT NULL)""",
+        "CREATE INDEX beat_logs_job ON {s}.beat_logs (job_id, attempt, id)",
+        """CREATE TABLE {s}.beat_instances (
+            name text PRIMARY KEY,
+            host text NOT NULL,
+            pid integer NOT NULL,
+            started_at timestamptz NOT NULL,
+            last_seen timestamptz NOT NULL,
+            expires_at timestamptz NOT NULL,
+            info json NOT NULL)""",
+        """CREATE TABLE {s}.beat_schedules (
+            name text PRIMARY KEY,
+            task text NOT NULL,
+            cron text,
+            every float8,
+            at timestamptz,
+            timezone text NOT NULL,
+            args json NOT NULL,
+            kwargs json NOT NULL,
+            queue text NOT NULL,
+            priority integer NOT NULL,
+            max_attempts integer NOT NULL,
+            misfire text NOT NULL,
+            paused boolean NOT NULL,
+            version bigint NOT NULL,
+            created_at timestamptz NOT NULL,
+            updated_at timestamptz NOT NULL,
+            last_instant timestamptz)""",
+        # 'schedules': bumped by every schedule change (its row lock serializes them); each
+        # changed schedule takes the new value as its version.
+        "CREATE TABLE {s}.beat_counters (name text PRIMARY KEY, value bigint NOT NULL)",
+        "INSERT INTO {s}.beat_counters VALUES ('schedules', 0)",
+    ),
 }
 
 _COLUMNS = """id, seq, task, args, kwargs, queue, priority,
     CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled' ELSE status END
         AS status,
     attempt, max_attempts, scheduled_at, created_at, started_at, finished_at, worker,
-    lease_expires_at, result, error_type, error_message, error_traceback, cancel_requested"""
+    lease_expires_at, result, error_type, error_message, error_traceback, cancel_requested,
+    meta, progress, unique_key"""
 _FENCE = "id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'"
 _RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt < max_attempts)"
 
@@ -197,13 +272,14 @@ _SQL = {
           AND ($2::text[] IS NULL OR task = ANY($2::text[]))""",
     "enqueue": f"""
         INSERT INTO {{s}}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                                     max_attempts, scheduled_at, created_at)
+                                     max_attempts, scheduled_at, created_at, meta, unique_key)
         SELECT u.id, u.task, u.args::json, u.kwargs::json, u.queue, u.priority, 'queued', 0,
-               u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now()
+               u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now(),
+               u.meta::json, u.unique_key
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                    $7::int[], $8::timestamptz[], $9::float8[])
+                    $7::int[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
              WITH ORDINALITY AS u(id, task, args, kwargs, queue, priority, max_attempts, at,
-                                  delay, ord)
+                                  delay, meta, unique_key, ord)
         ORDER BY u.ord
         RETURNING {_COLUMNS}""",
     # One statement: expired leases that must not run again end (out of attempts: dead;
@@ -317,6 +393,110 @@ _SQL = {
                 ELSE status END)
         ORDER BY CASE WHEN $6 THEN -seq ELSE seq END
         LIMIT $7""",
+    # -- issues 12/13 --------------------------------------------------------------------------
+    # Unique enqueue: inside one transaction, lock each key (sorted, so two batches never
+    # deadlock), then look up and insert. The lock is held until commit, so a concurrent
+    # enqueue of the same key waits and then sees the committed job.
+    "unique_lock": "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+    "unique_find": f"""
+        SELECT {_COLUMNS}, status AS stored FROM {{s}}.beat_jobs
+        WHERE unique_key = $1 AND status = ANY($2::text[])
+          AND ($3::float8 IS NULL OR created_at > now() - make_interval(secs => $3::float8))
+        ORDER BY seq DESC LIMIT 1""",
+    "unique_replace": f"""
+        UPDATE {{s}}.beat_jobs SET args = $2::json, kwargs = $3::json, meta = $4::json,
+            priority = $5, queue = $6, max_attempts = greatest($7, attempt + 1),
+            scheduled_at = coalesce($8::timestamptz, now() + make_interval(secs => $9::float8))
+        WHERE id = $1 AND status = 'queued' RETURNING {_COLUMNS}""",
+    "notify_new": "SELECT pg_notify('{s}.beat_new', '')",
+    "progress": f"""
+        UPDATE {{s}}.beat_jobs SET progress = $4::json WHERE {_FENCE} RETURNING status""",
+    "exists": "SELECT EXISTS (SELECT 1 FROM {s}.beat_jobs WHERE id = $1)",
+    "log_insert": """
+        INSERT INTO {s}.beat_logs (job_id, attempt, at, level, logger, message)
+        SELECT $1, $2, u.at, u.level, u.logger, u.message
+        FROM unnest($3::timestamptz[], $4::text[], $5::text[], $6::text[])
+             WITH ORDINALITY AS u(at, level, logger, message, ord)
+        WHERE EXISTS (SELECT 1 FROM {s}.beat_jobs WHERE id = $1)
+        ORDER BY u.ord
+        RETURNING 1""",
+    # No row: no such job; one row with a NULL attempt: a job without (matching) logs.
+    "logs": """
+        SELECT l.attempt, l.at, l.level, l.logger, l.message
+        FROM {s}.beat_jobs AS j
+        LEFT JOIN {s}.beat_logs AS l
+          ON l.job_id = j.id AND ($2::int IS NULL OR l.attempt = $2::int)
+        WHERE j.id = $1
+        ORDER BY l.attempt, l.id""",
+    "count": """
+        SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled'
+                           ELSE status END AS derived, count(*)::int AS n
+        FROM {s}.beat_jobs GROUP BY 1, 2""",
+    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
+    # finds it too old or past its count. Its logs go with it (ON DELETE CASCADE).
+    "prune": """
+        WITH rules AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int[])
+                WITH ORDINALITY AS r(status, task, max_age, max_count, n)
+        ), ranked AS (
+            SELECT j.id, j.finished_at, r.max_age, r.max_count,
+                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
+                       AS rank
+            FROM {s}.beat_jobs AS j JOIN rules AS r
+              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
+            WHERE j.finished_at IS NOT NULL
+              AND j.status IN ('succeeded', 'dead', 'cancelled')
+        ), doomed AS (
+            SELECT DISTINCT id FROM ranked
+            WHERE (max_age IS NOT NULL
+                   AND finished_at < now() - make_interval(secs => max_age))
+               OR (max_count IS NOT NULL AND rank > max_count)
+        ), deleted AS (
+            DELETE FROM {s}.beat_jobs WHERE id IN (SELECT id FROM doomed)
+              AND status IN ('succeeded', 'dead', 'cancelled')
+            RETURNING 1
+        )
+        SELECT count(*)::int FROM deleted""",
+    "instance_put": """
+        WITH gone AS (DELETE FROM {s}.beat_instances WHERE expires_at < now() AND name <> $1)
+        INSERT INTO {s}.beat_instances (name, host, pid, started_at, last_seen, expires_at, info)
+        VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5::float8), $6::json)
+        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+            started_at = excluded.started_at, last_seen = excluded.last_seen,
+            expires_at = excluded.expires_at, info = excluded.info""",
+    "instances": """
+        SELECT * FROM {s}.beat_instances WHERE expires_at >= now() ORDER BY name COLLATE "C"
+    """,
+    "instance_remove": "DELETE FROM {s}.beat_instances WHERE name = $1",
+    "schedule_get": "SELECT * FROM {s}.beat_schedules WHERE name = $1",
+    "schedules": 'SELECT * FROM {s}.beat_schedules ORDER BY name COLLATE "C"',
+    "schedules_version": "SELECT value FROM {s}.beat_counters WHERE name = 'schedules'",
+    # Taken first by every schedule change: changes are serialized and versions ordered.
+    "schedule_lock": """
+        SELECT value FROM {s}.beat_counters WHERE name = 'schedules' FOR UPDATE""",
+    "schedule_bump": """
+        UPDATE {s}.beat_counters SET value = value + 1 WHERE name = 'schedules'
+        RETURNING value""",
+    "schedule_notify": "SELECT pg_notify('{s}.beat_schedules', $1::text)",
+    "schedule_put": """
+        INSERT INTO {s}.beat_schedules (name, task, cron, every, at, timezone, args, kwargs,
+            queue, priority, max_attempts, misfire, paused, version, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9, $10, $11, $12, $13, $14,
+            now(), now())
+        ON CONFLICT (name) DO UPDATE SET task = excluded.task, cron = excluded.cron,
+            every = excluded.every, at = excluded.at, timezone = excluded.timezone,
+            args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
+            priority = excluded.priority, max_attempts = excluded.max_attempts,
+            misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
+            updated_at = excluded.updated_at
+        RETURNING *""",
+    "schedule_pause": """
+        UPDATE {s}.beat_schedules SET paused = $2, version = $3, updated_at = now()
+        WHERE name = $1 RETURNING *""",
+    "schedule_delete": "DELETE FROM {s}.beat_schedules WHERE name = $1 RETURNING name",
+    "schedule_advance": """
+        UPDATE {s}.beat_schedules SET last_instant = $2
+        WHERE name = $1 AND (last_instant IS NULL OR last_instant < $2) RETURNING name""",
 }
 
 
@@ -343,6 +523,9 @@ def _record(row: Any) -> JobRecord:
         error_message=row["error_message"],
         error_traceback=row["error_traceback"],
         cancel_requested=row["cancel_requested"],
+        meta=json.loads(row["meta"]),
+        progress=None if row["progress"] is None else json.loads(row["progress"]),
+        unique_key=row["unique_key"],
     )
 
 
@@ -351,7 +534,7 @@ def _redact(dsn: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
 
 
-class PostgresStore(Pending):
+class PostgresStore(Store):
     """Jobs in PostgreSQL (see the module docstring).
 
     ``dsn``: an asyncpg DSN. ``schema``: where the tables live (created if missing).
@@ -381,11 +564,13 @@ class PostgresStore(Pending):
         self._sql = {name: query.replace("{s}", schema) for name, query in _SQL.items()}
         self._new_channel = f"{schema}.beat_new"
         self._finished_channel = f"{schema}.beat_finished"
+        self._schedules_channel = f"{schema}.beat_schedules"
         self._pool: Any = None
         self._listener: Any = None
         self._listening = asyncio.Lock()
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        self._schedule_waiters: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -456,6 +641,7 @@ class PostgresStore(Pending):
             try:
                 await conn.add_listener(self._new_channel, self._on_new)
                 await conn.add_listener(self._finished_channel, self._on_finished)
+                await conn.add_listener(self._schedules_channel, self._on_schedules)
             except _UNAVAILABLE as exc:
                 conn.terminate()
                 raise StoreUnavailableError(self._describe(exc)) from exc
@@ -476,6 +662,7 @@ class PostgresStore(Pending):
         for waiters in self._finished_waiters.values():
             self._wake(waiters)
         self._finished_waiters.clear()
+        self._wake(self._schedule_waiters)
 
     # -- helpers -----------------------------------------------------------------------------
     async def _call(self, method: str, name: str, *args: Any) -> Any:
@@ -495,13 +682,30 @@ class PostgresStore(Pending):
         return now
 
     # -- transitions -------------------------------------------------------------------------
-    async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[JobRecord]:
+        """Store a batch atomically (see :meth:`Store.enqueue`).
+
+        ``connection``: an asyncpg connection of the caller, inside a transaction the caller
+        opened (``async with connection.transaction():``) on this store's database. The jobs
+        are written in that transaction and nothing is committed here: they exist, and
+        workers are notified (``NOTIFY`` is transactional), only if and when the caller
+        commits; a rollback leaves no trace. Unique keys hold under READ COMMITTED (the
+        default isolation level).
+        """
         prepared = prepare_jobs(jobs)
+        if connection is not None:
+            check_transaction(connection)
         if not prepared:
             return []
-        rows = await self._call(
-            "fetch",
-            "enqueue",
+        if any(j.unique is not None for j in prepared):
+            return await self._on(connection, self._enqueue_unique, prepared)
+        rows = await self._on(connection, self._insert, prepared)
+        by_id = {record.id: record for record in map(_record, rows)}
+        return [by_id[j.id] for j in prepared]
+
+    async def _insert(self, conn: Any, prepared: Sequence[PreparedJob]) -> Any:
+        return await conn.fetch(
+            self._sql["enqueue"],
             [j.id for j in prepared],
             [j.task for j in prepared],
             [j.args for j in prepared],
@@ -511,9 +715,9 @@ class PostgresStore(Pending):
             [j.max_attempts for j in prepared],
             [j.scheduled_at for j in prepared],
             [j.delay for j in prepared],
+            [j.meta for j in prepared],
+            [None if j.unique is None else j.unique.key for j in prepared],
         )
-        by_id = {record.id: record for record in map(_record, rows)}
-        return [by_id[j.id] for j in prepared]
 
     async def claim(
         self,
@@ -738,3 +942,319 @@ class PostgresStore(Pending):
                 waiters.discard(future)
                 if not waiters and self._finished_waiters.get(key) is waiters:
                     del self._finished_waiters[key]
+
+    # -- connections of the caller -----------------------------------------------------------------
+    async def _on(self, connection: Any, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """``fn(conn, *args)`` on the caller's ``connection``, or on a pool connection."""
+        if connection is None:
+            pool = self._pool
+            if pool is None:
+                raise StoreUnavailableError("the PostgreSQL store is not open")
+            try:
+                async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
+                    return await fn(conn, *args)
+            except _UNAVAILABLE as exc:
+                if isinstance(exc, _CONNECTION_LOST):
+                    await pool.expire_connections()
+                raise StoreUnavailableError(self._describe(exc)) from exc
+        if self._pool is None:
+            raise StoreUnavailableError("the PostgreSQL store is not open")
+        try:
+            return await fn(connection, *args)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailableError(self._describe(exc)) from exc
+
+    async def _transaction(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """``fn(conn, *args)`` inside one transaction on a pool connection."""
+
+        async def run(conn: Any) -> _T:
+            async with conn.transaction():
+                return await fn(conn, *args)
+
+        return await self._on(None, run)
+
+    # -- unique keys ------------------------------------------------------------------------------
+    async def _enqueue_unique(self, conn: Any, prepared: Sequence[PreparedJob]) -> list[JobRecord]:
+        sql = self._sql
+        # A savepoint when inside the caller's transaction, which then keeps the locks.
+        async with conn.transaction():
+            for key in sorted({j.unique.key for j in prepared if j.unique is not None}):
+                await conn.execute(sql["unique_lock"], f"beat.unique:{self.schema}:{key}")
+            records = []
+            for job in prepared:
+                if job.unique is not None:
+                    found = await self._unique_conflict(conn, job, job.unique)
+                    if found is not None:
+                        records.append(replace(found, conflict=True))
+                        continue
+                [row] = await self._insert(conn, [job])
+                records.append(_record(row))
+            return records
+
+    async def _unique_conflict(
+        self, conn: Any, job: PreparedJob, unique: PreparedUnique
+    ) -> JobRecord | None:
+        sql = self._sql
+        row = await conn.fetchrow(
+            sql["unique_find"], unique.key, list(unique.statuses), unique.period
+        )
+        if row is None or not unique.replace or row["stored"] != STORED_WAITING:
+            return None if row is None else _record(row)
+        replaced = await conn.fetchrow(
+            sql["unique_replace"],
+            row["id"],
+            job.args,
+            job.kwargs,
+            job.meta,
+            job.priority,
+            job.queue,
+            job.max_attempts,
+            job.scheduled_at,
+            job.delay,
+        )
+        await conn.execute(sql["notify_new"])  # its due time may be sooner now
+        return _record(replaced)
+
+    # -- progress and logs ---------------------------------------------------------------------
+    async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
+        text = encode_json(progress, "progress")
+        return await self._fenced("progress", id, attempt, worker, text)
+
+    async def add_logs(self, id: UUID, attempt: int, entries: Sequence[LogEntry]) -> None:
+        prepared = prepare_logs(attempt, entries)
+        key = to_uuid(id)
+        if not prepared:
+            if not await self._call("fetchval", "exists", key):
+                raise JobNotFoundError(f"no job with id {key}")
+            return
+        try:
+            rows = await self._call(
+                "fetch",
+                "log_insert",
+                key,
+                attempt,
+                [e.at for e in prepared],
+                [e.level for e in prepared],
+                [e.logger for e in prepared],
+                [e.message for e in prepared],
+            )
+        except StoreUnavailableError as exc:
+            # The job was pruned between the look and the insert.
+            if isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise JobNotFoundError(f"no job with id {key}") from None
+            raise
+        if not rows:
+            raise JobNotFoundError(f"no job with id {key}")
+
+    async def get_logs(self, id: UUID, *, attempt: int | None = None) -> list[LogEntry]:
+        if attempt is not None:
+            check_attempt(attempt)
+        key = to_uuid(id)
+        rows = await self._call("fetch", "logs", key, attempt)
+        if not rows:
+            raise JobNotFoundError(f"no job with id {key}")
+        return [
+            LogEntry(r["attempt"], r["at"], r["level"], r["logger"], r["message"])
+            for r in rows
+            if r["attempt"] is not None
+        ]
+
+    # -- counts and pruning ----------------------------------------------------------------------
+    async def count_jobs(self) -> dict[str, dict[JobStatus, int]]:
+        counts: dict[str, dict[JobStatus, int]] = {}
+        for row in await self._call("fetch", "count"):
+            counts.setdefault(row["queue"], {})[JobStatus(row["derived"])] = row["n"]
+        return counts
+
+    async def prune(self, rules: Sequence[PruneRule]) -> int:
+        prepared = prepare_rules(rules)
+        if not prepared:
+            return 0
+        deleted: int = await self._call(
+            "fetchval",
+            "prune",
+            [r.status for r in prepared],
+            [r.task for r in prepared],
+            [r.max_age for r in prepared],
+            [r.max_count for r in prepared],
+        )
+        return deleted
+
+    # -- instances -------------------------------------------------------------------------------
+    async def record_instance(
+        self,
+        name: str,
+        *,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        info: Mapping[str, JSON],
+        ttl: float,
+    ) -> None:
+        p = prepare_instance(name, host, pid, started_at, info, ttl)
+        await self._call(
+            "execute", "instance_put", p.name, p.host, p.pid, p.started_at, p.ttl, p.info
+        )
+
+    async def list_instances(self) -> list[InstanceRecord]:
+        return [
+            InstanceRecord(
+                name=r["name"],
+                host=r["host"],
+                pid=r["pid"],
+                started_at=r["started_at"],
+                last_seen=r["last_seen"],
+                info=json.loads(r["info"]),
+            )
+            for r in await self._call("fetch", "instances")
+        ]
+
+    async def remove_instance(self, name: str) -> None:
+        await self._call("execute", "instance_remove", check_name(name, "name"))
+
+    # -- stored schedules ------------------------------------------------------------------------
+    @staticmethod
+    def _schedule(row: Any) -> ScheduleRecord:
+        spec = PreparedSchedule(
+            name=row["name"],
+            task=row["task"],
+            cron=row["cron"],
+            every=row["every"],
+            at=row["at"],
+            timezone=row["timezone"],
+            args=row["args"],
+            kwargs=row["kwargs"],
+            queue=row["queue"],
+            priority=row["priority"],
+            max_attempts=row["max_attempts"],
+            misfire=row["misfire"],
+            paused=row["paused"],
+        )
+        return make_record(
+            spec,
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            last_instant=row["last_instant"],
+        )
+
+    async def _bump(self, conn: Any) -> int:
+        """Inside a schedule change's transaction: the new version, announced on commit."""
+        version: int = await conn.fetchval(self._sql["schedule_bump"])
+        await conn.execute(self._sql["schedule_notify"], str(version))
+        return version
+
+    async def put_schedule(self, spec: ScheduleSpec) -> ScheduleRecord:
+        p = prepare_schedule(spec)
+        sql = self._sql
+
+        async def run(conn: Any) -> Any:
+            await conn.execute(sql["schedule_lock"])
+            stored = await conn.fetchrow(sql["schedule_get"], p.name)
+            if stored is not None:
+                record = self._schedule(stored)
+                if prepare_schedule(record).content() == p.content():
+                    return stored
+            return await conn.fetchrow(
+                sql["schedule_put"],
+                p.name,
+                p.task,
+                p.cron,
+                p.every,
+                p.at,
+                p.timezone,
+                p.args,
+                p.kwargs,
+                p.queue,
+                p.priority,
+                p.max_attempts,
+                p.misfire,
+                p.paused,
+                await self._bump(conn),
+            )
+
+        return self._schedule(await self._transaction(run))
+
+    async def get_schedule(self, name: str) -> ScheduleRecord | None:
+        row = await self._call("fetchrow", "schedule_get", check_name(name, "schedule name"))
+        return None if row is None else self._schedule(row)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        return [self._schedule(row) for row in await self._call("fetch", "schedules")]
+
+    async def set_schedule_paused(self, name: str, paused: bool) -> ScheduleRecord:
+        check_name(name, "schedule name")
+        check_paused(paused)
+        sql = self._sql
+
+        async def run(conn: Any) -> Any:
+            await conn.execute(sql["schedule_lock"])
+            stored = await conn.fetchrow(sql["schedule_get"], name)
+            if stored is None or stored["paused"] == paused:
+                return stored
+            return await conn.fetchrow(sql["schedule_pause"], name, paused, await self._bump(conn))
+
+        row = await self._transaction(run)
+        if row is None:
+            raise JobNotFoundError(f"no schedule named {name!r}")
+        return self._schedule(row)
+
+    async def delete_schedule(self, name: str) -> bool:
+        check_name(name, "schedule name")
+        sql = self._sql
+
+        async def run(conn: Any) -> bool:
+            await conn.execute(sql["schedule_lock"])
+            if await conn.fetchval(sql["schedule_delete"], name) is None:
+                return False
+            await self._bump(conn)
+            return True
+
+        return await self._transaction(run)
+
+    async def advance_schedule(self, name: str, instant: datetime) -> bool:
+        check_name(name, "schedule name")
+        at = check_aware(instant, "instant")
+        return await self._call("fetchval", "schedule_advance", name, at) is not None
+
+    async def schedules_version(self) -> int:
+        version: int = await self._call("fetchval", "schedules_version")
+        return version
+
+    def _on_schedules(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self._wake(self._schedule_waiters)
+
+    async def wait_schedules_changed(self, version: int, timeout: float) -> int:
+        check_version(version)
+        check_seconds(timeout, "timeout", zero=True)
+        await self._ensure_listening()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            # Listen first, then look: a NOTIFY after the look still completes the future.
+            future = loop.create_future()
+            self._schedule_waiters.add(future)
+            try:
+                current = await self.schedules_version()
+                left = deadline - loop.time()
+                if current != version or left <= 0:
+                    return current
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+            finally:
+                self._schedule_waiters.discard(future)
+
+
+def check_transaction(connection: Any) -> None:
+    """``connection=`` of :meth:`PostgresStore.enqueue`: an asyncpg connection in a
+    transaction (otherwise each statement would commit on its own)."""
+    in_transaction = getattr(connection, "is_in_transaction", None)
+    if not callable(in_transaction):
+        raise InvalidJobError(
+            f"connection must be an asyncpg connection, got {type(connection).__name__}"
+        )
+    if not in_transaction():
+        raise InvalidJobError(
+            "connection is not inside a transaction; open one first "
+            "(async with connection.transaction(): ...)"
+        )

@@ -112,6 +112,9 @@ def _postgres(server: PostgresServer) -> Harness:
         columns = ("scheduled_at", "created_at", "started_at", "finished_at", "lease_expires_at")
         sets = ", ".join(f"{c} = {c} - {shift}" for c in columns)
         await server.aquery(f"UPDATE {schema}.beat_jobs SET {sets}")
+        columns = ("started_at", "last_seen", "expires_at")
+        sets = ", ".join(f"{c} = {c} - {shift}" for c in columns)
+        await server.aquery(f"UPDATE {schema}.beat_instances SET {sets}")
 
     return Harness("postgres", lambda: PostgresStore(dsn, schema=schema), advance)
 

@@ -18,7 +18,6 @@ from beat.stores import (
     StoreConfigError,
     StoreUnavailableError,
 )
-
 from beat.stores._sqlite import SCHEMA_VERSION
 
 from ._processes import claim_in_processes

@@ -1,0 +1,80 @@
+"""A store written by the previous schema version opens migrated, its jobs intact and usable
+with the new features (SQLite from a version-1 file; PostgreSQL from a version-1 schema)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beat.stores import (
+    JobStatus,
+    LogEntry,
+    NewJob,
+    ScheduleSpec,
+    SQLiteStore,
+    Store,
+    Unique,
+    _postgres,
+    _sqlite,
+)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _old_job_still_works(store: Store, id: uuid.UUID) -> None:
+    old = await store.get(id)
+    assert old is not None and old.args == [1] and old.status is JobStatus.QUEUED
+    assert old.meta == {} and old.progress is None and old.unique_key is None
+    [new] = await store.enqueue([NewJob("t", meta={"m": 1}, unique=Unique(key="k"))])
+    assert new.meta == {"m": 1}
+    claimed = await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=60)
+    assert [r.id for r in claimed] == [id]
+    assert await store.set_progress(id, 1, "w", 0.5)
+    await store.add_logs(id, 1, [LogEntry(1, old.created_at, "INFO", "x", "hello")])
+    assert [e.message for e in await store.get_logs(id)] == ["hello"]
+    assert (await store.put_schedule(ScheduleSpec("s", "t", every=60))).version == 1
+
+
+async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _sqlite._MIGRATIONS[1]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    id = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,"
+        " max_attempts, scheduled_at, created_at) VALUES (?, 't', '[1]', '{}', 'default', 0,"
+        " 'queued', 0, 5, 0, 0)",
+        (str(id),),
+    )
+    conn.close()
+    async with SQLiteStore(path) as store:
+        await _old_job_still_works(store, id)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 2
+    conn.close()
+
+
+async def test_postgres_version_1_schema_is_migrated(request: pytest.FixtureRequest) -> None:
+    server: Any = request.getfixturevalue("store_postgres")
+    schema = f"m{uuid.uuid4().hex[:12]}"
+    statements = [f"CREATE SCHEMA {schema}"]
+    statements.append(f"CREATE TABLE {schema}.beat_schema_version (version integer NOT NULL)")
+    statements += [s.replace("{s}", schema) for s in _postgres._MIGRATIONS[1]]
+    statements.append(f"INSERT INTO {schema}.beat_schema_version VALUES (1)")
+    id = uuid.uuid4()
+    statements.append(
+        f"INSERT INTO {schema}.beat_jobs (id, task, args, kwargs, queue, priority, status,"
+        f" attempt, max_attempts, scheduled_at, created_at) VALUES ('{id}', 't', '[1]', '{{}}',"
+        " 'default', 0, 'queued', 0, 5, now() - interval '1 hour', now() - interval '1 hour')"
+    )
+    await server.aquery(*statements)
+    async with _postgres.PostgresStore(server.dsn(), schema=schema) as store:
+        await _old_job_still_works(store, id)
+    rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version ORDER BY 1")
+    assert [r["version"] for r in rows] == list(range(1, _postgres.SCHEMA_VERSION + 1))

@@ -4,9 +4,11 @@ Each command is one ``_add_<name>`` function in :data:`_COMMANDS`: it adds its s
 and sets ``handler``, a function from the parsed arguments to an exit code. A new command
 (``run``, say) is a new function and a new entry; nothing else changes.
 
-Exit codes: 0 success, 1 the command ran but failed, 2 bad input (argparse's own usage
-errors, an invalid cron expression, an unknown zone, a malformed ``--after``). Bad input
-is reported as one line on stderr, ``beat: <what is wrong>``.
+Exit codes: 0 success, 1 the command ran but failed (for the store commands: an unknown
+id, a transition the job's state forbids, the store unreachable), 2 bad input (argparse's
+own usage errors, an invalid cron expression, an unknown zone, a malformed ``--after``, a
+bad store URL or job id). Errors are reported as one line on stderr, ``beat: <what is
+wrong>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from ._cli_store import CommandError, UsageError, add_store_commands, report
 from ._cron import EXTENDED_HINT, Cron
 from ._exceptions import CronSyntaxError, InvalidScheduleError
 
@@ -158,6 +161,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_next,
     _add_run,
+    add_store_commands,  # jobs, schedules, queues, instances (_cli_store.py)
 )
 
 
@@ -178,3 +182,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as exc:
         print(f"beat: {exc}", file=sys.stderr)
         return 2
+    except (UsageError, CommandError) as exc:
+        return report(exc)

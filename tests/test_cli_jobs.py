@@ -1,0 +1,214 @@
+"""``python -m beat jobs|schedules|queues|instances``: run as a subprocess against a real
+SQLite file and a real PostgreSQL; plain text for people, ``--json`` for scripts, one
+``beat: ...`` line and a non-zero exit for every error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from beat.stores import JobStatus, NewJob, ScheduleSpec, SQLiteStore, Store
+from tests.coordinators.conftest import PostgresServer
+from tests.stores.conftest import store_postgres  # noqa: F401  (the session's PostgreSQL)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+@dataclass
+class Target:
+    url: str
+    store: Store
+
+    def beat(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        return cli(*args, "--store", self.url, env=env)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Run:
+    environ = {k: v for k, v in os.environ.items() if k != "BEAT_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "beat", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**environ, **(env or {})},
+        timeout=60,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def one_error_line(run: Run, code: int, *words: str) -> None:
+    assert run.code == code, run
+    assert run.err.startswith("beat: ") and run.err.count("\n") == 1, run.err
+    assert run.out == ""
+    for word in words:
+        assert word in run.err
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgres"])
+async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
+    if request.param == "sqlite":
+        path = tmp_path / "jobs.db"
+        store: Store = SQLiteStore(path)
+        url = f"sqlite:///{path}"
+    else:
+        from beat.stores import PostgresStore
+
+        server: PostgresServer = request.getfixturevalue("store_postgres")
+        schema = f"c{uuid.uuid4().hex[:12]}"
+        store = PostgresStore(server.dsn(), schema=schema)
+        url = f"{server.dsn()}{'&' if '?' in server.dsn() else '?'}schema={schema}"
+    await store.open()
+    yield Target(url, store)
+    await store.close()
+
+
+async def in_thread(target: Target, *args: str) -> Run:
+    """Run the CLI without blocking this test's loop (the store fixture lives on it)."""
+    return await asyncio.to_thread(target.beat, *args)
+
+
+@pytest.mark.asyncio
+async def test_jobs_list_and_show(target: Target) -> None:
+    first, later = await target.store.enqueue(
+        [
+            NewJob("emails.send", args=["a@example.com"], meta={"schedule": "x"}),
+            NewJob("reports.build", queue="slow", delay=3600),
+        ]
+    )
+    listing = await in_thread(target, "jobs", "list")
+    assert listing.code == 0, listing
+    header, *rows = listing.out.splitlines()
+    assert header.split()[:4] == ["ID", "TASK", "QUEUE", "STATUS"]
+    assert [row.split()[:4] for row in rows] == [
+        [str(first.id), "emails.send", "default", "queued"],
+        [str(later.id), "reports.build", "slow", "scheduled"],
+    ]
+    scripted = await in_thread(target, "jobs", "list", "--status", "scheduled", "--json")
+    assert [(j["id"], j["status"]) for j in scripted.json()] == [  # type: ignore[attr-defined]
+        (str(later.id), "scheduled")
+    ]
+    show = await in_thread(target, "jobs", "show", str(first.id))
+    assert show.code == 0
+    assert f"id:            {first.id}" in show.out
+    assert 'args:          ["a@example.com"]' in show.out
+    detail = (await in_thread(target, "jobs", "show", str(first.id), "--json", "--logs")).json()
+    assert isinstance(detail, dict)
+    assert detail["meta"] == {"schedule": "x"}
+    assert detail["logs"] == []
+
+
+@pytest.mark.asyncio
+async def test_jobs_cancel_and_retry(target: Target) -> None:
+    (job,) = await target.store.enqueue([NewJob("emails.send")])
+    cancel = await in_thread(target, "jobs", "cancel", str(job.id))
+    assert (cancel.code, cancel.out) == (0, f"cancelled: job {job.id}\n")
+    record = await target.store.get(job.id)
+    assert record is not None and record.status is JobStatus.CANCELLED
+    retry = (await in_thread(target, "jobs", "retry", str(job.id), "--json")).json()
+    assert isinstance(retry, dict) and retry["status"] == "queued"
+    record = await target.store.get(job.id)
+    assert record is not None and record.status is JobStatus.QUEUED
+    # a queued job cannot be retried: one line, exit 1, nothing changes
+    refused = await in_thread(target, "jobs", "retry", str(job.id))
+    one_error_line(refused, 1, str(job.id))
+    record = await target.store.get(job.id)
+    assert record is not None and record.status is JobStatus.QUEUED
+
+
+@pytest.mark.asyncio
+async def test_schedules_list_pause_resume_and_run(target: Target) -> None:
+    await target.store.put_schedule(
+        ScheduleSpec("nightly", "reports.build", cron="0 3 * * *", args=[7], queue="slow")
+    )
+    listing = await in_thread(target, "schedules", "list")
+    assert listing.code == 0
+    assert listing.out.splitlines()[1].split()[:4] == ["nightly", "reports.build", "cron", "0"]
+    assert (await in_thread(target, "schedules", "pause", "nightly")).code == 0
+    spec = await target.store.get_schedule("nightly")
+    assert spec is not None and spec.paused
+    assert (await in_thread(target, "schedules", "resume", "nightly")).code == 0
+    spec = await target.store.get_schedule("nightly")
+    assert spec is not None and not spec.paused
+    ran = (await in_thread(target, "schedules", "run", "nightly", "--json")).json()
+    assert isinstance(ran, dict)
+    job = await target.store.get(uuid.UUID(ran["id"]))
+    assert job is not None
+    assert (job.task, job.args, job.queue, job.status) == (
+        "reports.build",
+        [7],
+        "slow",
+        JobStatus.QUEUED,
+    )
+    assert job.meta == {"schedule": "nightly", "manual": True}
+    one_error_line(await in_thread(target, "schedules", "pause", "nope"), 1, "nope")
+    one_error_line(await in_thread(target, "schedules", "run", "nope"), 1, "'nope'")
+
+
+@pytest.mark.asyncio
+async def test_queues_and_instances(target: Target) -> None:
+    await target.store.enqueue([NewJob("a"), NewJob("a"), NewJob("b", queue="q", delay=60)])
+    counts = (await in_thread(target, "queues", "--json")).json()
+    assert counts == {"default": {"queued": 2}, "q": {"scheduled": 1}}
+    assert (await in_thread(target, "instances")).out == "no live instances\n"
+
+
+@pytest.mark.asyncio
+async def test_unknown_and_malformed_ids(target: Target) -> None:
+    missing = str(uuid.uuid4())
+    runs = await asyncio.gather(
+        *(in_thread(target, "jobs", action, missing) for action in ("show", "cancel", "retry")),
+        in_thread(target, "jobs", "show", "42"),
+    )
+    for run in runs[:3]:
+        one_error_line(run, 1, missing)
+    one_error_line(runs[3], 2, "'42'", "UUID")
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "env.db"
+
+    async def create() -> None:
+        async with SQLiteStore(path) as store:
+            await store.enqueue([NewJob("from.env")])
+
+    asyncio.run(create())
+    return path
+
+
+def test_the_store_can_come_from_the_environment(sqlite_file: Path) -> None:
+    run = cli("jobs", "list", "--json", env={"BEAT_STORE": f"sqlite:///{sqlite_file}"})
+    assert run.code == 0
+    assert [j["task"] for j in run.json()] == ["from.env"]  # type: ignore[attr-defined]
+
+
+def test_bad_store_urls_are_one_line_errors(tmp_path: Path) -> None:
+    one_error_line(cli("jobs", "list"), 2, "--store", "BEAT_STORE")
+    one_error_line(cli("jobs", "list", "--store", "mysql://db/x"), 2, "'mysql://db/x'")
+    missing = tmp_path / "typo.db"
+    one_error_line(cli("jobs", "list", "--store", f"sqlite:///{missing}"), 2, str(missing))
+    assert not missing.exists()  # a typo never creates an empty database
+    unreachable = "postgresql://beat:s3cret@127.0.0.1:1/beat"
+    run = cli("schedules", "list", "--store", unreachable)
+    one_error_line(run, 1, "unavailable")
+    assert "s3cret" not in run.err

@@ -706,7 +706,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
-        """Store a batch atomically (all or none); returns once durably stored, in order."""
+        """Store a batch atomically (all or none); returns once durably stored, in order.
+
+        A job with a :class:`Unique` that conflicts with a stored job (or an earlier job of
+        the batch) is not stored: its place in the result holds the existing job with
+        ``conflict=True`` (replaced first if ``on_conflict="replace"`` and still waiting).
+        The conflict check and the insert are one atomic step for every process.
+        """
 
     @abc.abstractmethod
     async def claim(

@@ -1,8 +1,9 @@
 """Retention: workers with ``retention=[PruneRule...]`` prune once per period cluster-wide.
 
 Three workers (three store handles: other connections/pools for SQLite and PostgreSQL)
-start in the same period; exactly one ``beat.prune`` job is stored for it and run once.
-On the memory store with a FakeClock, the next period brings exactly one more.
+start in the same period; exactly one ``beat.prune`` job is stored for it and run once. The
+same with three worker *processes* (``prune_worker.py``) on SQLite and PostgreSQL. On the
+memory store with a FakeClock, the next period brings exactly one more.
 
 The in-process run history of scheduled jobs is bounded separately (``Job`` option
 ``history``, a ``deque(maxlen=...)``): ``tests/test_runs.py::
@@ -11,16 +12,23 @@ test_history_stays_bounded_over_100k_runs``.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from beat import InvalidJobError, Scheduler
 from beat._retention import PRUNE_TASK_NAME, decode_rules, encode_rules
 from beat._worker import Worker
-from beat.stores import JobStatus, MemoryStore, NewJob, Store
+from beat.stores import JobStatus, MemoryStore, NewJob, SQLiteStore, Store
 from beat.stores._base import PruneRule
 from beat.testing import FakeClock
+from tests.coordinators.conftest import PostgresServer
 
 from ._util import claim_one
 from .conftest import Harness
@@ -117,3 +125,64 @@ async def test_rules_travel_as_json_and_back() -> None:
         decode_rules([{"status": "queued", "task": None, "max_age": 1, "max_count": None}])
     with pytest.raises(InvalidJobError):
         decode_rules({"status": "dead"})
+
+
+PRUNE_WORKER = Path(__file__).with_name("prune_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_pruners(kind: str, target: str, schema: str, count: int = 3) -> list[str]:
+    """Start ``count`` prune_worker.py processes together; the names they report."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(PRUNE_WORKER), kind, target, schema, f"p{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in range(count)
+    ]
+    try:
+        for proc in procs:  # all opened their store: start them together
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        names = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=60)
+            assert proc.returncode == 0, out
+            names.append(json.loads(out.strip().splitlines()[-1])["name"])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_three_processes_prune_once(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store: Store
+    if kind == "sqlite":
+        target, schema = str(tmp_path / "jobs.db"), ""
+        store = SQLiteStore(target)
+    else:
+        from beat.stores import PostgresStore
+
+        server: PostgresServer = request.getfixturevalue("store_postgres")
+        target, schema = server.dsn(), f"t{uuid.uuid4().hex[:12]}"
+        store = PostgresStore(target, schema=schema)
+    async with store:
+        await finished(store, 5)
+        names = run_pruners(kind, target, schema)
+        assert sorted(names) == ["p0", "p1", "p2"]
+        [job] = await prune_jobs(store)
+        assert (job.result, job.attempt, job.worker in names) == ({"deleted": 3}, 1, True)  # type: ignore[attr-defined]
+        assert sorted(r.result for r in await store.list_jobs(task="t")) == [3, 4]

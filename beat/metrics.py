@@ -128,7 +128,7 @@ class Instrumentation:
         def add(kind: Callable[..., Any], name: str, doc: str, *labels: str, **kw: Any) -> Any:
             metric = kind(name, doc, labels, namespace=namespace, registry=None, **kw)
             made.append(metric)
-            return metric
+            return _Children(metric) if labels else metric
 
         # -- scheduled runs (events) ------------------------------------------------------
         self.fires = add(Counter, "fires", "Occurrences that started running here.", "job")
@@ -257,38 +257,38 @@ class Instrumentation:
     def _started(self, event: ev.RunStarted) -> None:
         if event.attempt != 1:
             return
-        self.fires.labels(event.name).inc()
+        self.fires.of(event.name).inc()
         late = self._scheduler.clock.time() - event.when.timestamp()
-        self.lateness.labels(event.name).observe(max(0.0, late))
+        self.lateness.of(event.name).observe(max(0.0, late))
         if self._scheduler.coordinator is not None:
-            self.claims.labels(event.name, "won").inc()
+            self.claims.of(event.name, "won").inc()
 
     def _finished(self, event: ev.RunEvent) -> None:
         outcome = _RUN_OUTCOMES[type(event)]
-        self.runs.labels(event.name, outcome).inc()
+        self.runs.of(event.name, outcome).inc()
         duration = getattr(event, "duration", None)
         if duration is not None:
-            self.run_duration.labels(event.name, outcome).observe(duration)
+            self.run_duration.of(event.name, outcome).observe(duration)
 
     def _skipped(self, event: ev.RunSkipped) -> None:
-        self.skips.labels(event.name, event.reason).inc()
+        self.skips.of(event.name, event.reason).inc()
         if event.reason == "not_claimed":
-            self.claims.labels(event.name, "lost").inc()
+            self.claims.of(event.name, "lost").inc()
 
     def _missed(self, event: ev.FiresMissed) -> None:
-        self.misfires.labels(event.name, event.policy).inc(event.missed)
+        self.misfires.of(event.name, event.policy).inc(event.missed)
         if event.dropped:
-            self.dropped.labels(event.name).inc(event.dropped)
+            self.dropped.of(event.name).inc(event.dropped)
 
     # -- the worker observer -----------------------------------------------------------------
     def job_claimed(self, record: JobRecord) -> None:
-        self.job_claims.labels(record.task, record.queue).inc()
+        self.job_claims.of(record.task, record.queue).inc()
         if record.attempt > 1:
-            self.job_reclaims.labels(record.task, record.queue).inc()
+            self.job_reclaims.of(record.task, record.queue).inc()
 
     def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
-        self.jobs.labels(record.task, outcome).inc()
-        self.job_duration.labels(record.task, outcome).observe(duration)
+        self.jobs.of(record.task, outcome).inc()
+        self.job_duration.of(record.task, outcome).observe(duration)
 
     # -- queue depth ---------------------------------------------------------------------------
     def _start_refresher(self) -> None:
@@ -354,6 +354,23 @@ class Instrumentation:
                 "Wall time of the last successful queue-depth refresh.",
                 self._depth_at,
             )
+
+
+class _Children:
+    """A labelled metric with its children cached by label values: ``labels()`` takes a
+    lock and validates its arguments on every call, which dominated the cost per fire."""
+
+    __slots__ = ("_cache", "metric")
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._cache: dict[tuple[str, ...], Any] = {}  # as many as label-value combinations
+
+    def of(self, *values: str) -> Any:
+        child = self._cache.get(values)
+        if child is None:
+            child = self._cache[values] = self.metric.labels(*values)
+        return child
 
 
 class _StateCollector:

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ __all__ = ["disable", "enable", "enabled", "inject", "job_span", "run_span"]
 ENABLED = False
 _tracer: Tracer | None = None  # set exactly when ENABLED is True
 _propagator: Any = None  # the W3C TraceContext propagator, once enabled
+_otel: _Otel | None = None  # OpenTelemetry's names, bound while ENABLED
+# Stays bound after disable(): spans still open must be able to end.
+_otel_bound: _Otel | None = None
 _NOOP: contextlib.nullcontext[None] = contextlib.nullcontext()  # reusable, re-entrant
 
 TRACER_NAME = "beat"
@@ -63,7 +67,7 @@ def enable(tracer_provider: TracerProvider | None = None) -> None:
     Calling it again switches to the new provider. Raises :class:`ImportError` naming the
     extra when ``opentelemetry-api`` is not installed; nothing changes then.
     """
-    global ENABLED, _tracer, _propagator
+    global ENABLED, _tracer, _propagator, _otel, _otel_bound
     try:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -76,14 +80,16 @@ def enable(tracer_provider: TracerProvider | None = None) -> None:
     provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
     _tracer = provider.get_tracer(TRACER_NAME, __version__)
     _propagator = TraceContextTextMapPropagator()
+    _otel = _otel_bound = _otel_bound or _Otel()
     ENABLED = True
 
 
 def disable() -> None:
     """Stop tracing (spans already open end normally)."""
-    global ENABLED, _tracer
+    global ENABLED, _tracer, _otel
     ENABLED = False
     _tracer = None
+    _otel = None
 
 
 def enabled() -> bool:
@@ -108,7 +114,7 @@ def run_span(
     when tracing is off). See the module docstring for parenting and errors."""
     if not ENABLED:
         return _NOOP
-    return _span(name, meta, attributes)
+    return _Span(name, meta, attributes)
 
 
 def job_span(record: JobRecord) -> contextlib.AbstractContextManager[Span | None]:
@@ -117,7 +123,7 @@ def job_span(record: JobRecord) -> contextlib.AbstractContextManager[Span | None
     ``beat.job.attempt``."""
     if not ENABLED:
         return _NOOP
-    return _span(
+    return _Span(
         f"beat.job {record.task}",
         getattr(record, "meta", None),
         {
@@ -129,32 +135,81 @@ def job_span(record: JobRecord) -> contextlib.AbstractContextManager[Span | None
     )
 
 
-@contextlib.contextmanager
-def _span(
-    name: str, meta: Mapping[str, Any] | None, attributes: Mapping[str, Any] | None
-) -> Iterator[Span | None]:
-    from opentelemetry import context as otel_context
-    from opentelemetry import trace
-    from opentelemetry.trace import SpanKind
+class _Span:
+    """One attempt's span: started and made current on enter, ended on exit.
 
-    tracer = _tracer
-    if tracer is None:  # disabled between the flag test and here
-        yield None
-        return
-    carrier = _carrier(meta)
-    # An empty Context, not the current one: a run without a carried context starts a trace.
-    parent = _propagator.extract(carrier, context=otel_context.Context())
-    span = tracer.start_span(
-        name, context=parent, kind=SpanKind.CONSUMER, attributes=dict(attributes or {})
-    )
-    # use_span records an Exception and sets the ERROR status; a cancellation is not an
-    # error of the job, only marked.
-    with trace.use_span(span, end_on_exit=True):
-        try:
-            yield span
-        except asyncio.CancelledError:
-            span.set_attribute("beat.cancelled", True)
-            raise
+    A class rather than a generator-based context manager: two method calls per attempt
+    instead of a generator and OpenTelemetry's own ``use_span`` wrapper (see the benchmark
+    in benchmarks/bench_observability.py).
+    """
+
+    __slots__ = ("_attributes", "_meta", "_name", "_span", "_token")
+
+    def __init__(
+        self, name: str, meta: Mapping[str, Any] | None, attributes: Mapping[str, Any] | None
+    ) -> None:
+        self._name = name
+        self._meta = meta
+        self._attributes = attributes
+        self._span: Span | None = None
+        self._token: Any = None
+
+    def __enter__(self) -> Span | None:
+        tracer, otel = _tracer, _otel
+        if tracer is None or otel is None:  # disabled between the flag test and here
+            return None
+        carrier = _carrier(self._meta)
+        # An empty Context, not the current one: a run without a carried context starts a
+        # new trace instead of joining whatever was current where the scheduler started.
+        parent = _propagator.extract(carrier, context=otel.Context()) if carrier else None
+        span = tracer.start_span(
+            self._name,
+            context=parent if parent is not None else otel.EMPTY,
+            kind=otel.CONSUMER,
+            attributes=self._attributes,
+        )
+        self._span = span
+        self._token = otel.attach(otel.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        if span is None:
+            return
+        assert _otel_bound is not None  # internal: bound for as long as any span exists
+        _otel_bound.detach(self._token)
+        if exc is not None:
+            if isinstance(exc, asyncio.CancelledError):
+                span.set_attribute("beat.cancelled", True)  # not an error of the job
+            elif isinstance(exc, Exception):
+                span.record_exception(exc)
+                span.set_status(_otel_bound.error_status(exc))
+        span.end()
+
+
+class _Otel:
+    """The OpenTelemetry names a span needs, imported once by :func:`enable`."""
+
+    def __init__(self) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self.Context = context.Context
+        self.EMPTY = context.Context()
+        self.attach = context.attach
+        self.detach = context.detach
+        self.set_span_in_context = trace.set_span_in_context
+        self.CONSUMER = SpanKind.CONSUMER
+        self._status = Status
+        self._error = StatusCode.ERROR
+
+    def error_status(self, exc: BaseException) -> Any:
+        return self._status(self._error, f"{type(exc).__name__}: {exc}")
 
 
 def _carrier(meta: Mapping[str, Any] | None) -> dict[str, str]:

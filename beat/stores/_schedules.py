@@ -30,8 +30,10 @@ from ._errors import SerializationError
 
 __all__ = ["ScheduleRecord", "ScheduleSpec"]
 
-MISFIRE_POLICIES = ("coalesce", "skip", "all")
-"""The misfire policies of :class:`beat.JobOptions`, applied once cluster-wide."""
+MISFIRE_POLICIES = ("coalesce", "skip", "run_all")
+"""The misfire policies of a stored schedule: those of :class:`beat.JobOptions`, with
+``"all"`` named ``"run_all"`` (``"all"`` is accepted and stored as ``"run_all"``)."""
+_MISFIRE_ALIASES = {"all": "run_all"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,8 @@ class ScheduleSpec:
     ``Cron(cron, timezone, extended=True)``), ``every`` (seconds) or ``at`` (an aware instant)
     says when; each occurrence enqueues ``task(*args, **kwargs)`` on ``queue`` with
     ``priority`` and ``max_attempts``. ``misfire``: what to do with occurrences missed while
-    nothing ran (``"coalesce"``, ``"skip"``, ``"all"``, as for scheduler jobs). A ``paused``
-    schedule enqueues nothing.
+    nothing ran (``"coalesce"``, ``"skip"``, ``"run_all"`` — the scheduler's ``"all"``, also
+    accepted and stored as ``"run_all"``). A ``paused`` schedule enqueues nothing.
     """
 
     name: str
@@ -57,7 +59,7 @@ class ScheduleSpec:
     queue: str = DEFAULT_QUEUE
     priority: int = 0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    misfire: Literal["coalesce", "skip", "all"] = "coalesce"
+    misfire: Literal["coalesce", "skip", "run_all", "all"] = "coalesce"
     paused: bool = False
 
 
@@ -180,7 +182,10 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
     attempts = spec.max_attempts
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise InvalidJobError(f"{where}: max_attempts must be a positive integer, got {attempts!r}")
-    if spec.misfire not in MISFIRE_POLICIES:
+    misfire: Any = spec.misfire
+    if isinstance(misfire, str):
+        misfire = _MISFIRE_ALIASES.get(misfire, misfire)
+    if misfire not in MISFIRE_POLICIES:
         raise InvalidScheduleError(
             f"{where}: misfire must be one of {MISFIRE_POLICIES}, got {spec.misfire!r}"
         )
@@ -198,7 +203,7 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
         queue=check_name(spec.queue, f"{where}: queue"),
         priority=priority,
         max_attempts=attempts,
-        misfire=spec.misfire,
+        misfire=misfire,
         paused=spec.paused,
     )
 

@@ -132,6 +132,7 @@ async def test_advance_only_moves_forward_and_is_not_a_change(store: Store) -> N
         ({"every": float("inf")}, InvalidScheduleError, "every"),
         ({"at": datetime(2027, 1, 1)}, InvalidScheduleError, "aware"),
         ({"every": 5, "misfire": "later"}, InvalidScheduleError, "later"),
+        ({"every": 5, "misfire": ["all"]}, InvalidScheduleError, "misfire"),
         ({"every": 5, "paused": 1}, InvalidScheduleError, "paused"),
         ({"every": 5, "args": [object()]}, SerializationError, "args"),
         ({"every": 5, "kwargs": {"x": float("nan")}}, SerializationError, "kwargs"),
@@ -155,6 +156,13 @@ async def test_bad_specs_store_nothing(
 async def test_extended_cron_is_accepted(store: Store) -> None:
     record = await store.put_schedule(ScheduleSpec("s", "t", cron="30 0 12 L * *"))
     assert record.cron == "30 0 12 L * *"
+
+
+async def test_misfire_all_is_stored_as_run_all(store: Store) -> None:
+    record = await store.put_schedule(ScheduleSpec("s", "t", every=5, misfire="all"))
+    assert record.misfire == "run_all"
+    same = await store.put_schedule(ScheduleSpec("s", "t", every=5, misfire="run_all"))
+    assert same.version == record.version
 
 
 # -- waiting for changes -----------------------------------------------------------------------

@@ -12,12 +12,13 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from beat.stores import JobStatus, NewJob, ScheduleSpec, SQLiteStore, Store
+from beat.stores import JobStatus, LogEntry, NewJob, ScheduleSpec, SQLiteStore, Store
 from tests.coordinators.conftest import PostgresServer
 from tests.stores.conftest import store_postgres  # noqa: F401  (the session's PostgreSQL)
 
@@ -111,10 +112,25 @@ async def test_jobs_list_and_show(target: Target) -> None:
     assert show.code == 0
     assert f"id:            {first.id}" in show.out
     assert 'args:          ["a@example.com"]' in show.out
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    await target.store.add_logs(first.id, 1, [LogEntry(1, at, "WARNING", "app", "slow smtp")])
     detail = (await in_thread(target, "jobs", "show", str(first.id), "--json", "--logs")).json()
     assert isinstance(detail, dict)
     assert detail["meta"] == {"schedule": "x"}
-    assert detail["logs"] == []
+    assert detail["logs"] == [
+        {
+            "attempt": 1,
+            "at": at.isoformat(),
+            "level": "WARNING",
+            "logger": "app",
+            "message": "slow smtp",
+        }
+    ]
+    logs = await in_thread(target, "jobs", "show", str(first.id), "--logs")
+    assert logs.out.splitlines()[-2:] == [
+        "logs (1):",
+        "  [1] 2026-01-01T00:00:00+00:00 WARNING app: slow smtp",
+    ]
 
 
 @pytest.mark.asyncio

@@ -81,20 +81,28 @@ class AttemptLogs:
         """Keep ``record`` (formatted now: its arguments may change later) if it fits."""
         if self.closed:
             return
-        if len(self.entries) >= self.max_records:  # full: count it without formatting it
+        entries = self.entries
+        if len(entries) >= self.max_records:  # full: count it without formatting it
             with self._lock:
                 self.dropped += 1
             return
-        message = _message(record)
-        size = _utf8_len(message) + _utf8_len(record.name)
+        # The common case inline (this runs once per record of every attempt).
+        if record.exc_info or record.stack_info or record.args:
+            message = _message(record)
+        else:
+            message = str(record.msg)
+        name = record.name
+        size = len(message) + len(name)
+        if not (message.isascii() and name.isascii()):
+            size = _utf8_len(message) + _utf8_len(name)
         with self._lock:
             if self.closed:
                 return
-            if len(self.entries) >= self.max_records or self.size + size > self.max_bytes:
+            if len(entries) >= self.max_records or self.size + size > self.max_bytes:
                 self.dropped += 1
                 return
             self.size += size
-            self.entries.append((record.created, record.levelname, record.name, message))
+            entries.append((record.created, record.levelname, name, message))
 
     def close(self) -> list[RawEntry]:
         """Stop capturing; the entries kept, plus a final one if some were dropped."""

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from beat import InvalidJobError
-from beat.stores import JobStatus, NewJob, SerializationError, Store, Unique
+from beat.stores import JobStatus, NewJob, PruneRule, SerializationError, Store, Unique
 
 from ._processes import act_in_processes
-from ._util import HOUR, claim_one, one
+from ._util import HOUR, claim, claim_one, one
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -176,3 +176,26 @@ async def test_two_processes_enqueue_each_key_once(harness: Harness) -> None:
         assert {key: id for key, id, _ in seen} == ids
     conflicts = [conflict for seen in results for _, _, conflict in seen]
     assert conflicts.count(False) == 30 and conflicts.count(True) == 30
+
+
+async def test_a_replace_that_makes_a_job_due_wakes_a_waiting_worker(harness: Harness) -> None:
+    store = harness.store
+    later = await one(store, delay=3600, unique=Unique(key="k"))
+    waiter = asyncio.create_task(store.wait_for_jobs(60))
+    await asyncio.sleep(0.05)  # it is waiting: nothing is claimable for an hour
+    assert not waiter.done()
+    now = NewJob("t", unique=Unique(key="k", on_conflict="replace"))
+    [replaced] = await (await harness.other()).enqueue([now])
+    assert replaced.id == later.id and replaced.status is JobStatus.QUEUED
+    await asyncio.wait_for(waiter, 5)
+    assert [r.id for r in await claim(store)] == [later.id]
+
+
+async def test_a_pruned_job_no_longer_conflicts(store: Store) -> None:
+    await one(store, unique=Unique(key="k"))
+    done = await claim_one(store)
+    assert await store.complete(done.id, done.attempt, "w1")
+    assert (await one(store, unique=Unique(key="k", statuses=ALL))).id == done.id
+    assert await store.prune([PruneRule(JobStatus.SUCCEEDED, max_count=0)]) == 1
+    fresh = await one(store, unique=Unique(key="k", statuses=ALL))
+    assert not fresh.conflict and fresh.id != done.id

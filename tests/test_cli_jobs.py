@@ -186,6 +186,13 @@ async def test_queues_and_instances(target: Target) -> None:
     counts = (await in_thread(target, "queues", "--json")).json()
     assert counts == {"default": {"queued": 2}, "q": {"scheduled": 1}}
     assert (await in_thread(target, "instances")).out == "no live instances\n"
+    started = datetime.now(UTC)
+    await target.store.record_instance(
+        "web-1", host="h1", pid=42, started_at=started, info={"queues": ["default"]}, ttl=60
+    )
+    (instance,) = (await in_thread(target, "instances", "--json")).json()  # type: ignore[misc]
+    assert (instance["name"], instance["host"], instance["pid"]) == ("web-1", "h1", 42)
+    assert instance["info"] == {"queues": ["default"]}
 
 
 @pytest.mark.asyncio

@@ -18,7 +18,13 @@ import pytest_asyncio
 from beat import InvalidJobError, Scheduler
 from beat.stores import SQLiteStore, Store
 from beat.testing import FakeClock
-from tests.coordinators.conftest import PostgresServer
+from tests.coordinators.conftest import (  # the real servers
+    PostgresServer,
+    RedisServer,
+    private_postgres,  # noqa: F401
+    private_redis,  # noqa: F401
+    server_dir,  # noqa: F401
+)
 from tests.stores.conftest import store_postgres  # noqa: F401  (the session's PostgreSQL)
 
 pytestmark = pytest.mark.asyncio
@@ -160,3 +166,56 @@ async def test_a_killed_instance_expires_after_three_periods(tmp_path: Path) -> 
             assert len(found) == listed
             if listed:
                 assert found[0].pid == proc.pid
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) until ``condition()`` holds: an outage is noticed at the next claim."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():  # noqa: ASYNC110 - health is read, nothing to await
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting until {what}") from None
+
+
+async def test_a_coordinator_outage_shows_in_health(request: pytest.FixtureRequest) -> None:
+    from beat import Context, Job
+    from beat.coordinators.redis import RedisCoordinator
+
+    server: RedisServer = request.getfixturevalue("private_redis")
+
+    async def tick(ctx: Context) -> None:
+        return None
+
+    scheduler = Scheduler(coordinator=RedisCoordinator(server.url, timeout=0.2))
+    scheduler.add_job(Job.every(timedelta(seconds=0.1)).do(tick, name="tick"))
+    async with scheduler:
+        assert scheduler.health().coordinator_outage is None
+        server.stop()
+        await until(lambda: scheduler.health().coordinator_outage is not None, "down")
+        assert not scheduler.health().ok()
+        server.start()
+        await until(lambda: scheduler.health().coordinator_outage is None, "recovered")
+        assert scheduler.health().ok()
+
+
+async def test_a_store_outage_shows_in_health(request: pytest.FixtureRequest) -> None:
+    from beat import JobContext
+    from beat.stores import PostgresStore
+
+    server: PostgresServer = request.getfixturevalue("private_postgres")
+    scheduler = Scheduler(store=PostgresStore(server.dsn(), timeout=1.0, poll_interval=0.2))
+
+    @scheduler.task(name="noop")
+    async def noop(ctx: JobContext) -> None:
+        return None
+
+    async with scheduler:
+        await until(lambda: scheduler.health().heartbeat is not None, "the first heartbeat")
+        assert scheduler.health().store_outage is None
+        server.stop()
+        await until(lambda: scheduler.health().store_outage is not None, "the store is down")
+        assert not scheduler.health().ok()
+        server.start()
+        await until(lambda: scheduler.health().store_outage is None, "the store is back")
+        await scheduler.shutdown(timeout=0)

@@ -213,6 +213,7 @@ class MemoryStore(Store):
         prepared = prepare_jobs(jobs)
         now = self._now()
         records = []
+        changed = False  # only found (unique conflicts): nobody to wake
         for job in prepared:  # in order: a later job of the batch conflicts with an earlier
             scheduled_at = (
                 now + job.delay if job.scheduled_at is None else job.scheduled_at.timestamp()
@@ -225,6 +226,7 @@ class MemoryStore(Store):
                     existing.priority, existing.queue = job.priority, job.queue
                     existing.max_attempts = max(job.max_attempts, existing.attempt + 1)
                     existing.scheduled_at = scheduled_at
+                    changed = True
                 records.append(replace(self._record(existing, now), conflict=True))
                 continue
             row = _Row(
@@ -247,7 +249,8 @@ class MemoryStore(Store):
             if row.unique_key is not None:
                 self._by_key.setdefault(row.unique_key, []).append(row)
             records.append(self._record(row, now))
-        if records:
+            changed = True
+        if changed:
             self._wake(self._new_waiters)
         return records
 

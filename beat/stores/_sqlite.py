@@ -615,7 +615,12 @@ class SQLiteStore(Store):
             return records
 
         records = await self._run(run)
-        self._changed(NEW)
+        # Jobs that were only found (unique conflicts) wake nobody; a replace may have
+        # made its job due sooner, so it does.
+        if any(not r.conflict for r in records) or any(
+            j.unique is not None and j.unique.replace for j in prepared
+        ):
+            self._changed(NEW)
         return records
 
     async def claim(

@@ -15,8 +15,7 @@ from datetime import timedelta
 
 from beat._tasks import TaskRegistry
 from beat._worker import Worker
-from beat.stores import JobStatus, Store
-from beat.stores._base import PruneRule
+from beat.stores import JobStatus, PruneRule, Store
 
 
 async def main(kind: str, target: str, schema: str, name: str) -> None:

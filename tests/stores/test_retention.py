@@ -25,8 +25,7 @@ import pytest
 from beat import InvalidJobError, Scheduler
 from beat._retention import PRUNE_TASK_NAME, decode_rules, encode_rules
 from beat._worker import Worker
-from beat.stores import JobStatus, MemoryStore, NewJob, SQLiteStore, Store
-from beat.stores._base import PruneRule
+from beat.stores import JobStatus, MemoryStore, NewJob, PruneRule, SQLiteStore, Store
 from beat.testing import FakeClock
 from tests.coordinators.conftest import PostgresServer
 

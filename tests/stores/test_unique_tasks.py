@@ -13,8 +13,7 @@ import pytest
 
 from beat import InvalidJobError, JobHandle, task
 from beat._client import Client
-from beat.stores import JobStatus, Store
-from beat.stores._base import Unique
+from beat.stores import JobStatus, Store, Unique
 
 from ._util import claim_one
 

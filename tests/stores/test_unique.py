@@ -199,3 +199,16 @@ async def test_a_pruned_job_no_longer_conflicts(store: Store) -> None:
     assert await store.prune([PruneRule(JobStatus.SUCCEEDED, max_count=0)]) == 1
     fresh = await one(store, unique=Unique(key="k", statuses=ALL))
     assert not fresh.conflict and fresh.id != done.id
+
+
+async def test_concurrent_enqueues_of_one_key_through_two_handles_store_one(
+    harness: Harness,
+) -> None:
+    handles = [harness.store, await harness.other()]
+    calls = [
+        handles[n % 2].enqueue([NewJob("t", args=[n], unique=Unique(key="k"))]) for n in range(12)
+    ]
+    results = [record for batch in await asyncio.gather(*calls) for record in batch]
+    [stored] = await harness.store.list_jobs()
+    assert {r.id for r in results} == {stored.id}
+    assert sum(not r.conflict for r in results) == 1

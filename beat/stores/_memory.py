@@ -8,7 +8,6 @@ so each is atomic on the event loop. Time comes from ``clock`` (epoch seconds, d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 import math
@@ -650,7 +649,7 @@ class MemoryStore(Store):
         if stored is None:
             raise JobNotFoundError(f"no schedule named {name!r}")
         if stored.spec.paused != paused:
-            stored.spec = dataclasses.replace(stored.spec, paused=paused)
+            stored.spec = replace(stored.spec, paused=paused)
             stored.updated_at = now
             stored.version = self._schedule_changed()
         return stored.record()

@@ -3,6 +3,7 @@ with the new features (SQLite from a version-1 file; PostgreSQL from a version-1
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from pathlib import Path
@@ -39,8 +40,8 @@ async def _old_job_still_works(store: Store, id: uuid.UUID) -> None:
     assert (await store.put_schedule(ScheduleSpec("s", "t", every=60))).version == 1
 
 
-async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "v1.db"
+def _sqlite_v1(path: Path) -> uuid.UUID:
+    """A file as the version-1 store left it, with one waiting job."""
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in _sqlite._MIGRATIONS[1]:
         conn.execute(statement)
@@ -53,6 +54,12 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
         (str(id),),
     )
     conn.close()
+    return id
+
+
+async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    id = _sqlite_v1(path)
     async with SQLiteStore(path) as store:
         await _old_job_still_works(store, id)
     conn = sqlite3.connect(path)
@@ -60,8 +67,22 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
     conn.close()
 
 
-async def test_postgres_version_1_schema_is_migrated(request: pytest.FixtureRequest) -> None:
-    server: Any = request.getfixturevalue("store_postgres")
+async def test_sqlite_stores_opening_a_version_1_file_together_migrate_it_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v1.db"
+    id = _sqlite_v1(path)
+    stores = [SQLiteStore(path) for _ in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        for store in stores:
+            assert (await store.get(id)).meta == {}  # type: ignore[union-attr]
+        await _old_job_still_works(stores[0], id)
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def _postgres_v1(server: Any) -> tuple[str, uuid.UUID]:
     schema = f"m{uuid.uuid4().hex[:12]}"
     statements = [f"CREATE SCHEMA {schema}"]
     statements.append(f"CREATE TABLE {schema}.beat_schema_version (version integer NOT NULL)")
@@ -74,7 +95,30 @@ async def test_postgres_version_1_schema_is_migrated(request: pytest.FixtureRequ
         " 'default', 0, 'queued', 0, 5, now() - interval '1 hour', now() - interval '1 hour')"
     )
     await server.aquery(*statements)
+    return schema, id
+
+
+async def test_postgres_version_1_schema_is_migrated(request: pytest.FixtureRequest) -> None:
+    server: Any = request.getfixturevalue("store_postgres")
+    schema, id = await _postgres_v1(server)
     async with _postgres.PostgresStore(server.dsn(), schema=schema) as store:
         await _old_job_still_works(store, id)
     rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version ORDER BY 1")
     assert [r["version"] for r in rows] == list(range(1, _postgres.SCHEMA_VERSION + 1))
+
+
+async def test_postgres_stores_opening_a_version_1_schema_together_migrate_it_once(
+    request: pytest.FixtureRequest,
+) -> None:
+    server: Any = request.getfixturevalue("store_postgres")
+    schema, id = await _postgres_v1(server)
+    stores = [_postgres.PostgresStore(server.dsn(), schema=schema, pool_size=1) for _ in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        for store in stores:
+            assert (await store.get(id)).meta == {}  # type: ignore[union-attr]
+        await _old_job_still_works(stores[0], id)
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version ORDER BY 1")
+    assert [r["version"] for r in rows] == [1, 2]

@@ -43,6 +43,7 @@ __all__ = [
     "RunStarted",
     "RunSucceeded",
     "RunTimedOut",
+    "ScheduleProblem",
     "SchedulerStarted",
     "SchedulerStopped",
 ]
@@ -80,6 +81,18 @@ class CoordinatorUnavailable(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoordinatorRecovered(Event):
     outage: float  # seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleProblem(Event):
+    """A stored schedule this instance cannot run as asked (docs/schedules.md); once per
+    schedule and problem. ``unknown_task``: no local worker knows its task (its jobs are
+    still enqueued); ``name_taken``: a job defined in code has its name (the code's runs);
+    ``invalid``: it cannot be built here (it is not run)."""
+
+    schedule: str
+    problem: Literal["unknown_task", "name_taken", "invalid"]
+    detail: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

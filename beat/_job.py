@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, overload
 from zoneinfo import ZoneInfo
 
 from ._exceptions import InvalidJobError, InvalidScheduleError
@@ -39,6 +39,10 @@ from ._units import positive_seconds
 
 if TYPE_CHECKING:
     from ._registry import JobState
+    from ._schedules import ScheduleBuilder
+    from ._tasks import Task, TaskCall
+
+P = ParamSpec("P")
 
 __all__ = [
     "Backoff",
@@ -363,6 +367,27 @@ class JobBuilder:
             raise InvalidScheduleError(f"end_at only applies to cycle/every jobs, not {timer!r}")
         require_aware(end_at, "end_at")
         return JobBuilder(Cycle(timer.start_at, timer.interval, end_at))
+
+    # -- durable schedules (docs/schedules.md) ------------------------------------------------
+    def schedule(self, name: str | None = None, **options: Any) -> ScheduleBuilder:
+        """A durable schedule named ``name`` (default: its task's name); finish it with
+        ``.enqueue(task, *args, **kwargs)``. ``options``: ``misfire`` (``"coalesce"``,
+        ``"skip"``, ``"all"``/``"run_all"``), ``misfire_grace``, ``misfire_all_limit``."""
+        from ._schedules import ScheduleBuilder
+
+        return ScheduleBuilder(self._timer, name, options)
+
+    @overload
+    def enqueue(self, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs) -> Job: ...
+
+    @overload
+    def enqueue(self, task: str, /, *args: Any, **kwargs: Any) -> Job: ...
+
+    def enqueue(self, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any) -> Job:
+        """The job enqueuing ``task(*args, **kwargs)`` as one durable job per instant, exactly
+        once across replicas sharing the store (``Scheduler(store=...)``; docs/schedules.md).
+        Named after the task; use :meth:`schedule` to name it or set its misfire policy."""
+        return self.schedule().enqueue(task, *args, **kwargs)
 
     def do(
         self,

@@ -53,6 +53,7 @@ from ._misfire import decide
 from ._registry import JobState, Registry
 from ._reporting import Reporter
 from ._runs import RunTracker
+from ._schedule_sync import DurableSchedules
 from ._tasks import DEFAULT_QUEUE, Task, TaskFunction, TaskRegistry
 from ._tasks import task as make_task
 from ._threads import LoopBinding
@@ -203,6 +204,16 @@ class Scheduler:
             if store is not None
             else None
         )
+        # Schedules that enqueue durable jobs: catch-up and the stored schedules' sync loop.
+        self._schedules = DurableSchedules(
+            self,
+            store,
+            registry=self._registry,
+            tasks=self._tasks,
+            events=self._events,
+            clock=self.clock,
+            move_next=self._move_next,
+        )
 
         # The facade's own state: lifecycle and the loop.
         self._binding = LoopBinding()  # the loop's thread, once started
@@ -244,11 +255,13 @@ class Scheduler:
             )
         if self._closed:
             raise SchedulerStateError(f"cannot add {job!r}: the scheduler is {self._state.value}")
+        self._schedules.check_add(job)
         state = self._registry.add(job, seconds_to_us(self.clock.time()))
         if state.next_us is not None and self._sleeping_until is not None:
             self._wake_if_sooner(state.next_us)
         if self._announce_adds:
             self._gate.job_added(state)
+        self._schedules.job_added(state)
         self._reporter.job_added(state)
         return job.id
 
@@ -527,6 +540,7 @@ class Scheduler:
             self._cond.notify_all()
         assert self._task is not None
         await asyncio.wait([self._task])
+        await self._schedules.close()
         self._runs.close()
         if self._worker is not None:  # scheduled runs and durable jobs share the deadline
             drained = await asyncio.gather(self._runs.drain(timeout), self._worker.stop(timeout))
@@ -589,6 +603,7 @@ class Scheduler:
                 await self._worker.start()
                 if self._instance is not None:
                     self._instance.start()
+                await self._schedules.open(self._registry.states())
         except BaseException as exc:
             # __aenter__ re-raises it after shutting down (by hand: await shutdown()). The
             # state stays RUNNING so shutdown cleans up.

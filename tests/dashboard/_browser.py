@@ -3,8 +3,9 @@
 Chromium is started with ``--remote-debugging-pipe``: it reads protocol messages on file
 descriptor 3 and writes them on 4, each a JSON text ended by a NUL byte. So no port, no
 websocket library, no chromedriver. A reader thread hands each message to the event loop;
-``send`` awaits the reply with the same id. One page target is opened and attached with
-``flatten=True``, so page commands carry its ``sessionId``.
+``send`` awaits the reply with the same id. Each test's page is a target in a browser
+context of its own (cookies apart), attached with ``flatten=True``, so page commands carry
+its ``sessionId``; one Chromium serves the whole module.
 
 Chromium may not reach anything but loopback: every other request goes to a proxy on a
 closed local port and every other host name resolves to nothing (``_ISOLATION``).
@@ -55,8 +56,9 @@ class CdpError(Exception):
     """Chromium answered a command with an error, or went away."""
 
 
-class Browser:
-    """One headless Chromium with one page. Use :meth:`launch`, then ``await close()``."""
+class Chromium:
+    """One headless Chromium process. :meth:`launch`, then :meth:`new_page` per test (each in
+    its own browser context: no cookies shared), then ``await close()``."""
 
     def __init__(self, pid: int, to_browser: int, from_browser: int) -> None:
         self._pid = pid
@@ -65,26 +67,16 @@ class Browser:
         self._loop = asyncio.get_running_loop()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._loads = 0  # Page.loadEventFired seen so far
-        self._load_changed = asyncio.Event()
-        self._session: str | None = None
+        self._pages: dict[str, Page] = {}  # sessionId -> page, for its events
         self._reader = threading.Thread(target=self._read, name="cdp-reader", daemon=True)
         self._reader.start()
 
-    # -- process and transport ---------------------------------------------------------------
     @classmethod
-    async def launch(
-        cls, binary: str, profile: Path, width: int = 1280, height: int = 900
-    ) -> Browser:
-        pid, to_browser, from_browser = _spawn(binary, profile, width, height)
-        browser = cls(pid, to_browser, from_browser)
-        try:
-            await browser._open_page(width, height)
-        except BaseException:
-            await browser.close()
-            raise
-        return browser
+    def launch(cls, binary: str, profile: Path) -> Chromium:
+        """Start Chromium (the caller's event loop then serves its replies)."""
+        return cls(*_spawn(binary, profile))
 
+    # -- transport --------------------------------------------------------------------------
     def _read(self) -> None:
         buffer = b""
         while True:
@@ -120,27 +112,51 @@ class Browser:
             else:
                 future.set_result(message.get("result", {}))
         elif message.get("method") == "Page.loadEventFired":
-            self._loads += 1
-            self._load_changed.set()
+            page = self._pages.get(message.get("sessionId", ""))
+            if page is not None:
+                page._loaded()
 
     async def send(
-        self, method: str, params: dict[str, Any] | None = None, *, page: bool = True
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None
     ) -> dict[str, Any]:
-        """Send one command (to the page's session unless ``page=False``) and await its reply."""
+        """Send one command (to a page's ``session``, else to the browser) and await its
+        reply."""
         id = next(self._ids)
         message: dict[str, Any] = {"id": id, "method": method, "params": params or {}}
-        if page and self._session is not None:
-            message["sessionId"] = self._session
+        if session is not None:
+            message["sessionId"] = session
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._pending[id] = future
         os.write(self._out, json.dumps(message).encode() + b"\0")
         async with asyncio.timeout(_TIMEOUT):
             return await future
 
+    async def new_page(self, width: int = 1280, height: int = 900) -> Page:
+        """A page in a fresh browser context (its own cookies), ``width`` x ``height``."""
+        context = (await self.send("Target.createBrowserContext"))["browserContextId"]
+        target = await self.send(
+            "Target.createTarget", {"url": "about:blank", "browserContextId": context}
+        )
+        attached = await self.send(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+        )
+        page = Page(self, context, attached["sessionId"])
+        self._pages[page.session] = page
+        await page.send("Page.enable")
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        return page
+
+    async def _dispose(self, page: Page) -> None:
+        self._pages.pop(page.session, None)
+        await self.send("Target.disposeBrowserContext", {"browserContextId": page.context})
+
     async def close(self) -> None:
         with contextlib.suppress(CdpError, TimeoutError, OSError):
             async with asyncio.timeout(3):
-                await self.send("Browser.close", page=False)
+                await self.send("Browser.close")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._pid, signal.SIGKILL)  # helpers that outlived the browser
         await asyncio.to_thread(os.waitpid, self._pid, 0)
@@ -148,28 +164,48 @@ class Browser:
         await asyncio.to_thread(self._reader.join, 5)
         os.close(self._in)
 
-    # -- the page -------------------------------------------------------------------------------
-    async def _open_page(self, width: int, height: int) -> None:
-        target = await self.send("Target.createTarget", {"url": "about:blank"}, page=False)
-        attached = await self.send(
-            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, page=False
-        )
-        self._session = attached["sessionId"]
-        await self.send("Page.enable")
-        await self.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
+
+class Page:
+    """One tab: navigate, read, click, type, screenshot. ``await close()`` disposes of its
+    browser context."""
+
+    def __init__(self, browser: Chromium, context: str, session: str) -> None:
+        self._browser = browser
+        self.context = context
+        self.session = session
+        self._loads = 0  # Page.loadEventFired seen so far
+        self._load_changed = asyncio.Event()
+
+    def _loaded(self) -> None:
+        self._loads += 1
+        self._load_changed.set()
+
+    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self._browser.send(method, params, session=self.session)
+
+    async def close(self) -> None:
+        await self._browser._dispose(self)
 
     async def set_cookie(self, url: str, name: str, value: str) -> None:
         await self.send("Network.setCookie", {"url": url, "name": name, "value": value})
+
+    async def clear_cookies(self) -> None:
+        await self.send("Network.clearBrowserCookies")
 
     async def goto(self, url: str) -> None:
         seen = self._loads
         reply = await self.send("Page.navigate", {"url": url})
         if reply.get("errorText"):
             raise CdpError(f"navigating to {url}: {reply['errorText']}")
-        await self._wait_load(seen)
+        async with asyncio.timeout(_TIMEOUT):
+            # A late load event of the previous page must not pass for this one.
+            while True:
+                await self._wait_load(seen)
+                seen = self._loads
+                if await self.evaluate("document.readyState") == "complete" and (
+                    await self.url()
+                ).startswith(url):
+                    return
 
     async def _wait_load(self, seen: int) -> None:
         async with asyncio.timeout(_TIMEOUT):
@@ -242,7 +278,7 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _spawn(binary: str, profile: Path, width: int, height: int) -> tuple[int, int, int]:
+def _spawn(binary: str, profile: Path) -> tuple[int, int, int]:
     """Start Chromium with its protocol pipe on fds 3 and 4: (pid, our write end, our read
     end)."""
     to_child, to_browser = os.pipe()  # we write -> Chromium reads on fd 3
@@ -263,7 +299,6 @@ def _spawn(binary: str, profile: Path, width: int, height: int) -> tuple[int, in
         "--disable-extensions",
         "--hide-scrollbars",
         "--mute-audio",
-        f"--window-size={width},{height}",
         f"--user-data-dir={profile / 'profile'}",
         "--remote-debugging-pipe",
         *_ISOLATION,

@@ -19,7 +19,7 @@ import socket
 import struct
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,9 +30,10 @@ import pytest_asyncio
 from beat import Job, Scheduler
 from beat.dashboard import Dashboard, DashboardRequest
 from beat.stores import JobStatus, SQLiteStore, Store
+from tests.coordinators.conftest import PostgresServer
 from tests.stores.conftest import store_postgres  # noqa: F401 - the session's PostgreSQL server
 
-from ._browser import Browser, find_chromium
+from ._browser import Chromium, Page, find_chromium
 from ._seed import Seeded, seed
 
 uvicorn = pytest.importorskip("uvicorn")
@@ -41,7 +42,7 @@ CHROMIUM = find_chromium()
 # Skipped without Chromium on a developer's machine; in CI (which installs it) a missing
 # binary fails the tests instead, so they can never be skipped there unnoticed.
 pytestmark = [
-    pytest.mark.asyncio,
+    pytest.mark.asyncio(loop_scope="module"),  # the module's one Chromium lives on this loop
     pytest.mark.skipif(
         CHROMIUM is None and not os.environ.get("CI"),
         reason="no chromium binary found (apt-get install chromium, or set BEAT_CHROMIUM)",
@@ -60,7 +61,7 @@ class Site:
     store: Store
     seeded: Seeded
     scheduler: Scheduler
-    browser: Browser
+    browser: Page
     base: str  # http://127.0.0.1:port/beat
 
     async def status(self, id: uuid.UUID) -> JobStatus:
@@ -69,11 +70,22 @@ class Site:
         return record.status
 
 
-@contextlib.asynccontextmanager
-async def serve(store: Store, tmp_path: Path) -> AsyncIterator[Site]:
-    """The dashboard mounted at /beat in a FastAPI app, under uvicorn on a loopback port."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Chromium]:
+    """One Chromium for the module (starting one costs about a second); each test gets a
+    page in a browser context of its own."""
     if CHROMIUM is None:
         pytest.fail("CI=true but no chromium binary found: .ci/run should have installed it")
+    browser = Chromium.launch(CHROMIUM, tmp_path_factory.mktemp("chromium"))
+    try:
+        yield browser
+    finally:
+        await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def serve(store: Store, chromium: Chromium) -> AsyncIterator[Site]:
+    """The dashboard mounted at /beat in a FastAPI app, under uvicorn on a loopback port."""
     seeded = await seed(store)
     # In-process jobs that do not fire during a test (the store's jobs are not run: the
     # scheduler has no store, so no worker takes them).
@@ -94,7 +106,7 @@ async def serve(store: Store, tmp_path: Path) -> AsyncIterator[Site]:
         async with asyncio.timeout(10):
             while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
                 await asyncio.sleep(0.01)
-        browser = await Browser.launch(CHROMIUM, tmp_path)
+        browser = await chromium.new_page()
         base = f"http://127.0.0.1:{port}/beat"
         await browser.set_cookie(base, "session", SESSION)
         yield Site(store, seeded, scheduler, browser, base)
@@ -111,9 +123,9 @@ async def _nothing(ctx: object) -> None:
     return None
 
 
-@pytest_asyncio.fixture
-async def sqlite_site(tmp_path: Path) -> AsyncIterator[Site]:
-    async with SQLiteStore(tmp_path / "jobs.db") as store, serve(store, tmp_path) as site:
+@pytest_asyncio.fixture(loop_scope="module")
+async def sqlite_site(tmp_path: Path, chromium: Chromium) -> AsyncIterator[Site]:
+    async with SQLiteStore(tmp_path / "jobs.db") as store, serve(store, chromium) as site:
         yield site
 
 
@@ -163,7 +175,7 @@ async def test_the_overview_renders_and_is_screenshotted(sqlite_site: Site) -> N
     assert site.scheduler.job_info(nightly).paused
 
     # Without the operator's session cookie: 403 and nothing of the data.
-    await browser.send("Network.clearBrowserCookies")
+    await browser.clear_cookies()
     await browser.goto(site.base + "/")
     assert (await browser.text("body")).strip() == "Forbidden"
 
@@ -223,12 +235,12 @@ async def test_a_form_replayed_with_another_browsers_cookie_changes_nothing(
 
 
 async def test_cancel_and_retry_on_postgresql(
-    store_postgres: Callable[[], object],  # noqa: F811
-    tmp_path: Path,
+    store_postgres: PostgresServer,  # noqa: F811
+    chromium: Chromium,
 ) -> None:
     from beat.stores import PostgresStore
 
-    dsn = store_postgres.dsn()  # type: ignore[attr-defined]
+    dsn = store_postgres.dsn()
     store = PostgresStore(dsn, schema=f"d{uuid.uuid4().hex[:12]}")
-    async with store, serve(store, tmp_path) as site:
+    async with store, serve(store, chromium) as site:
         await _cancel_and_retry(site)

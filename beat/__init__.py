@@ -33,6 +33,7 @@ from ._events import (
     RunStarted,
     RunSucceeded,
     RunTimedOut,
+    ScheduleProblem,
     SchedulerStarted,
     SchedulerStopped,
 )
@@ -62,6 +63,7 @@ from ._job import Backoff, Job, JobBuilder, JobOptions
 from ._liveness import Health
 from ._queue import TimeEvent
 from ._scheduler import JobInfo, Scheduler, Statistics
+from ._schedules_client import Schedules
 from ._tasks import JobHandle, Task, TaskCall, TaskOptions, TaskRegistry, task
 from ._timers import Cron, Cycle, Oneshot, Timer
 from ._worker import JobContext, Worker, WorkerStats
@@ -124,11 +126,13 @@ __all__ = [
     "RunStarted",
     "RunSucceeded",
     "RunTimedOut",
+    "ScheduleProblem",
     "ScheduleSpec",
     "Scheduler",
     "SchedulerStarted",
     "SchedulerStateError",
     "SchedulerStopped",
+    "Schedules",
     "SerializationError",
     "Statistics",
     "StoreConfigError",

@@ -36,9 +36,9 @@ from .._exceptions import (
     SchedulerStateError,
     StoreUnavailableError,
 )
-from .._history import RunRecord
-from .._scheduler import JobInfo, Scheduler
-from ..stores import JobRecord, JobStatus, LogEntry, NewJob, Store, Unique
+from .._scheduler import Scheduler
+from .._schedules import PROGRESS_PREFIX, EnqueueOccurrence, is_stored
+from ..stores import JobRecord, JobStatus, LogEntry, NewJob, ScheduleRecord, Store, Unique
 from ..stores._base import check_name, stored_status
 from . import _pages as pages
 from ._csrf import COOKIE, FIELD, CsrfGuard
@@ -321,19 +321,31 @@ class Dashboard:
             now=now,
             counts=await store.count_jobs() if store is not None else None,
             instances=await store.list_instances() if store is not None else None,
-            schedules=await store.list_schedules() if store is not None else None,
+            schedules=await self._stored_schedules(store) if store is not None else None,
             scheduler_jobs=self._scheduler_jobs(),
         )
         notice = NOTICES.get(call.query.get("notice", ""))
         return _page(200, pages.overview_page(call.root, self.title, data, call.token, notice))
 
-    def _scheduler_jobs(self) -> list[tuple[JobInfo, RunRecord | None]] | None:
+    @staticmethod
+    async def _stored_schedules(store: Store) -> list[ScheduleRecord]:
+        # Progress rows of schedules defined in code are bookkeeping, not schedules.
+        return [s for s in await store.list_schedules() if not s.name.startswith(PROGRESS_PREFIX)]
+
+    def _scheduler_jobs(self) -> list[pages.SchedulerRow] | None:
+        """The in-process jobs, less those that stand for stored schedules (shown, paused
+        and run cluster-wide in the stored schedules' table)."""
         if self.scheduler is None:
             return None
         rows = []
         for info in self.scheduler.jobs():
-            history = self.scheduler.get_job(info.id).history
-            rows.append((info, history[-1] if history else None))
+            job = self.scheduler.get_job(info.id)
+            if is_stored(job):
+                continue
+            history = job.history
+            fn = job.fn
+            enqueues = fn.target.task if isinstance(fn, EnqueueOccurrence) else None
+            rows.append(pages.SchedulerRow(info, history[-1] if history else None, enqueues))
         return rows
 
     async def _jobs(self, call: _Call) -> Response:
@@ -452,9 +464,7 @@ class Dashboard:
 
     async def _set_schedule_paused(self, call: _Call, paused: bool) -> Response:
         store = self._need_store()
-        name = call.form.get("name", "")
-        if not name:
-            raise _HttpError(400, "Bad request", "no schedule name given")
+        name = _schedule_name(call)
         await store.set_schedule_paused(name, paused)
         self._audit(call, f"stored schedule {name!r} {'paused' if paused else 'resumed'}")
         return _redirect(call, "/", "paused" if paused else "resumed")
@@ -463,10 +473,10 @@ class Dashboard:
         """Enqueue one job of a stored schedule now, outside its timing. The form's ``once``
         value makes it a unique key: the same form submitted twice stores one job."""
         store = self._need_store()
-        name = call.form.get("name", "")
+        name = _schedule_name(call)
         once = call.form.get("once", "")
-        if not name or not once:
-            raise _HttpError(400, "Bad request", "no schedule name given")
+        if not once:
+            raise _HttpError(400, "Bad request", "the form has no 'once' value")
         schedule = await store.get_schedule(name)
         if schedule is None:
             raise _HttpError(404, "Not found", f"no schedule named {name!r}")
@@ -578,6 +588,15 @@ def _scheduler_job_id(text: str) -> UUID:
         return UUID(text)
     except ValueError:
         raise _HttpError(404, "Not found", f"{text!r} is not a scheduler job id") from None
+
+
+def _schedule_name(call: _Call) -> str:
+    name = call.form.get("name", "")
+    if not name:
+        raise _HttpError(400, "Bad request", "no schedule name given")
+    if name.startswith(PROGRESS_PREFIX):  # bookkeeping of a schedule defined in code
+        raise _HttpError(404, "Not found", f"no schedule named {name!r}")
+    return name
 
 
 def _cursor(text: str | None, what: str) -> UUID | None:

@@ -14,6 +14,7 @@ from uuid import UUID
 from .._cron import Cron
 from .._history import RunRecord
 from .._scheduler import JobInfo
+from .._schedules import timer_of_spec
 from .._timers import Cycle, Oneshot, Timer
 from ..stores import InstanceRecord, JobRecord, JobStatus, LogEntry, ScheduleRecord
 from ._html import (
@@ -31,6 +32,7 @@ from ._html import (
 __all__ = [
     "JobsPage",
     "Overview",
+    "SchedulerRow",
     "error_page",
     "job_page",
     "jobs_page",
@@ -48,7 +50,17 @@ class Overview:
     counts: Mapping[str, Mapping[JobStatus, int]] | None
     instances: Sequence[InstanceRecord] | None
     schedules: Sequence[ScheduleRecord] | None
-    scheduler_jobs: Sequence[tuple[JobInfo, RunRecord | None]] | None
+    scheduler_jobs: Sequence[SchedulerRow] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerRow:
+    """One in-process job: its snapshot, its last finished run, and for a durable schedule
+    defined in code the task each occurrence enqueues."""
+
+    info: JobInfo
+    last_run: RunRecord | None
+    enqueues: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +129,13 @@ def _last_run(run: RunRecord | None, now: datetime) -> str:
     return f"{dt(run.finished, now)} {status_badge(run.outcome.value)}{error}"
 
 
-def _scheduler_jobs(
-    root: str, jobs: Sequence[tuple[JobInfo, RunRecord | None]], now: datetime, token: str
-) -> str:
+def _scheduler_jobs(root: str, jobs: Sequence[SchedulerRow], now: datetime, token: str) -> str:
     rows = []
-    for info, run in jobs:
+    for job in jobs:
+        info, run = job.info, job.last_run
+        when = timer_text(info.timer)
+        if job.enqueues is not None:
+            when += f" → enqueues {job.enqueues}"
         base = f"/scheduler/{segment(info.id)}"
         toggle = (
             action_button(root, base + "/resume", "Resume", token)
@@ -131,7 +145,7 @@ def _scheduler_jobs(
         rows.append(
             [
                 f'<span class="mono">{e(info.name)}</span>',
-                e(timer_text(info.timer)),
+                e(when),
                 status_badge("paused" if info.paused else "active"),
                 dt(info.next_fire, now),
                 _last_run(run, now),
@@ -145,21 +159,18 @@ def _scheduler_jobs(
 
 
 def next_stored_fire(schedule: ScheduleRecord, now: datetime) -> datetime | None:
-    """When a stored schedule fires next, as far as can be told from its record."""
+    """When a stored schedule fires next: its timer as every scheduler builds it (cron in
+    its zone, ``every`` on the epoch grid, a oneshot ``at``), ``None`` while paused, once a
+    oneshot was enqueued, or for a record this version cannot read."""
     if schedule.paused:
         return None
     try:
-        if schedule.cron is not None:
-            return Cron(schedule.cron, schedule.timezone, extended=True).next_after(now)
-        if schedule.every is not None:
-            if schedule.last_instant is None:
-                return None
-            return schedule.last_instant + timedelta(seconds=schedule.every)
-        if schedule.at is not None and schedule.last_instant is None:
-            return schedule.at
-    except (ValueError, OverflowError):  # a record this version cannot read: show no time
+        following = timer_of_spec(schedule).next_after(now)
+    except (ValueError, OverflowError):
         return None
-    return None
+    if following is not None and schedule.at is not None and schedule.last_instant is not None:
+        return None  # the oneshot was enqueued already
+    return following
 
 
 def _stored_when(schedule: ScheduleRecord) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from beat import Scheduler
 from beat.dashboard import Dashboard, DashboardRequest
-from beat.stores import MemoryStore
+from beat.stores import JobStatus, MemoryStore
 
 from ._seed import EVIL, Seeded
 from .conftest import ADMIN, dashboard, http, snapshot, token
@@ -138,6 +138,31 @@ async def test_a_post_without_a_valid_csrf_token_is_refused_and_changes_nothing(
     assert await snapshot(store) == before
     assert not scheduler.job_info(job).paused
     assert scheduler.statistics().fires == 0
+
+
+async def test_processes_sharing_a_secret_accept_each_others_tokens(
+    store: MemoryStore, seeded: Seeded
+) -> None:
+    # Two dashboards stand for two web processes behind one address: no server-side state.
+    one = dashboard(store=store, secret="a shared secret of 32 bytes.....")
+    two = dashboard(store=store, secret=b"a shared secret of 32 bytes.....")
+    async with http(one) as first, http(two) as second:
+        csrf = await token(first)
+        second.cookies.set("beat_csrf", first.cookies["beat_csrf"])
+        response = await second.post(
+            f"/jobs/{seeded.queued}/cancel", data={"csrf_token": csrf}, headers=ADMIN
+        )
+    assert response.status_code == 303
+    assert (await store.get(seeded.queued)).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_head_answers_like_get_without_a_body(store: MemoryStore, seeded: Seeded) -> None:
+    async with http(dashboard(store=store)) as client:
+        refused = await client.head("/jobs")
+        allowed = await client.head("/jobs", headers=ADMIN)
+    assert refused.status_code == 403 and refused.content == b""
+    assert allowed.status_code == 200 and allowed.content == b""
+    assert int(allowed.headers["content-length"]) > 0
 
 
 async def test_get_never_changes_anything(

@@ -26,6 +26,7 @@ from typing import Any
 from ._exceptions import DuplicateJobError, InvalidJobError, InvalidScheduleError
 from ._schedules import PROGRESS_PREFIX, job_of_record
 from .stores import JobNotFoundError, ScheduleRecord, ScheduleSpec, Store
+from .stores._schedules import prepare_schedule
 
 __all__ = ["Schedules"]
 
@@ -128,4 +129,5 @@ def _check(spec: Any) -> None:
     if not isinstance(spec, ScheduleSpec):
         raise InvalidScheduleError(f"expected a beat.stores.ScheduleSpec, got {spec!r}")
     _check_name(spec.name)
+    prepare_schedule(spec)  # the store's own checks, so both raise the same errors
     job_of_record(spec)

@@ -7,7 +7,8 @@ waiting. What holds across OS processes is pinned by tests/test_stored_schedules
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,31 @@ import pytest
 import pytest_asyncio
 
 from beat import (
+    Client,
+    CronSyntaxError,
     DuplicateJobError,
     InvalidJobError,
+    InvalidScheduleError,
     Job,
+    JobNotFoundError,
+    ScheduleProblem,
     Scheduler,
     SchedulerStateError,
     SerializationError,
+    StoreUnavailableError,
     task,
 )
 from beat._schedules import PROGRESS_PREFIX, occurrence_key
-from beat.stores import JobRecord, MemoryStore, SQLiteStore, Store
-from beat.testing import FakeClock
+from beat.stores import (
+    JobRecord,
+    JobStatus,
+    MemoryStore,
+    ScheduleRecord,
+    ScheduleSpec,
+    SQLiteStore,
+    Store,
+)
+from beat.testing import EventRecorder, FakeClock
 
 pytestmark = pytest.mark.asyncio
 
@@ -273,3 +288,230 @@ async def test_bad_schedules_are_refused_when_built(
 ) -> None:
     with pytest.raises(error, match=match):
         build()
+
+
+# -------------------------------------------------------------------------------------------
+# Stored schedules (client.schedules) in one process; across processes: test_stored_schedules
+# -------------------------------------------------------------------------------------------
+async def synced(scheduler: Scheduler, after: int) -> None:
+    """Until the scheduler's sync loop has reconciled more than ``after`` times."""
+    sync = scheduler._schedules
+    async with asyncio.timeout(10):
+        while sync.syncs <= after:
+            sync.synced.clear()
+            await sync.synced.wait()
+
+
+async def change(scheduler: Scheduler, action: Awaitable[Any]) -> Any:
+    """Run ``action`` (a store change) and wait until ``scheduler`` has synced it."""
+    before = scheduler._schedules.syncs
+    result = await action
+    await synced(scheduler, before)
+    return result
+
+
+def names(scheduler: Scheduler) -> dict[str, bool]:
+    """The scheduler's jobs: name -> paused."""
+    return {info.name: info.paused for info in scheduler.jobs()}
+
+
+async def test_a_stored_schedule_runs_in_a_running_scheduler_and_follows_every_change(
+    clock: FakeClock, make_store: StoreFactory, reader: Store
+) -> None:
+    scheduler = Scheduler(store=make_store(), clock=clock)
+    scheduler.add_task(report)
+    schedules = Client(reader).schedules
+    async with scheduler:
+        await synced(scheduler, 0)
+        added = await change(
+            scheduler,
+            schedules.add(ScheduleSpec(name="s", task="report", cron="*/2 * * * *", args=[7])),
+        )
+        assert names(scheduler) == {"s": False}
+        await tick(clock, 2 * MINUTE, scheduler)
+        [first] = await jobs_of(reader)
+        assert (first.args, first.unique_key) == ([7], occurrence_key("s", START + 2 * MINUTE))
+        record = await schedules.get("s")
+        assert record is not None and record.last_instant == START + 2 * MINUTE
+        assert record.version == added.version  # progress is not a change
+
+        await change(scheduler, schedules.pause("s"))
+        assert names(scheduler) == {"s": True}
+        await tick(clock, 4 * MINUTE, scheduler)
+        assert len(await jobs_of(reader)) == 1  # paused: nothing enqueued
+
+        await change(scheduler, schedules.resume("s"))
+        await tick(clock, 2 * MINUTE, scheduler)  # resumed: from the next instant, no catch-up
+        assert instants(await jobs_of(reader)) == [START + 2 * MINUTE, START + 8 * MINUTE]
+
+        await change(scheduler, schedules.update("s", cron=None, every=60.0, args=[8]))
+        await tick(clock, MINUTE, scheduler)
+        newest = max(await jobs_of(reader), key=lambda r: r.scheduled_at)
+        assert (newest.scheduled_at, newest.args) == (START + 9 * MINUTE, [8])
+
+        assert await change(scheduler, schedules.remove("s")) is True
+        assert names(scheduler) == {}
+        await tick(clock, 3 * MINUTE, scheduler)
+        assert len(await jobs_of(reader)) == 3  # none after the removal
+        assert await schedules.list() == []
+
+
+async def test_stored_schedules_survive_a_restart_and_catch_up_once(
+    clock: FakeClock, make_store: StoreFactory, reader: Store
+) -> None:
+    await Client(reader).schedules.add(
+        ScheduleSpec(name="s", task="report", every=60.0, args=[1], misfire="coalesce")
+    )
+    first = Scheduler(store=make_store(), clock=clock)
+    async with first:
+        await synced(first, 0)
+        await tick(clock, 2 * MINUTE, first)
+    clock.jump(timedelta(minutes=10, seconds=30))
+    again = Scheduler(store=make_store(), clock=clock)
+    async with again:
+        await synced(again, 0)
+        await tick(clock, timedelta(seconds=1), again)
+    assert instants(await jobs_of(reader)) == [START + k * MINUTE for k in (1, 2, 12)]
+
+
+async def test_a_task_no_local_worker_knows_is_enqueued_and_reported_once(
+    clock: FakeClock, make_store: StoreFactory, reader: Store
+) -> None:
+    scheduler = Scheduler(store=make_store(), clock=clock)
+    recorder = EventRecorder(scheduler, ScheduleProblem)
+    schedules = Client(reader).schedules
+    async with scheduler:
+        await synced(scheduler, 0)
+        await change(scheduler, schedules.add(ScheduleSpec(name="x", task="elsewhere", every=60)))
+        await change(scheduler, schedules.update("x", args=[2]))  # still unknown: no new report
+        await tick(clock, MINUTE, scheduler)
+        [problem] = await recorder.wait_for(ScheduleProblem)
+    assert (problem.schedule, problem.problem) == ("x", "unknown_task")
+    assert "elsewhere" in problem.detail
+    [job] = await jobs_of(reader, "elsewhere")
+    assert job.status is JobStatus.QUEUED  # waiting for a worker that knows the task
+
+
+async def test_a_name_defined_in_code_wins_over_a_stored_schedule(
+    clock: FakeClock, make_store: StoreFactory, reader: Store
+) -> None:
+    schedules = Client(reader).schedules
+    await schedules.add(ScheduleSpec(name="nightly", task="stored-task", every=60))
+    scheduler = Scheduler(store=make_store(), clock=clock)
+    recorder = EventRecorder(scheduler, ScheduleProblem)
+    scheduler.add_job(Job.cron("* * * * *").schedule("nightly").enqueue("code-task"))
+    async with scheduler:
+        await synced(scheduler, 0)
+        await tick(clock, MINUTE, scheduler)
+        [problem] = await recorder.wait_for(ScheduleProblem)
+        await change(scheduler, schedules.add(ScheduleSpec(name="other", task="t", every=60)))
+        with pytest.raises(DuplicateJobError, match="other"):  # a stored schedule's name
+            scheduler.add_job(Job.cron("* * * * *").schedule("other").enqueue("t"))
+    assert problem.problem == "name_taken" and problem.schedule == "nightly"
+    assert len(await jobs_of(reader, "code-task")) == 1
+    assert await jobs_of(reader, "stored-task") == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "match"),
+    [
+        (ScheduleSpec(name="b", task="t", cron="61 * * * *"), CronSyntaxError, "61"),
+        (ScheduleSpec(name="b", task="t", cron="* * * * *", every=5), InvalidScheduleError, "one"),
+        (ScheduleSpec(name="b", task="t"), InvalidScheduleError, "exactly one"),
+        (ScheduleSpec(name="b", task="t", every=-1), InvalidScheduleError, "-1"),
+        (
+            ScheduleSpec(name="b", task="t", every=1, timezone="Mars/Base"),
+            InvalidScheduleError,
+            "Mars",
+        ),
+        (ScheduleSpec(name="b", task="t", every=1, args=[{1}]), SerializationError, "set"),
+        (ScheduleSpec(name="b", task="t", every=1, misfire="later"), InvalidScheduleError, "later"),  # type: ignore[arg-type]
+        (ScheduleSpec(name="b", task="", every=1), InvalidJobError, "task"),
+        (
+            ScheduleSpec(name=PROGRESS_PREFIX + "b", task="t", every=1),
+            InvalidScheduleError,
+            "reserved",
+        ),
+        (
+            ScheduleSpec(name="b", task="t", at=datetime(2026, 1, 1)),
+            InvalidScheduleError,
+            "aware",
+        ),
+    ],
+)
+async def test_bad_stored_specs_are_typed_errors_that_change_nothing(
+    reader: Store, spec: ScheduleSpec, error: type[Exception], match: str
+) -> None:
+    schedules = Client(reader).schedules
+    version = await reader.schedules_version()
+    with pytest.raises(error, match=match):
+        await schedules.add(spec)
+    with pytest.raises(error, match=match):
+        await schedules.put(spec)
+    assert await reader.list_schedules() == []
+    assert await reader.schedules_version() == version
+
+
+async def test_updates_of_unknown_schedules_and_fields_are_refused(reader: Store) -> None:
+    schedules = Client(reader).schedules
+    with pytest.raises(JobNotFoundError, match="nope"):
+        await schedules.update("nope", every=5)
+    with pytest.raises(JobNotFoundError, match="nope"):
+        await schedules.pause("nope")
+    await schedules.add(ScheduleSpec(name="s", task="t", every=60))
+    with pytest.raises(DuplicateJobError, match="s"):
+        await schedules.add(ScheduleSpec(name="s", task="t", every=30))
+    with pytest.raises(InvalidJobError, match="colour"):
+        await schedules.update("s", colour="red")
+    with pytest.raises(CronSyntaxError):
+        await schedules.update("s", every=None, cron="not cron")
+    [record] = await schedules.list()
+    assert record.every == 60 and record.cron is None
+    assert await schedules.remove("s") is True
+    assert await schedules.remove("s") is False
+
+
+class FlakyStore(MemoryStore):
+    """A MemoryStore whose schedule reads fail while ``down`` (a store outage as the sync
+    loop sees it; jobs still work, so the scheduler's other work goes on)."""
+
+    down = False
+
+    async def _check_up(self) -> None:
+        if self.down:
+            raise StoreUnavailableError("injected outage")
+
+    async def schedules_version(self) -> int:
+        await self._check_up()
+        return await super().schedules_version()
+
+    async def wait_schedules_changed(self, version: int, timeout: float) -> int:
+        await self._check_up()
+        return await super().wait_schedules_changed(version, timeout)
+
+    async def list_schedules(self) -> list[ScheduleRecord]:
+        await self._check_up()
+        return await super().list_schedules()
+
+
+async def test_the_sync_loop_survives_a_store_outage_and_catches_up_after_it(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyStore(clock=clock.time)
+    scheduler = Scheduler(store=store, clock=clock)
+    scheduler.add_job(Job.cron("* * * * *").schedule("code").enqueue("t"))
+    async with scheduler:
+        await synced(scheduler, 0)
+        store.down = True
+        await store.put_schedule(ScheduleSpec(name="during", task="t", every=60))
+        with caplog.at_level(logging.WARNING, logger="beat.schedules"):
+            await tick(clock, 3 * MINUTE, scheduler)  # retries back off on the fake clock
+            assert "during" not in names(scheduler)
+            store.down = False
+            await tick(clock, timedelta(seconds=6), scheduler)  # past the longest pause
+            await synced(scheduler, scheduler._schedules.syncs - 1)
+        assert set(names(scheduler)) == {"code", "during"}
+        assert len(await jobs_of(store, "t")) == 3  # the code schedule ran through the outage
+    outage_logs = [r.getMessage() for r in caplog.records if r.name == "beat.schedules"]
+    assert sum("failed" in m for m in outage_logs) == 1  # one WARNING for the outage
+    assert sum("back after" in m for m in outage_logs) == 1

@@ -15,6 +15,7 @@ from beat import Job, Scheduler
 from beat.dashboard import Dashboard
 from beat.stores import MemoryStore, Store
 from beat.testing import FakeClock
+from tests.stores.conftest import store_postgres  # noqa: F401 - one PostgreSQL server for these tests
 
 from ._seed import Seeded, seed
 

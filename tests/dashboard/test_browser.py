@@ -31,7 +31,6 @@ from beat import Job, Scheduler
 from beat.dashboard import Dashboard, DashboardRequest
 from beat.stores import JobStatus, SQLiteStore, Store
 from tests.coordinators.conftest import PostgresServer
-from tests.stores.conftest import store_postgres  # noqa: F401 - the session's PostgreSQL server
 
 from ._browser import Chromium, Page, find_chromium
 from ._seed import Seeded, seed
@@ -235,7 +234,7 @@ async def test_a_form_replayed_with_another_browsers_cookie_changes_nothing(
 
 
 async def test_cancel_and_retry_on_postgresql(
-    store_postgres: PostgresServer,  # noqa: F811
+    store_postgres: PostgresServer,
     chromium: Chromium,
 ) -> None:
     from beat.stores import PostgresStore

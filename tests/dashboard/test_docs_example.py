@@ -11,7 +11,6 @@ import pytest
 
 from beat.stores import NewJob
 from tests.coordinators.conftest import PostgresServer
-from tests.stores.conftest import store_postgres  # noqa: F401 - the session's PostgreSQL server
 
 pytest.importorskip("fastapi")
 pytestmark = pytest.mark.asyncio
@@ -26,7 +25,7 @@ def fastapi_example() -> str:
 
 
 async def test_the_documented_fastapi_mount_lets_operators_look_and_admins_act(
-    store_postgres: PostgresServer,  # noqa: F811
+    store_postgres: PostgresServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", store_postgres.dsn())

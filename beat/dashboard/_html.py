@@ -169,7 +169,7 @@ background:#e8eaef;color:#3b4252}
 .badge.dead,.badge.failed,.badge.timed_out{background:#fde4e4;color:#b42318}
 .badge.cancelled{background:#ececec;color:#555}.badge.paused{background:#fff0e0;color:#a15c00}
 .badge.active{background:#e2f5e8;color:#1e7a3d}
-form.inline{display:inline;margin:0 4px 0 0}
+form.inline{display:inline;margin:0 4px 0 0}td:has(form.inline){white-space:nowrap}
 button{font:inherit;font-size:12.5px;padding:3px 10px;border-radius:5px;cursor:pointer;
 border:1px solid #b9c3d6;background:#fff;color:var(--fg)}
 button.danger{border-color:#e5a3a3;color:#b42318}

@@ -34,7 +34,7 @@ from uuid import UUID
 
 from . import _events as ev
 from ._clock import Clock
-from ._exceptions import BeatError, DuplicateJobError, SchedulerStateError
+from ._exceptions import BeatError, DuplicateJobError, JobLookupError, SchedulerStateError
 from ._gate import spawn
 from ._schedules import (
     PROGRESS_PREFIX,
@@ -258,6 +258,8 @@ class DurableSchedules:
             have = self._stored[name] = _Stored(record.version, None, None, set())
         have.version = record.version
         scheduler = self._scheduler
+        if have.job_id is not None and not self._registered(have.job_id):
+            have.job_id = have.definition = None  # a oneshot that fired retired itself
         if have.job_id is not None and have.definition == definition(record):
             (scheduler.pause_job if record.paused else scheduler.resume_job)(have.job_id)
             return
@@ -294,6 +296,13 @@ class DurableSchedules:
         elif catch_up or fires_once(job.timer):  # a oneshot never fires twice
             self._catch_up(self._registry.get(job.id), instant_us(record.last_instant))
         logger.info("stored schedule %s (version %d) runs here", name, record.version)
+
+    def _registered(self, job_id: UUID) -> bool:
+        try:
+            self._registry.get(job_id)
+        except JobLookupError:
+            return False
+        return True
 
     def _drop(self, name: str) -> None:
         have = self._stored.pop(name)

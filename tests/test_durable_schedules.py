@@ -515,3 +515,26 @@ async def test_the_sync_loop_survives_a_store_outage_and_catches_up_after_it(
     outage_logs = [r.getMessage() for r in caplog.records if r.name == "beat.schedules"]
     assert sum("failed" in m for m in outage_logs) == 1  # one WARNING for the outage
     assert sum("back after" in m for m in outage_logs) == 1
+
+
+async def test_a_stored_oneshot_enqueues_once_even_across_changes_and_restarts(
+    clock: FakeClock, make_store: StoreFactory, reader: Store
+) -> None:
+    schedules = Client(reader).schedules
+    at = START + MINUTE
+    await schedules.add(ScheduleSpec(name="once", task="t", at=at))
+    first = Scheduler(store=make_store(), clock=clock)
+    async with first:
+        await synced(first, 0)
+        await tick(clock, 2 * MINUTE, first)
+        assert names(first) == {}  # fired, then retired
+        await change(first, schedules.pause("once"))
+        await change(first, schedules.resume("once"))  # seen again: already enqueued
+        await tick(clock, MINUTE, first)
+        assert names(first) == {}
+    again = Scheduler(store=make_store(), clock=clock)
+    async with again:
+        await synced(again, 0)
+        await tick(clock, MINUTE, again)
+        assert names(again) == {}
+    assert [r.scheduled_at for r in await jobs_of(reader, "t")] == [at]

@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _events as ev
-from ._exceptions import InvalidJobError
+from ._exceptions import InvalidJobError, SchedulerStateError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -83,7 +83,8 @@ def instrument(
     Returns the :class:`Instrumentation`; ``close()`` it to stop (unsubscribe and unregister).
     One registry holds one instrumented scheduler: a second ``instrument`` on the same
     registry raises :class:`InvalidJobError` (pass ``registry=CollectorRegistry()`` per
-    scheduler). :class:`ImportError` naming the extra when ``prometheus-client`` is missing.
+    scheduler). :class:`ImportError` naming the extra when ``prometheus-client`` is missing;
+    :class:`SchedulerStateError` for a running scheduler instrumented off its loop's thread.
     """
     try:
         import prometheus_client
@@ -97,6 +98,13 @@ def instrument(
     if not isinstance(scheduler, Scheduler):
         raise InvalidJobError(f"instrument() takes a beat.Scheduler, got {scheduler!r}")
     interval = positive_seconds(queue_interval, "queue_interval")
+    if scheduler.running:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise SchedulerStateError(
+                "instrument() a running scheduler from its event loop (or before start())"
+            ) from None
     return Instrumentation(
         scheduler,
         prometheus_client.REGISTRY if registry is None else registry,

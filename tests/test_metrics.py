@@ -25,6 +25,7 @@ from beat import (
     RunStarted,
     RunSucceeded,
     Scheduler,
+    SchedulerStateError,
     metrics,
 )
 from beat.coordinators.redis import RedisCoordinator
@@ -262,3 +263,15 @@ async def test_claims_won_and_lost_under_a_real_coordinator(
         for r in registries.values()
     )
     assert total_won >= 3
+
+
+@pytest.mark.asyncio
+async def test_a_running_scheduler_is_instrumented_from_its_loop(
+    clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    async with Scheduler(clock=clock) as scheduler:
+        with pytest.raises(SchedulerStateError, match="event loop"):
+            await asyncio.to_thread(metrics.instrument, scheduler, registry)
+        assert list(registry.collect()) == []  # nothing left registered
+        metrics.instrument(scheduler, registry).close()  # on the loop: fine
+        await scheduler.shutdown(timeout=0)

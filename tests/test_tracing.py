@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -141,3 +142,26 @@ async def test_scheduler_makes_one_span_per_attempt(spans: InMemorySpanExporter)
     assert all(s.parent is None for s in runs)
     assert runs[0].attributes is not None
     assert runs[0].attributes["beat.run.when"] == (clock.now - 5 * S).isoformat()
+
+
+@pytest.mark.asyncio
+async def test_a_plain_function_in_a_thread_runs_inside_its_span(
+    spans: InMemorySpanExporter, app_tracer: trace.Tracer
+) -> None:
+    clock = FakeClock()
+
+    def in_thread(ctx: Context) -> None:
+        with app_tracer.start_as_current_span("inside"):
+            pass
+
+    async with Scheduler(clock=clock) as scheduler:
+        job_id = scheduler.add_job(Job.oneshot(clock.now + S).do(in_thread, name="sync"))
+        waiting = asyncio.ensure_future(scheduler.wait_next_run(job_id))
+        await clock.advance(S)
+        async with asyncio.timeout(5):
+            await waiting
+        await scheduler.shutdown(timeout=0)
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    inside, run = by_name["inside"], by_name["beat.run sync"]
+    assert inside.parent is not None
+    assert inside.parent.span_id == run.context.span_id

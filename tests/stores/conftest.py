@@ -111,10 +111,12 @@ def _postgres(server: PostgresServer) -> Harness:
         shift = f"interval '{float(seconds)} seconds'"
         columns = ("scheduled_at", "created_at", "started_at", "finished_at", "lease_expires_at")
         sets = ", ".join(f"{c} = {c} - {shift}" for c in columns)
-        await server.aquery(f"UPDATE {schema}.beat_jobs SET {sets}")
-        columns = ("started_at", "last_seen", "expires_at")
-        sets = ", ".join(f"{c} = {c} - {shift}" for c in columns)
-        await server.aquery(f"UPDATE {schema}.beat_instances SET {sets}")
+        instances = ", ".join(f"{c} = {c} - {shift}" for c in ("last_seen", "expires_at"))
+        # One statement (instances too, for their ttl): nothing sees half a shift.
+        await server.aquery(
+            f"WITH i AS (UPDATE {schema}.beat_instances SET {instances})"
+            f" UPDATE {schema}.beat_jobs SET {sets}"
+        )
 
     return Harness("postgres", lambda: PostgresStore(dsn, schema=schema), advance)
 

@@ -222,7 +222,7 @@ class DurableSchedules:
         if self._down_since is None:
             self._down_since = now
             self._delay = _RETRY_FIRST
-            logger.warning("schedule sync: the store failed (%s); retrying", exc)
+            logger.warning("schedule sync failed (%s); retrying", exc)
         else:
             self._delay = min(_RETRY_CAP, self._delay * _RETRY_FACTOR)
             logger.debug("schedule sync: still failing: %s", exc)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from tests.coordinators.conftest import PostgresServer
 from tests.stores.conftest import store_postgres  # noqa: F401  (the session's PostgreSQL)
 
 ROOT = Path(__file__).resolve().parent.parent
+# ~50 interpreter starts (about 0.4 s of CPU each, most of it importing beat): 20-35 s.
+pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -96,7 +99,16 @@ async def test_jobs_list_and_show(target: Target) -> None:
             NewJob("reports.build", queue="slow", delay=3600),
         ]
     )
-    listing = await in_thread(target, "jobs", "list")
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    await target.store.add_logs(first.id, 1, [LogEntry(1, at, "WARNING", "app", "slow smtp")])
+    # independent read-only calls: run them side by side
+    listing, scripted, show, detail, logs = await asyncio.gather(
+        in_thread(target, "jobs", "list"),
+        in_thread(target, "jobs", "list", "--status", "scheduled", "--json"),
+        in_thread(target, "jobs", "show", str(first.id)),
+        in_thread(target, "jobs", "show", str(first.id), "--json", "--logs"),
+        in_thread(target, "jobs", "show", str(first.id), "--logs"),
+    )
     assert listing.code == 0, listing
     header, *rows = listing.out.splitlines()
     assert header.split()[:4] == ["ID", "TASK", "QUEUE", "STATUS"]
@@ -104,20 +116,16 @@ async def test_jobs_list_and_show(target: Target) -> None:
         [str(first.id), "emails.send", "default", "queued"],
         [str(later.id), "reports.build", "slow", "scheduled"],
     ]
-    scripted = await in_thread(target, "jobs", "list", "--status", "scheduled", "--json")
     assert [(j["id"], j["status"]) for j in scripted.json()] == [  # type: ignore[attr-defined]
         (str(later.id), "scheduled")
     ]
-    show = await in_thread(target, "jobs", "show", str(first.id))
     assert show.code == 0
     assert f"id:            {first.id}" in show.out
     assert 'args:          ["a@example.com"]' in show.out
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    await target.store.add_logs(first.id, 1, [LogEntry(1, at, "WARNING", "app", "slow smtp")])
-    detail = (await in_thread(target, "jobs", "show", str(first.id), "--json", "--logs")).json()
-    assert isinstance(detail, dict)
-    assert detail["meta"] == {"schedule": "x"}
-    assert detail["logs"] == [
+    record = detail.json()
+    assert isinstance(record, dict)
+    assert record["meta"] == {"schedule": "x"}
+    assert record["logs"] == [
         {
             "attempt": 1,
             "at": at.isoformat(),
@@ -126,7 +134,6 @@ async def test_jobs_list_and_show(target: Target) -> None:
             "message": "slow smtp",
         }
     ]
-    logs = await in_thread(target, "jobs", "show", str(first.id), "--logs")
     assert logs.out.splitlines()[-2:] == [
         "logs (1):",
         "  [1] 2026-01-01T00:00:00+00:00 WARNING app: slow smtp",
@@ -183,9 +190,11 @@ async def test_schedules_list_pause_resume_and_run(target: Target) -> None:
 @pytest.mark.asyncio
 async def test_queues_and_instances(target: Target) -> None:
     await target.store.enqueue([NewJob("a"), NewJob("a"), NewJob("b", queue="q", delay=60)])
-    counts = (await in_thread(target, "queues", "--json")).json()
-    assert counts == {"default": {"queued": 2}, "q": {"scheduled": 1}}
-    assert (await in_thread(target, "instances")).out == "no live instances\n"
+    queues, none = await asyncio.gather(
+        in_thread(target, "queues", "--json"), in_thread(target, "instances")
+    )
+    assert queues.json() == {"default": {"queued": 2}, "q": {"scheduled": 1}}
+    assert none.out == "no live instances\n"
     started = datetime.now(UTC)
     await target.store.record_instance(
         "web-1", host="h1", pid=42, started_at=started, info={"queues": ["default"]}, ttl=60
@@ -226,12 +235,19 @@ def test_the_store_can_come_from_the_environment(sqlite_file: Path) -> None:
 
 
 def test_bad_store_urls_are_one_line_errors(tmp_path: Path) -> None:
-    one_error_line(cli("jobs", "list"), 2, "--store", "BEAT_STORE")
-    one_error_line(cli("jobs", "list", "--store", "mysql://db/x"), 2, "'mysql://db/x'")
     missing = tmp_path / "typo.db"
-    one_error_line(cli("jobs", "list", "--store", f"sqlite:///{missing}"), 2, str(missing))
-    assert not missing.exists()  # a typo never creates an empty database
     unreachable = "postgresql://beat:s3cret@127.0.0.1:1/beat"
-    run = cli("schedules", "list", "--store", unreachable)
-    one_error_line(run, 1, "unavailable")
-    assert "s3cret" not in run.err
+    calls = [
+        ("jobs", "list"),
+        ("jobs", "list", "--store", "mysql://db/x"),
+        ("jobs", "list", "--store", f"sqlite:///{missing}"),
+        ("schedules", "list", "--store", unreachable),
+    ]
+    with ThreadPoolExecutor(len(calls)) as pool:  # independent processes, side by side
+        none, mysql, typo, down = pool.map(lambda args: cli(*args), calls)
+    one_error_line(none, 2, "--store", "BEAT_STORE")
+    one_error_line(mysql, 2, "'mysql://db/x'")
+    one_error_line(typo, 2, str(missing))
+    assert not missing.exists()  # a typo never creates an empty database
+    one_error_line(down, 1, "unavailable")
+    assert "s3cret" not in down.err

@@ -24,9 +24,9 @@ Bounds: each attempt keeps at most ``max_records`` records and ``max_bytes`` byt
 how many were dropped. The buffer is closed when the attempt ends: records emitted later (a
 thread abandoned after a timeout, a task the attempt left running) are ignored.
 
-Cost: with no attempt in the context a record pays one extra call and one
-``ContextVar.get``; inside an attempt, formatting its message once
-(``benchmarks/bench_logcapture.py``).
+Cost (``benchmarks/bench_logcapture.py``): with no attempt in the context a record pays one
+extra call and one ``ContextVar.get``; inside an attempt, formatting its message once and
+keeping a tuple (about half a plain logging call); a job that logs nothing, a few µs.
 """
 
 from __future__ import annotations

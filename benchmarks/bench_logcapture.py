@@ -14,9 +14,11 @@ Two measurements:
   job that logs nothing and one that logs 10 records (with capture on, those are written with
   one ``store.add_logs`` per attempt: that write is part of the cost).
 
-The four end-to-end variants of one store take turns within each repetition (so drift lands
-on all alike); every number is the median over the repetitions. Run on a shared 2-core
-machine, differences under ~5 % of a job's time are noise.
+Times are **CPU time of this process** (``time.process_time``, all its threads: the loop and
+SQLite's), not wall time: on a shared machine other processes' load stretches wall time by
+factors, but barely the CPU a job costs. The four end-to-end variants of one store take
+turns within each repetition (so drift lands on all alike); every number is the median over
+the repetitions (micro: the best of 5 runs).
 """
 
 from __future__ import annotations
@@ -76,10 +78,10 @@ def micro(records: int, loops: int) -> tuple[float, float]:
         for fn in (plain, captured):
             best = []
             for _ in range(5):
-                began = time.perf_counter()
+                began = time.process_time()
                 for _ in range(loops):
                     fn()
-                best.append((time.perf_counter() - began) / loops * 1e6)
+                best.append((time.process_time() - began) / loops * 1e6)
             results.append(min(best))
     finally:
         release()
@@ -109,11 +111,11 @@ async def end_to_end(kind: str, jobs: int, records: int, capture: bool, workdir:
             ids += [r.id for r in await store.enqueue(batch)]
         gc.collect()
         worker = Worker(store, tasks, concurrency=10, poll=1.0, capture_logs=capture)
-        began = time.perf_counter()
+        began = time.process_time()
         await worker.start()
         for id in ids:
             await store.wait_finished(id, 120)
-        elapsed = time.perf_counter() - began
+        elapsed = time.process_time() - began
         await worker.stop()
         assert worker.stats.succeeded == jobs, worker.stats
         if capture and records:
@@ -132,11 +134,11 @@ async def main() -> None:
     sizes = {"memory": 1000 if args.quick else 4000, "sqlite": 300 if args.quick else 1500}
     quiet_logger()
     print(f"python {sys.version.split()[0]}, {reps} repetitions, medians\n")
-    print("## micro: one attempt's capture, no store (µs per attempt)\n")
+    print("## micro: one attempt's capture, no store (CPU µs per attempt)\n")
     print("| records | no capture | capture | capture cost |")
     print("|---:|---:|---:|---:|")
     for records in (0, 1, 10, 200):
-        off, on = micro(records, 2000 if records <= 10 else 200)
+        off, on = micro(records, 5000 if records <= 10 else 200)
         print(f"| {records} | {off:.2f} | {on:.2f} | {on - off:+.2f} |")
     print()
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +152,7 @@ async def main() -> None:
                     times[(records, capture)].append(
                         await end_to_end(kind, n, records, capture, Path(tmp))
                     )
-            print(f"## end to end: {kind} store, {n} jobs, concurrency 10 (µs per job)\n")
+            print(f"## end to end: {kind} store, {n} jobs, concurrency 10 (CPU µs per job)\n")
             print("| records per job | capture off | capture on | cost per job |")
             print("|---:|---:|---:|---:|")
             for records in (0, 10):

@@ -22,7 +22,9 @@ from beat._exceptions import InvalidJobError, JobNotFoundError, SerializationErr
 from beat._logcapture import AttemptLogs
 from beat._worker import JobContext, Worker
 from beat.stores import JobStatus, Store
+from beat.testing import FakeClock
 
+from ._util import claim_one
 from .conftest import Harness
 from .test_worker import enqueue, eventually, make_task, registry, start, workers
 
@@ -79,6 +81,37 @@ async def test_progress_is_readable_while_the_job_runs_and_kept_after(
     go_on.set()
     assert await client.result(job.id, timeout=10) == "ok"
     assert (await client.get(job.id)).progress == {"done": 10, "of": 10}
+
+
+async def test_progress_of_a_run_taken_over_is_refused(
+    harness: Harness, workers: list[Worker]
+) -> None:
+    """Fenced like the outcome: once another worker owns the job, ``progress`` returns
+    False and the new owner's progress stands."""
+    store = harness.store
+    started, go = asyncio.Event(), asyncio.Event()
+    answers: list[bool] = []
+
+    async def slow(ctx: JobContext) -> None:
+        started.set()
+        await go.wait()
+        answers.append(await ctx.progress("stale"))
+
+    job = await enqueue(store, "slow")
+    clock = FakeClock()  # no heartbeat happens unless this clock moves
+    await start(workers, store, registry(make_task(slow, "slow")), clock=clock, lease=5)
+    await asyncio.wait_for(started.wait(), 10)
+    await harness.advance(6)  # the lease expired: another worker takes the job
+    thief = await claim_one(store, "thief", tasks=("slow",), lease=60)
+    assert await store.set_progress(thief.id, thief.attempt, "thief", "fresh")
+    go.set()
+
+    async def answered() -> bool:
+        return bool(answers)
+
+    await eventually(answered)
+    assert answers == [False]
+    assert (await Client(store).get(job.id)).progress == "fresh"
 
 
 async def test_a_plain_function_reports_progress_from_its_thread(

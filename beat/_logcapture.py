@@ -39,7 +39,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_RECORDS", "AttemptLogs", "RawEntry", "install"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_RECORDS",
+    "AttemptLogs",
+    "RawEntry",
+    "capture",
+    "install",
+]
 
 DEFAULT_MAX_RECORDS = 200
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -64,7 +71,16 @@ class AttemptLogs:
     ``size <= max_bytes``; ``dropped`` counts records refused by either bound.
     """
 
-    __slots__ = ("_lock", "closed", "dropped", "entries", "max_bytes", "max_records", "size")
+    __slots__ = (
+        "_last",
+        "_lock",
+        "closed",
+        "dropped",
+        "entries",
+        "max_bytes",
+        "max_records",
+        "size",
+    )
 
     def __init__(
         self, max_records: int = DEFAULT_MAX_RECORDS, max_bytes: int = DEFAULT_MAX_BYTES
@@ -76,11 +92,13 @@ class AttemptLogs:
         self.dropped = 0
         self.closed = False
         self._lock = threading.Lock()
+        self._last: logging.LogRecord | None = None  # a record seen by two wrappers: once
 
     def add(self, record: logging.LogRecord) -> None:
         """Keep ``record`` (formatted now: its arguments may change later) if it fits."""
-        if self.closed:
+        if self.closed or record is self._last:
             return
+        self._last = record
         entries = self.entries
         if len(entries) >= self.max_records:  # full: count it without formatting it
             with self._lock:
@@ -108,6 +126,7 @@ class AttemptLogs:
         """Stop capturing; the entries kept, plus a final one if some were dropped."""
         with self._lock:
             self.closed = True
+            self._last = None
             entries = self.entries
             if self.dropped:
                 entries.append(
@@ -143,53 +162,61 @@ def _utf8_len(text: str) -> int:
 
 
 # -------------------------------------------------------------------------------------------
-# The factory wrapper (one per process, shared by every capturing worker)
+# The factory wrapper (shared by every capturing worker of the process)
 # -------------------------------------------------------------------------------------------
 _install_lock = threading.Lock()
 _users = 0  # capturing workers started and not stopped
-_previous: Callable[..., logging.LogRecord] | None = None  # the factory we wrap
-# True while _factory is in the factory chain (installed by us and not restored since). It
-# is never wrapped twice: a factory installed on top of ours calls ours, and wrapping that
-# one again would make the chain a loop.
-_chained = False
+_installed: Callable[..., logging.LogRecord] | None = None  # our wrapper we put on top
 
 
-def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    previous = _previous if _previous is not None else logging.LogRecord
-    record = previous(*args, **kwargs)
-    logs = _current.get()
-    if logs is not None:
-        logs.add(record)
-    return record
+def _wrap(previous: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """A factory calling ``previous`` and handing the record to the context's attempt.
+
+    Each wrapper holds its own ``previous``, so wrappers stacked around someone else's
+    factory (ours, theirs, ours again) form a chain, never a loop; a record reaching two of
+    them is kept once (:meth:`AttemptLogs.add` skips the record it kept last).
+    """
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        logs = _current.get()
+        if logs is not None:
+            logs.add(record)
+        return record
+
+    factory.__beat_previous__ = previous  # type: ignore[attr-defined]
+    return factory
 
 
 def install() -> Callable[[], None]:
-    """Make sure records are captured (idempotent, counted); returns the matching release.
+    """Make sure records are captured (counted, cheap to repeat); returns the release.
 
-    The last release restores the previous factory if ours is still the installed one; if
-    something installed its own factory on top of ours since, ours stays in that chain
-    (doing nothing outside an attempt) rather than breaking it.
+    Wraps the installed factory unless the one on top is ours already (so a factory set
+    since — a logging reconfiguration — is wrapped in turn). The last release takes our
+    wrapper off if it is still on top; if another factory was put on top of it since, ours
+    stays in that chain (doing nothing outside an attempt) rather than breaking it.
     """
-    global _users, _previous, _chained
+    global _users, _installed
     with _install_lock:
         _users += 1
-        if not _chained:
-            _previous = logging.getLogRecordFactory()
-            logging.setLogRecordFactory(_factory)
-            _chained = True
+        current = logging.getLogRecordFactory()
+        if current is not _installed:
+            _installed = _wrap(current)
+            logging.setLogRecordFactory(_installed)
     released = False
 
     def release() -> None:
-        global _users, _chained
+        global _users, _installed
         nonlocal released
         with _install_lock:
             if released:
                 return
             released = True
             _users -= 1
-            if _users == 0 and logging.getLogRecordFactory() is _factory:
-                logging.setLogRecordFactory(_previous or logging.LogRecord)
-                _chained = False
+            if _users == 0 and _installed is not None:
+                if logging.getLogRecordFactory() is _installed:
+                    logging.setLogRecordFactory(_installed.__beat_previous__)  # type: ignore[attr-defined]
+                _installed = None
 
     return release
 

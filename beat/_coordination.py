@@ -65,6 +65,7 @@ class ClaimGate:
 
     shared_schedule = True
     wants_added_jobs = True
+    claims_first = True
 
     def __init__(
         self,
@@ -178,9 +179,19 @@ class ClaimGate:
         task = asyncio.current_task()
         assert task is not None
         self._active[task] = claim
+        when = to_us(claim.occurrence.fire_time)
+        try:
+            admitted = await self._runs.admit(state, when)
+        except BaseException:
+            self._active.pop(task, None)
+            raise
+        if not admitted:  # the overlap policy said no (reported); close the claim
+            self._active.pop(task, None)
+            await self._finish(claim, Outcome.FAILED, "skipped by the overlap policy")
+            return
         outcome, error = Outcome.SUCCEEDED, None
         try:
-            await self._execute(state, to_us(claim.occurrence.fire_time), claim.attempt, True)
+            await self._execute(state, when, claim.attempt, True)
         except asyncio.CancelledError:
             outcome, error = Outcome.CANCELLED, "cancelled"
             raise
@@ -190,6 +201,7 @@ class ClaimGate:
             outcome, error = Outcome.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
             self._active.pop(task, None)
+            self._runs.release(state)
             # A run cut short by our own shutdown stays open in the store: with leases,
             # another instance re-runs it once the lease expires (at-least-once).
             if self._runs.cancel_reason(task) != "shutdown" or outcome is not Outcome.CANCELLED:
@@ -254,7 +266,7 @@ class ClaimGate:
             claim.attempt,
         )
         task = asyncio.get_running_loop().create_task(self._run_claim(state, claim))
-        self._runs.track(state, task)
+        self._runs.track_claim(state, task)
 
     def _note_recent(self, state: JobState) -> None:
         recent = self._recent

@@ -38,6 +38,10 @@ class Gate(Protocol):
     shared_schedule: bool
     #: Whether :meth:`job_added` wants to hear of jobs added after :meth:`open`.
     wants_added_jobs: bool
+    #: Whether a launched occurrence is first *claimed* and may not run here at all: then
+    #: the overlap policy is applied when the claim is won (the gate calls
+    #: ``RunTracker.admit`` / ``release`` around the run), not at the fire.
+    claims_first: bool
 
     async def open(self, states: Sequence[JobState]) -> None:
         """Prepare before the first fire; raising makes the scheduler refuse to start."""
@@ -61,6 +65,7 @@ class LocalGate:
 
     shared_schedule = False
     wants_added_jobs = False
+    claims_first = False
 
     def __init__(self, execute: Execute) -> None:
         self._execute = execute

@@ -185,6 +185,7 @@ class Scheduler:
                 reschedule=self._move_next,
             )
         self._runs.launch = self._gate.launch
+        self._runs.claims_first = self._gate.claims_first
 
         # Durable jobs (with a store): the tasks this instance runs, a client, a worker.
         self.store = store

@@ -16,10 +16,16 @@ log = logging.getLogger("tests.logcapture")
 
 @pytest.fixture(autouse=True)
 def clean_factory() -> Iterator[None]:
+    """A process with no capturing worker (workers of earlier tests may never have been
+    stopped); the factory and the count put back afterwards."""
     original = logging.getLogRecordFactory()
+    saved = (_logcapture._users, _logcapture._installed)
+    _logcapture._users, _logcapture._installed = 0, None
+    logging.setLogRecordFactory(logging.LogRecord)
     log.setLevel(logging.INFO)
     yield
     logging.setLogRecordFactory(original)
+    _logcapture._users, _logcapture._installed = saved
     log.setLevel(logging.NOTSET)
 
 

@@ -10,11 +10,12 @@ whose owner died.
 Safe side: when the backend cannot be reached, the occurrence is **not** run; the outage is
 logged once (WARNING) and emitted once (``CoordinatorUnavailable``), each skipped occurrence
 is reported as ``RunSkipped(reason="coordinator_down")``, and recovery is logged and emitted.
-During an outage the backend is tried again with a capped, jittered exponential backoff
-(0.25 s doubling to 1 s): claims due before the next try are skipped at once, without
-touching the network, so a dead server costs neither time nor sockets per occurrence; the
-first claim after the pause is the probe. So an occurrence due more than about a second after
-the backend is back runs.
+During an outage, claims are skipped at once, without touching the network, so a dead
+server costs neither time nor sockets per occurrence. A background probe pings the backend
+(:meth:`~beat.coordinators.Coordinator.ping`) with a jittered backoff (0.1 s doubling to
+0.5 s, each pause shortened by up to half, so instances that failed together do not probe in
+lockstep); its first success ends the outage. So an occurrence due more than about half a
+second after the backend is back runs, whether or not any occurrence came due meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._clock import Clock
@@ -43,13 +45,13 @@ __all__ = ["ClaimGate"]
 
 logger = logging.getLogger("beat.coordination")
 
-# Backoff while the backend is unreachable: first pause, growth factor, longest pause (s).
-# The cap bounds how long after the backend's return occurrences are still skipped (at
-# most about a second); each pause is shortened by a random part of up to _RETRY_JITTER,
-# so instances that failed together do not retry in lockstep.
-_RETRY_FIRST = 0.25
+# The probe's backoff while the backend is unreachable: first pause, growth factor, longest
+# pause (s). The cap bounds how long after the backend's return occurrences are still
+# skipped; each pause is shortened by a random part of up to _RETRY_JITTER, so instances
+# that failed together do not probe in lockstep.
+_RETRY_FIRST = 0.1
 _RETRY_FACTOR = 2.0
-_RETRY_CAP = 1.0
+_RETRY_CAP = 0.5
 _RETRY_JITTER = 0.5
 # Jobs that ran here recently, by name, so a run re-claimed after its owner died can be
 # adopted even when the job left this scheduler (a fired Oneshot retires at once).
@@ -85,10 +87,10 @@ class ClaimGate:
         self._execute = execute
         self._clock = clock
         self._reschedule = reschedule
+        # Outage state: set by the first failure, cleared by the first success. While set,
+        # claims skip without trying and exactly one probe task runs (_probing).
         self._down_since: float | None = None
-        self._retry_at = 0.0  # monotonic time before which claims skip without trying
-        self._retry_delay = 0.0
-        self._attempts = 0  # outage attempt counter: one failure per attempt grows the pause
+        self._probing: asyncio.Task[None] | None = None
         self._rng = random.Random()
         self._recent: OrderedDict[str, JobState] = OrderedDict()
         self._active: dict[asyncio.Task[Any], Claim] = {}  # runs holding a claim, for renewal
@@ -100,12 +102,10 @@ class ClaimGate:
     async def open(self, states: Sequence[JobState]) -> None:
         try:
             await self.coordinator.open([_spec(state) for state in states])
-            for state in states:
-                await self._catch_up(state)
+            await self._catch_up_all(states)
             self._opened = True
             early, self._added_early = self._added_early, []
-            for state in early:
-                await self._catch_up(state)
+            await self._catch_up_all(early)
         except BaseException as exc:
             logger.error("coordinator %r could not be opened: %s", self.coordinator, exc)
             raise
@@ -133,11 +133,22 @@ class ClaimGate:
             logger.exception("closing the coordinator failed")
 
     # -- catch-up ----------------------------------------------------------------------------
+    async def _catch_up_all(self, states: Sequence[JobState]) -> None:
+        """:meth:`_catch_up` for many jobs, asking the coordinator once for all of them."""
+        wanted = [state for state in states if not fires_once(state.timer)]
+        if not wanted:
+            return
+        last = await self.coordinator.last_fired_many([state.job.name for state in wanted])
+        for state in wanted:
+            self._resume_from(state, last.get(state.job.name))
+
     async def _catch_up(self, state: JobState) -> None:
         """Resume a job from the cluster's last fired instant if that is sooner than its own."""
         if fires_once(state.timer) or not state.registered:
             return
-        last = await self.coordinator.last_fired(state.job.name)
+        self._resume_from(state, await self.coordinator.last_fired(state.job.name))
+
+    def _resume_from(self, state: JobState, last: datetime | None) -> None:
         if last is None or not state.registered:
             return
         last_us = to_us(last)
@@ -157,16 +168,15 @@ class ClaimGate:
         """Claim the occurrence ``(job name, when)``; run it only if this instance won."""
         coordinator = self.coordinator
         self._note_recent(state)
-        if self._down_since is not None and self._clock.monotonic() < self._retry_at:
+        if self._down_since is not None:  # the probe ends the outage, not a claim
             self._reporter.skipped(state, when, "coordinator_down")
             return
-        attempt = self._attempts
         try:
             claim = await coordinator.claim(coordinator.occurrence(state.job.name, from_us(when)))
         except Exception as exc:
             # Unavailable, or any other backend failure: the claim did not happen, so the
             # occurrence must not run (the safe side).
-            self._failed(exc, attempt)
+            self._failed(exc)
             self._reporter.skipped(state, when, "coordinator_down")
             return
         self._recovered()
@@ -237,11 +247,12 @@ class ClaimGate:
                     )
             if since_reclaim >= coordinator.reclaim_interval:
                 since_reclaim = 0.0
-                attempt = self._attempts
+                if self._down_since is not None:
+                    continue  # the probe is on it
                 try:
                     claims = await coordinator.reclaim_expired()
                 except CoordinatorUnavailableError as exc:
-                    self._failed(exc, attempt)
+                    self._failed(exc)
                     continue
                 self._recovered()
                 for claim in claims:
@@ -277,27 +288,36 @@ class ClaimGate:
             recent.popitem(last=False)
 
     # -- outages -----------------------------------------------------------------------------
-    def _failed(self, exc: BaseException, attempt: int) -> None:
-        """Count one failed attempt (``attempt`` as read before trying) and pause retries.
+    def _failed(self, exc: BaseException) -> None:
+        """A backend call failed: begin the outage (reported once) and its probe, unless
+        one is on already (claims in flight when the backend went away fail together)."""
+        if self._down_since is not None:
+            return
+        self._down_since = self._clock.monotonic()
+        self._reporter.coordinator_unavailable(exc)
+        self._probing = asyncio.get_running_loop().create_task(self._probe())
+        self._helpers.add(self._probing)
+        self._probing.add_done_callback(self._helpers.discard)
 
-        Claims started together fail together; only the first of them grows the pause.
-        """
-        now = self._clock.monotonic()
-        if attempt == self._attempts:
-            self._attempts += 1
-            delay = self._retry_delay * _RETRY_FACTOR if self._down_since is not None else 0.0
-            self._retry_delay = min(_RETRY_CAP, max(_RETRY_FIRST, delay))
-            jitter = 1.0 - _RETRY_JITTER * self._rng.random()
-            self._retry_at = now + self._retry_delay * jitter
-        if self._down_since is None:
-            self._down_since = now
-            self._reporter.coordinator_unavailable(exc)
+    async def _probe(self) -> None:
+        """Ping the backend until it answers, then end the outage."""
+        delay = _RETRY_FIRST
+        while True:
+            await self._clock.sleep(delay * (1.0 - _RETRY_JITTER * self._rng.random()))
+            try:
+                await self.coordinator.ping()
+            except Exception as exc:
+                logger.debug("coordinator still unavailable: %s", exc)
+                delay = min(_RETRY_CAP, delay * _RETRY_FACTOR)
+                continue
+            self._probing = None
+            self._recovered()
+            return
 
     def _recovered(self) -> None:
-        if self._down_since is not None:
+        if self._down_since is not None and self._probing is None:
             outage = self._clock.monotonic() - self._down_since
             self._down_since = None
-            self._retry_delay = 0.0
             self._reporter.coordinator_recovered(outage)
 
 

@@ -115,8 +115,22 @@ class Coordinator(abc.ABC):
         """The last instant of ``job`` claimed anywhere, for catch-up; ``None`` if unknown."""
         return None
 
-    async def ping(self) -> None:  # noqa: B027 - optional hook, no-op by default
-        """Raise ``CoordinatorUnavailableError`` unless the backend answers (used to reconnect)."""
+    async def last_fired_many(self, jobs: Sequence[str]) -> dict[str, datetime]:
+        """:meth:`last_fired` for many jobs (those known only); backends with catch-up should
+        answer in one round trip, as the scheduler asks for every job at start."""
+        found = {}
+        for job in jobs:
+            last = await self.last_fired(job)
+            if last is not None:
+                found[job] = last
+        return found
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Return once the backend answers; raise ``CoordinatorUnavailableError`` otherwise.
+
+        During an outage the scheduler probes with it (a jittered backoff, 0.1 s to 0.5 s)
+        and ends the outage at its first success, so it should be one cheap round trip."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -306,6 +306,13 @@ class PostgresCoordinator(Coordinator):
         )
         return last
 
+    async def last_fired_many(self, jobs: Sequence[str]) -> dict[str, datetime]:
+        """:meth:`last_fired` of every job in ``jobs``, in one round trip."""
+        if not jobs:
+            return {}
+        rows = await self._call("fetch", self._tables.last_fired_many, self.namespace, list(jobs))
+        return {row["job"]: row["last_fire_time"] for row in rows}
+
     async def ping(self) -> None:
         await self._call("fetchval", "SELECT 1")
 
@@ -425,6 +432,9 @@ class _Tables:
             WHERE r.namespace = e.namespace AND r.job = e.job AND r.fire_time = e.fire_time
             RETURNING r.job, r.fire_time, r.attempt"""
         self.last_fired = f"SELECT last_fire_time FROM {jobs} WHERE namespace = $1 AND job = $2"
+        self.last_fired_many = f"""
+            SELECT job, last_fire_time FROM {jobs}
+            WHERE namespace = $1 AND job = ANY($2::text[]) AND last_fire_time IS NOT NULL"""
         self.prune = f"""
             DELETE FROM {runs}
             WHERE namespace = $1 AND job = ANY($2::text[])

@@ -188,6 +188,16 @@ async def test_last_fired_is_the_latest_claimed_instant(make: Make) -> None:
     assert await a.last_fired("j") == T0 + 3 * S
 
 
+async def test_last_fired_many_answers_for_every_known_job_at_once(make: Make) -> None:
+    a = await make()
+    assert await a.last_fired_many([]) == {}
+    for job, k in (("x", 1), ("x", 4), ("y", 2)):
+        assert await a.claim(a.occurrence(job, T0 + k * S))
+    found = await a.last_fired_many(["x", "y", "never-claimed"])
+    assert found == {"x": T0 + 4 * S, "y": T0 + 2 * S}
+    assert found == {j: await a.last_fired(j) for j in ("x", "y")}
+
+
 async def test_prune_deletes_rows_older_than_the_retention(
     make: Make, postgres_server: PostgresServer
 ) -> None:

@@ -99,6 +99,12 @@ class Coordinator(abc.ABC):
     async def claim(self, occurrence: Occurrence) -> Claim | None:
         """Atomically claim ``occurrence``; ``None`` if another instance already has it."""
 
+    async def claim_many(self, occurrences: Sequence[Occurrence]) -> list[Claim | None]:
+        """:meth:`claim` for each occurrence, answers in order. The scheduler claims the
+        occurrences due together through this; backends should answer in one round trip
+        (this default makes one per occurrence)."""
+        return [await self.claim(occurrence) for occurrence in occurrences]
+
     @abc.abstractmethod
     async def finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
         """Record how the claimed run ended."""

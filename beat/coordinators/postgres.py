@@ -252,6 +252,28 @@ class PostgresCoordinator(Coordinator):
         self._maybe_prune()
         return Claim(occurrence) if won else None
 
+    async def claim_many(self, occurrences: Sequence[Occurrence]) -> list[Claim | None]:
+        """:meth:`claim` for many occurrences in one statement (one round trip)."""
+        if not occurrences:
+            return []
+        foreign = [o for o in occurrences if o.namespace != self.namespace]
+        if foreign:  # occurrence() makes them; anything else is a caller bug
+            raise ValueError(f"occurrences of another namespace: {foreign[:3]}")
+        for job in {o.job for o in occurrences}:
+            self._remember(job)
+        rows = await self._call(
+            "fetch",
+            self._tables.claim_many,
+            self.namespace,
+            [o.job for o in occurrences],
+            [o.fire_time for o in occurrences],
+            self.owner,
+            self.lease,
+        )
+        self._maybe_prune()
+        won = {(row["job"], row["fire_time"]) for row in rows}
+        return [Claim(o) if (o.job, o.fire_time) in won else None for o in occurrences]
+
     async def finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
         occ = claim.occurrence
         await self._call(
@@ -402,6 +424,30 @@ class _Tables:
                     SET last_fire_time = greatest(j.last_fire_time, excluded.last_fire_time)
             )
             SELECT count(*) > 0 FROM claimed"""
+        # claim() for many occurrences of this namespace in one statement: which were won.
+        # The ORDER BY takes row locks in one order, so concurrent batches cannot deadlock.
+        self.claim_many = f"""
+            WITH wanted AS (
+                SELECT w.job, w.fire_time FROM unnest($2::text[], $3::timestamptz[])
+                    AS w(job, fire_time)
+                ORDER BY w.job, w.fire_time
+            ), claimed AS (
+                INSERT INTO {runs} (namespace, job, fire_time, status, owner, attempt,
+                                    lease_expires, started_at)
+                SELECT $1, job, fire_time, 'running', $4, 1,
+                       now() + make_interval(secs => $5::float8), now()
+                FROM wanted
+                ON CONFLICT (namespace, job, fire_time) DO NOTHING
+                RETURNING job, fire_time
+            ), latest AS (
+                SELECT job, max(fire_time) AS fire_time FROM claimed GROUP BY job
+            ), marked AS (
+                INSERT INTO {jobs} AS j (namespace, job, last_fire_time)
+                SELECT $1, job, fire_time FROM latest ORDER BY job
+                ON CONFLICT (namespace, job) DO UPDATE
+                    SET last_fire_time = greatest(j.last_fire_time, excluded.last_fire_time)
+            )
+            SELECT job, fire_time FROM claimed"""
         self.finish = f"""
             UPDATE {runs} SET status = $6, error = $7, finished_at = now(), lease_expires = NULL
             WHERE namespace = $1 AND job = $2 AND fire_time = $3 AND owner = $4 AND attempt = $5"""

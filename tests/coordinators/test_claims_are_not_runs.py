@@ -85,7 +85,9 @@ async def test_a_busy_instance_leaves_the_next_occurrence_to_a_free_one(
             await ctx.sleep(1.5)
 
         scheduler = Scheduler(
-            coordinator=PostgresCoordinator(postgres_server.dsn(), namespace=namespace),
+            coordinator=PostgresCoordinator(
+                postgres_server.dsn(), namespace=namespace, retention=None
+            ),
             clock=clock,
         )
         scheduler.subscribe(lambda e, name=name: skipped.append((name, e)), RunSkipped)

@@ -92,7 +92,7 @@ async def test_postgres_back_is_found_by_the_probe(
     private_postgres: PostgresServer, namespace: str
 ) -> None:
     ran, events = await _outage_then_return(
-        PostgresCoordinator(private_postgres.dsn(), namespace=namespace),
+        PostgresCoordinator(private_postgres.dsn(), namespace=namespace, retention=None),
         private_postgres.stop,
         private_postgres.start,
     )

@@ -14,7 +14,9 @@ this needs ``redis-server`` and the PostgreSQL binaries, like the tests.
 2. **Fires/s with 4 instances** — four ``tests/coordinators/cluster_worker.py`` processes run
    ``J`` jobs on one 1-second grid for ``--seconds`` seconds, each fire contested by all four:
    the cluster handles ``J`` fires/s. Reported per ``J``: occurrences, duplicates, misses, and
-   how late runs started (ms after their instant, p50 / p99).
+   how late runs started (ms after their instant, p50 / p99), and claim round trips per
+   fire (each instance counts its ``claim``/``claim_many`` calls). ``none`` is the baseline
+   without a coordinator: each instance runs every fire itself.
 """
 
 from __future__ import annotations
@@ -128,15 +130,24 @@ def fires_per_second(name: str, url: str, jobs: int, seconds: int, directory: Pa
         cluster.wait(timeout=seconds + 30)
     finally:
         cluster.kill_all()
-    tally = Tally.of(cluster.lines())
+    lines = cluster.lines()
+    tally = Tally.of(lines)
     want = expected(jobs, start, end)
     lags = sorted(float(line[5]) for line in tally.run_lines)
     p50 = lags[len(lags) // 2] if lags else float("nan")
     p99 = lags[int(len(lags) * 0.99)] if lags else float("nan")
+    calls = sum(int(line[2]) for line in lines if line[0] == "calls")
+    fires_seen = 4 * len(want)  # every instance fires (and claims) every occurrence
+    if name == "none":  # each instance runs every occurrence: no duplicates to count
+        outcome = f"{sum(tally.runs.values())} runs of {fires_seen} fires"
+    else:
+        outcome = (
+            f"{len(tally.duplicates())} duplicates, {len(want - set(tally.runs))} missed, "
+            f"{calls / fires_seen:.4f} claim round trips per fire"
+        )
     print(
         f"{name:8} 4 instances, {jobs:5} fires/s for {seconds} s: {len(want)} occurrences, "
-        f"{len(tally.duplicates())} duplicates, {len(want - set(tally.runs))} missed, "
-        f"start lag p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        f"{outcome}, start lag p50 {p50:.1f} ms p99 {p99:.1f} ms"
     )
 
 
@@ -175,7 +186,7 @@ def main() -> None:
         for name, url in urls.items():
             asyncio.run(claim_overhead(name, makers[name], args.claims, url))
         print("fires/s with 4 instances (each fire contested by all four)")
-        for name, url in urls.items():
+        for name, url in {"none": "", **urls}.items():
             for jobs in (int(j) for j in args.jobs.split(",")):
                 fires_per_second(name, url, jobs, args.seconds, directory)
     finally:

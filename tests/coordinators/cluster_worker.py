@@ -13,6 +13,10 @@ append-only file per process, one ``os.write`` per line (so a SIGKILL loses no f
     skip,<job>,<ISO instant>,<pid>,<reason>      a fire skipped (RunSkipped)
     missed,<job>,<ISO first>,<ISO last>,<pid>,<missed>,<ran>   FiresMissed
     down,<pid> / up,<pid>                        coordinator unavailable / recovered
+    calls,<pid>,<claim calls>                    at exit: round trips spent claiming
+
+``backend`` may be ``"none"``: no coordinator (every instance runs every fire; the
+benchmark's baseline).
 """
 
 from __future__ import annotations
@@ -48,7 +52,9 @@ class Record:
         os.write(self.fd, (",".join(map(str, fields)) + "\n").encode())
 
 
-def make_coordinator(config: dict[str, Any]) -> Coordinator:
+def make_coordinator(config: dict[str, Any]) -> Coordinator | None:
+    if config["backend"] == "none":
+        return None
     if config["backend"] == "redis":
         from beat.coordinators.redis import RedisCoordinator
 
@@ -90,7 +96,24 @@ async def main(config: dict[str, Any]) -> None:
     start = datetime.fromtimestamp(config["start"], UTC)
     interval = timedelta(seconds=config["interval"])
     end = datetime.fromtimestamp(config["end"], UTC)
-    scheduler = Scheduler(coordinator=make_coordinator(config))
+    coordinator = make_coordinator(config)
+    calls = 0
+
+    def counting(call: Any) -> Any:
+        async def counted(*args: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return await call(*args)
+
+        return counted
+
+    # Count the claim round trips, single or batched (``claim_many`` may be missing when the
+    # benchmark runs an older beat for comparison).
+    if coordinator is not None:
+        coordinator.claim = counting(coordinator.claim)  # type: ignore[method-assign]
+        if hasattr(coordinator, "claim_many"):
+            coordinator.claim_many = counting(coordinator.claim_many)  # type: ignore[method-assign]
+    scheduler = Scheduler(coordinator=coordinator)
     scheduler.subscribe(on_event)
     for i in range(config["jobs"]):
         job = Job.cycle(start, interval).end_at(end).do(run, work, name=f"job{i:03d}")
@@ -110,6 +133,7 @@ async def main(config: dict[str, Any]) -> None:
                 await stop.wait()
         except TimeoutError:
             pass
+    record.write("calls", pid, calls)
 
 
 if __name__ == "__main__":

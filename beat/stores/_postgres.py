@@ -568,6 +568,11 @@ class PostgresStore(Store):
         self._pool: Any = None
         self._listener: Any = None
         self._listening = asyncio.Lock()
+        # The channels some wait of this object asked for (only grows), and those the
+        # current listener connection has subscribed. A process hears only what it waits
+        # for: an enqueue-only client never listens, so it is not sent every new job.
+        self._wanted_channels: set[str] = set()
+        self._heard_channels: set[str] = set()
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
         self._schedule_waiters: set[asyncio.Future[None]] = set()
@@ -601,8 +606,6 @@ class PostgresStore(Store):
                 raise StoreUnavailableError(self._describe(exc)) from exc
             raise
         self._pool = pool
-        with contextlib.suppress(StoreUnavailableError):
-            await self._listen()
 
     def _describe(self, exc: BaseException) -> str:
         return f"PostgreSQL at {_redact(self.dsn)!r}: {type(exc).__name__}: {exc}"
@@ -625,27 +628,35 @@ class PostgresStore(Store):
                     await conn.execute(statement.replace("{s}", self.schema))
                 await conn.execute(sql["set_version"], step)
 
-    async def _listen(self) -> None:
-        """(Re)open the notification connection if it is missing or closed."""
+    async def _listen(self, channel: str) -> None:
+        """Listen on ``channel`` too, (re)opening the notification connection if it is
+        missing or closed (then every channel asked for so far is subscribed again)."""
         async with self._listening:
+            self._wanted_channels.add(channel)
             listener = self._listener
-            if listener is not None and not listener.is_closed():
-                return
-            self._listener = None
+            if listener is None or listener.is_closed():
+                self._listener = None
+                self._heard_channels = set()
+                try:
+                    listener = await asyncpg.connect(
+                        self.dsn, timeout=self.timeout, command_timeout=self.timeout
+                    )
+                except _UNAVAILABLE as exc:
+                    raise StoreUnavailableError(self._describe(exc)) from exc
+                self._listener = listener
+            callbacks = {
+                self._new_channel: self._on_new,
+                self._finished_channel: self._on_finished,
+                self._schedules_channel: self._on_schedules,
+            }
             try:
-                conn = await asyncpg.connect(
-                    self.dsn, timeout=self.timeout, command_timeout=self.timeout
-                )
+                for wanted in sorted(self._wanted_channels - self._heard_channels):
+                    await listener.add_listener(wanted, callbacks[wanted])
+                    self._heard_channels.add(wanted)
             except _UNAVAILABLE as exc:
+                self._listener = None
+                listener.terminate()
                 raise StoreUnavailableError(self._describe(exc)) from exc
-            try:
-                await conn.add_listener(self._new_channel, self._on_new)
-                await conn.add_listener(self._finished_channel, self._on_finished)
-                await conn.add_listener(self._schedules_channel, self._on_schedules)
-            except _UNAVAILABLE as exc:
-                conn.terminate()
-                raise StoreUnavailableError(self._describe(exc)) from exc
-            self._listener = conn
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
@@ -880,12 +891,12 @@ class PostgresStore(Store):
             if waiters:
                 self._wake(waiters)
 
-    async def _ensure_listening(self) -> None:
+    async def _ensure_listening(self, channel: str) -> None:
         if self._pool is None:
             raise StoreUnavailableError("the PostgreSQL store is not open")
         # Without a listener the waits still end: the fallback poll covers them.
         with contextlib.suppress(StoreUnavailableError):
-            await self._listen()
+            await self._listen(channel)
 
     async def wait_for_jobs(
         self,
@@ -895,7 +906,7 @@ class PostgresStore(Store):
         tasks: Collection[str] | None = None,
     ) -> None:
         check_seconds(timeout, "timeout", zero=True)
-        await self._ensure_listening()
+        await self._ensure_listening(self._new_channel)
         # Listen first, then look: a job stored after the look still notifies the future.
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
@@ -919,7 +930,7 @@ class PostgresStore(Store):
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
-        await self._ensure_listening()
+        await self._ensure_listening(self._finished_channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -1227,7 +1238,7 @@ class PostgresStore(Store):
     async def wait_schedules_changed(self, version: int, timeout: float) -> int:
         check_version(version)
         check_seconds(timeout, "timeout", zero=True)
-        await self._ensure_listening()
+        await self._ensure_listening(self._schedules_channel)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

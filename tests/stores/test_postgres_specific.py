@@ -88,6 +88,9 @@ async def test_fallback_poll_when_the_listener_is_gone(server: PostgresServer, s
         PostgresStore(server.dsn(), schema=schema) as b,
     ):
         [job] = await b.enqueue([NewJob("t")])
+        # Nothing waited yet: neither store listens (an enqueuer is sent no notifications).
+        assert a._listener is None and b._listener is None
+        await a.wait_for_jobs(0)  # the first wait opens the listener
         listener = a._listener
         assert listener is not None
         await server.aquery(f"SELECT pg_terminate_backend({listener.get_server_pid()})")

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from ._exceptions import DuplicateJobError, JobLookupError
 from ._queue import _COMPACT_FACTOR, _COMPACT_FLOOR, DEAD, TimerQueue
-from ._timers import Timer, first_fire_us
+from ._timers import Timer, check_shared, first_fire_us
 
 if TYPE_CHECKING:
     from ._history import RawRun
@@ -116,7 +116,8 @@ class Registry:
         """Register ``job``; its first instant is computed from ``now_us``. O(log n).
 
         Raises :class:`DuplicateJobError` (id taken, job registered elsewhere, or name taken
-        when names must be unique); nothing changes then.
+        when names must be unique); :class:`InvalidScheduleError` for a timer whose instants
+        may differ between instances when they must agree; nothing changes then.
         """
         key = job.id.int
         states = self._states
@@ -125,10 +126,12 @@ class Registry:
         previous = job._state
         if previous is not None and previous.gen != DEAD:
             raise DuplicateJobError(f"{job!r} is already registered with a scheduler")
-        if self.shared_schedule and job.name in self._by_name:
-            raise DuplicateJobError(
-                f"with a coordinator, job names must be unique: {job.name!r} is already used"
-            )
+        if self.shared_schedule:
+            if job.name in self._by_name:
+                raise DuplicateJobError(
+                    f"with a coordinator, job names must be unique: {job.name!r} is already used"
+                )
+            check_shared(job.timer, job.name)
         timer, first = first_fire_us(job.timer, now_us, on_epoch_grid=self.shared_schedule)
         queue = self.queue
         gen = queue.new_generation()

@@ -57,7 +57,7 @@ from ._schedule_sync import DurableSchedules
 from ._tasks import DEFAULT_QUEUE, Task, TaskFunction, TaskRegistry
 from ._tasks import task as make_task
 from ._threads import LoopBinding
-from ._timers import Timer, anchor_every, from_us, next_fire_us
+from ._timers import Timer, anchor_every, check_shared, from_us, next_fire_us
 from ._units import positive_seconds, seconds_to_us, us_to_seconds
 from ._worker import Worker
 from .coordinators._base import Coordinator
@@ -368,6 +368,8 @@ class Scheduler:
             timer = timer.timer
         if not callable(getattr(timer, "next_after", None)):
             raise InvalidJobError(f"reschedule_job() needs a timer, got {timer!r}")
+        if self._registry.shared_schedule:
+            check_shared(timer, state.job.name)
         now = seconds_to_us(self.clock.time())
         timer = anchor_every(timer, now, on_epoch_grid=self._registry.shared_schedule)
         after = now if state.last_us is None else max(now, state.last_us)

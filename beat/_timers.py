@@ -254,6 +254,22 @@ def anchor_every(timer: Timer, now_us: int, *, on_epoch_grid: bool = False) -> T
     return timer
 
 
+def check_shared(timer: Timer, name: str) -> None:
+    """Under a coordinator every instance must compute the same instants, or their claims
+    never meet and each runs its own. Beat's timers do (cron and oneshots by construction,
+    cycles from their start or the epoch grid). Any other timer must say so with a true
+    ``cluster_safe`` attribute: its instants depend only on its own parameters, never on
+    when, where or by which process it was made. Otherwise :class:`InvalidScheduleError`.
+    """
+    if type(timer) in (Cron, Cycle, Oneshot) or getattr(timer, "cluster_safe", False) is True:
+        return
+    raise InvalidScheduleError(
+        f"job {name!r}: with a coordinator every instance must compute the same instants, "
+        f"and {timer!r} does not say it does; give its class cluster_safe = True if its "
+        "instants depend only on its own parameters"
+    )
+
+
 def fires_once(timer: Timer) -> bool:
     """True for a oneshot: it has no series to catch up on."""
     return type(timer) is Oneshot

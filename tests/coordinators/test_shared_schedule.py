@@ -59,3 +59,35 @@ def test_names_must_be_unique_under_a_coordinator() -> None:
     with pytest.raises(DuplicateJobError, match="'same'"):
         scheduler.add_job(Job.every(timedelta(seconds=5)).do(noop, name="same"))
     assert len(scheduler.jobs()) == 1
+
+
+class _Drifting:
+    """A custom timer whose instants depend on when it was made: instances disagree."""
+
+    def __init__(self, made: datetime) -> None:
+        self.made = made
+
+    def next_after(self, t: datetime, /) -> datetime | None:
+        return t + timedelta(seconds=7)
+
+    def __repr__(self) -> str:
+        return "<Drifting>"
+
+
+class _Declared(_Drifting):
+    cluster_safe = True  # its author vouches that instances agree
+
+
+def test_a_timer_that_does_not_vouch_for_agreement_is_refused_under_a_coordinator() -> None:
+    from beat import InvalidScheduleError
+
+    scheduler = instance(START)
+    with pytest.raises(InvalidScheduleError, match=r"'custom'.*<Drifting>.*cluster_safe"):
+        scheduler.add_job(Job.from_timer(_Drifting(START)).do(noop, name="custom"))
+    assert scheduler.jobs() == []
+    scheduler.add_job(Job.from_timer(_Declared(START)).do(noop, name="declared"))
+    job_id = scheduler.jobs()[0].id
+    with pytest.raises(InvalidScheduleError, match="'declared'"):
+        scheduler.reschedule_job(job_id, _Drifting(START))
+    # Alone, any timer is fine: nobody else has to agree with it.
+    Scheduler(clock=FakeClock(START)).add_job(Job.from_timer(_Drifting(START)).do(noop, name="x"))

@@ -380,4 +380,5 @@ def _spec(state: JobState) -> JobSpec:
         name=state.job.name,
         interval=None if interval is None else us_to_seconds(interval),
         misfire_grace=state.job.options.misfire_grace,
+        once=fires_once(state.timer),
     )

@@ -66,6 +66,7 @@ class JobSpec:
     name: str
     interval: float | None  # seconds between fires when regular (Cycle), else None
     misfire_grace: float | None
+    once: bool = False  # a oneshot: its one occurrence may be re-added long after it ran
 
 
 class Coordinator(abc.ABC):

@@ -27,7 +27,9 @@ Key layout (``{ns}`` is the namespace; the ISO instant is UTC, as in ``ctx.fire_
 ``owner`` is ``host/pid/random``. The TTL of an occurrence's key, in seconds, is
 ``span + ttl_margin`` where ``span`` is the job's ``misfire_grace`` if set (no instance claims
 later than that), else its interval for cycle jobs (a coalesced late claim is never more than
-one interval late), else ``default_ttl`` (cron, oneshot and custom timers). Jobs added after
+one interval late), else ``oneshot_ttl`` for a oneshot (re-added later — a restarted process
+declaring the same oneshot — it must find its key and not run again), else ``default_ttl``
+(cron and custom timers). Jobs added after
 the scheduler started get theirs the same way (:meth:`register`). Nothing else is stored:
 no arguments, no pickles.
 
@@ -67,9 +69,10 @@ class RedisCoordinator(Coordinator):
     ``url`` — a redis-py URL (``redis://user:password@host:6379/0``, ``rediss://``,
     ``unix://``). ``ttl_margin`` — seconds added to every key's TTL: how far apart the
     instances' clocks and start delays may be. ``default_ttl`` — seconds an occurrence key of
-    a job without a regular interval or ``misfire_grace`` lives. ``timeout`` — socket connect
-    and read timeout in seconds, kept short so a dead server never stalls the schedule; also
-    the longest wait for one of ``max_connections`` pooled connections.
+    a job without a regular interval or ``misfire_grace`` lives; ``oneshot_ttl`` (30 days) the
+    same for a oneshot, so re-adding it within that time never runs it again. ``timeout`` —
+    socket connect and read timeout in seconds, kept short so a dead server never stalls the
+    schedule; also the longest wait for one of ``max_connections`` pooled connections.
     ``record_outcomes`` — overwrite the key with the run's outcome when it ends (one more
     round trip per run).
     """
@@ -81,6 +84,7 @@ class RedisCoordinator(Coordinator):
         namespace: str = "beat",
         ttl_margin: float = 60.0,
         default_ttl: float = 86_400.0,
+        oneshot_ttl: float = 30 * 86_400.0,
         timeout: float = 1.0,
         max_connections: int = 8,
         record_outcomes: bool = True,
@@ -89,6 +93,7 @@ class RedisCoordinator(Coordinator):
         for what, value in (
             ("ttl_margin", ttl_margin),
             ("default_ttl", default_ttl),
+            ("oneshot_ttl", oneshot_ttl),
             ("timeout", timeout),
         ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -96,6 +101,7 @@ class RedisCoordinator(Coordinator):
         self.url = url
         self.ttl_margin = float(ttl_margin)
         self.default_ttl = float(default_ttl)
+        self.oneshot_ttl = float(oneshot_ttl)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise CoordinatorConfigError(f"max_connections must be an int, got {max_connections!r}")
         if max_connections < 1:
@@ -120,7 +126,9 @@ class RedisCoordinator(Coordinator):
     def register(self, jobs: Sequence[JobSpec]) -> None:
         for spec in jobs:
             span = spec.misfire_grace if spec.misfire_grace is not None else spec.interval
-            self._ttl_ms[spec.name] = _ms((span or self.default_ttl) + self.ttl_margin)
+            if not span:
+                span = self.oneshot_ttl if spec.once else self.default_ttl
+            self._ttl_ms[spec.name] = _ms(span + self.ttl_margin)
 
     async def open(self, jobs: Sequence[JobSpec]) -> None:
         self.register(jobs)

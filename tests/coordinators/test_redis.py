@@ -288,3 +288,55 @@ async def test_bad_arguments_are_config_errors() -> None:
         RedisCoordinator("redis://x", ttl_margin=0)
     with pytest.raises(CoordinatorConfigError, match="timeout"):
         RedisCoordinator("redis://x", timeout=-1)
+
+
+async def test_a_oneshot_re_added_after_it_ran_does_not_run_again(
+    redis_server: RedisServer, namespace: str, raw: Redis
+) -> None:
+    # A restarted process declares the same oneshot again (its instant now past): the
+    # occurrence key, kept for oneshot_ttl, must still be there to refuse the claim.
+    runs: list[str] = []
+    ran = asyncio.Event()
+
+    async def once(ctx: Context) -> None:
+        runs.append(ctx.fire_key)
+        ran.set()
+
+    at = datetime.now(UTC) - timedelta(seconds=1)  # due at once, then "past" for the re-add
+    first = RedisCoordinator(redis_server.url, namespace=namespace)
+    scheduler = Scheduler(coordinator=first)
+    scheduler.add_job(Job.oneshot(at).do(once, name="migrate"))
+    async with scheduler:
+        await asyncio.wait_for(ran.wait(), 10)
+    key = f"beat:{namespace}:occ:migrate@{at.isoformat()}"
+    ttl = await raw.ttl(key)
+    assert ttl > first.default_ttl  # the oneshot's own, longer TTL
+    assert first.ttl("migrate") == first.oneshot_ttl + first.ttl_margin
+    skipped: list[RunSkipped] = []
+    seen = asyncio.Event()
+
+    def on_skip(event: RunSkipped) -> None:
+        skipped.append(event)
+        seen.set()
+
+    again = Scheduler(coordinator=RedisCoordinator(redis_server.url, namespace=namespace))
+    again.subscribe(on_skip, RunSkipped)
+    again.add_job(Job.oneshot(at).do(once, name="migrate"))
+    async with again:
+        await asyncio.wait_for(seen.wait(), 10)
+    assert len(runs) == 1
+    assert [e.reason for e in skipped] == ["not_claimed"]
+
+
+async def test_run_now_runs_on_this_instance_without_a_claim(
+    redis_server: RedisServer, namespace: str, raw: Redis
+) -> None:
+    async def manual(ctx: Context) -> int:
+        return ctx.attempt
+
+    scheduler = Scheduler(coordinator=RedisCoordinator(redis_server.url, namespace=namespace))
+    job_id = scheduler.add_job(Job.every(timedelta(hours=1)).do(manual, name="manual"))
+    async with scheduler:
+        assert await scheduler.run_now(job_id) == 1
+        assert await scheduler.run_now(job_id) == 1  # an explicit call always runs
+    assert await raw.keys(f"beat:{namespace}:occ:*") == []  # nothing was claimed

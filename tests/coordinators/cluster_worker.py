@@ -15,6 +15,11 @@ append-only file per process, one ``os.write`` per line (so a SIGKILL loses no f
     down,<pid> / up,<pid>                        coordinator unavailable / recovered
     calls,<pid>,<claim calls>                    at exit: round trips spent claiming
 
+``kinds`` (optional, e.g. ``["every", "cron", "cycle"]``) replaces those jobs by ``jobs`` jobs
+of each kind named ``<kind><nnn>``, every ``period`` seconds (2 by default): ``Job.every``,
+an extended cron ``*/period`` on the seconds field, and a cycle from ``start``. ``skew``
+(seconds) shifts this process's wall clock, as a host whose clock is off would.
+
 ``backend`` may be ``"none"``: no coordinator (every instance runs every fire; the
 benchmark's baseline).
 """
@@ -40,7 +45,18 @@ from beat import (
     RunSkipped,
     Scheduler,
 )
+from beat._clock import SystemClock
 from beat.coordinators import Coordinator
+
+
+class SkewedClock(SystemClock):
+    """The system clock, ``skew`` seconds off (a host whose NTP is behind or ahead)."""
+
+    def __init__(self, skew: float) -> None:
+        self.skew = skew
+
+    def time(self) -> float:
+        return time.time() + self.skew
 
 
 class Record:
@@ -113,11 +129,23 @@ async def main(config: dict[str, Any]) -> None:
         coordinator.claim = counting(coordinator.claim)  # type: ignore[method-assign]
         if hasattr(coordinator, "claim_many"):
             coordinator.claim_many = counting(coordinator.claim_many)  # type: ignore[method-assign]
-    scheduler = Scheduler(coordinator=coordinator)
+    skew = float(config.get("skew", 0.0))
+    scheduler = Scheduler(coordinator=coordinator, clock=SkewedClock(skew) if skew else None)
     scheduler.subscribe(on_event)
+    kinds = config.get("kinds")
+    period = int(config.get("period", 2))
     for i in range(config["jobs"]):
-        job = Job.cycle(start, interval).end_at(end).do(run, work, name=f"job{i:03d}")
-        scheduler.add_job(job)
+        if not kinds:
+            job = Job.cycle(start, interval).end_at(end).do(run, work, name=f"job{i:03d}")
+            scheduler.add_job(job)
+            continue
+        builders = {
+            "every": Job.every(timedelta(seconds=period)),
+            "cron": Job.cron(f"*/{period} * * * * *", extended=True),
+            "cycle": Job.cycle(start, timedelta(seconds=period)).end_at(end),
+        }
+        for kind in kinds:
+            scheduler.add_job(builders[kind].do(run, work, name=f"{kind}{i:03d}"))
     long = config.get("long")
     if long:
         at = datetime.fromtimestamp(long["at"], UTC)

@@ -294,11 +294,18 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
     )
 
 
+# One encoder for every value stored: json.dumps with options builds a new encoder per call,
+# a third of the cost for a small value (measured 5.8 → 3.7 µs for `[i]`).
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_json(value: Any, where: str) -> str:
     """JSON text of ``value``; :class:`SerializationError` unless it is plain JSON."""
+    if not value and type(value) is dict:  # no kwargs, no meta: the common case
+        return "{}"
     _check_json(value, where, [])
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - checked above
         raise SerializationError(f"{where}: {exc}") from exc
 

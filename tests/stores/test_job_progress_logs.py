@@ -99,7 +99,10 @@ async def test_progress_of_a_run_taken_over_is_refused(
 
     job = await enqueue(store, "slow")
     clock = FakeClock()  # no heartbeat happens unless this clock moves
-    await start(workers, store, registry(make_task(slow, "slow")), clock=clock, lease=5)
+    # One slot, held by the run: the worker cannot re-claim its own expired job first.
+    await start(
+        workers, store, registry(make_task(slow, "slow")), clock=clock, lease=5, concurrency=1
+    )
     await asyncio.wait_for(started.wait(), 10)
     await harness.advance(6)  # the lease expired: another worker takes the job
     thief = await claim_one(store, "thief", tasks=("slow",), lease=60)

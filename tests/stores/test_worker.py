@@ -386,7 +386,11 @@ async def test_worker_whose_job_was_taken_over_is_refused_and_logs(
         return "late"
 
     job = await enqueue(store, "t")
-    worker = await start(workers, store, registry(make_task(t, "t")), clock=clock, lease=5)
+    # One slot, held by the run: the worker cannot re-claim its own expired job before the
+    # thief does (it would, with a free slot, on its next poll).
+    worker = await start(
+        workers, store, registry(make_task(t, "t")), clock=clock, lease=5, concurrency=1
+    )
     await asyncio.wait_for(started.wait(), 10)
     await harness.advance(6)
     taken = await claim_one(store, "thief", lease=60)
@@ -418,7 +422,13 @@ async def test_heartbeat_reporting_lost_stops_the_run(
 
     job = await enqueue(store, "t")
     worker = await start(
-        workers, store, registry(make_task(t, "t")), clock=clock, lease=5, heartbeat=1
+        workers,
+        store,
+        registry(make_task(t, "t")),
+        clock=clock,
+        lease=5,
+        heartbeat=1,
+        concurrency=1,  # its one slot is busy: it cannot re-claim the job before the thief
     )
     await asyncio.wait_for(started.wait(), 10)
     await harness.advance(6)

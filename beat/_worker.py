@@ -302,6 +302,10 @@ class _Run:
         r = self.record
         return f"job {r.id} ({r.task}) attempt {r.attempt}"
 
+    def __str__(self) -> str:
+        # Log arguments pass the run itself: formatted only if the record is emitted.
+        return self.describe()
+
 
 @dataclass(frozen=True, slots=True)
 class _Completion:
@@ -753,7 +757,7 @@ class Worker:
         run.main = asyncio.create_task(self._run(run), name=f"beat-job:{record.id}")
 
     async def _run(self, run: _Run) -> None:
-        log.debug("%s started on %s", run.describe(), self._name)
+        log.debug("%s started on %s", run, self._name)
         run.exec_task = asyncio.create_task(self._execute(run))
         try:
             # Only exec_task is ever cancelled by the worker; recording is never interrupted.
@@ -860,7 +864,7 @@ class Worker:
 
     # -- outcomes ----------------------------------------------------------------------------
     async def _settle(self, run: _Run, outcome: _Outcome) -> None:
-        record, what = run.record, run.describe()
+        record, what = run.record, run  # formatted lazily, by the log record
         duration = run.ended - run.started
         if isinstance(outcome, _Stopped):
             if outcome.reason == "lost":

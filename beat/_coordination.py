@@ -24,9 +24,9 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._clock import Clock
 from ._exceptions import CoordinatorUnavailableError
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ClaimGate"]
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 logger = logging.getLogger("beat.coordination")
 
 # The probe's backoff while the backend is unreachable: first pause, growth factor, longest
@@ -53,9 +56,10 @@ _RETRY_FIRST = 0.1
 _RETRY_FACTOR = 2.0
 _RETRY_CAP = 0.5
 _RETRY_JITTER = 0.5
-# Claims asked for in one loop iteration go to the backend together, at most this many per
-# call (one round trip each: a pipeline on Redis, one statement on PostgreSQL).
-_CLAIM_BATCH = 1000
+# Claims asked for (and outcomes of runs ended) in one loop iteration go to the backend
+# together, at most this many per call (one round trip each: a pipeline on Redis, one
+# statement on PostgreSQL).
+_BATCH = 1000
 # Jobs that ran here recently, by name, so a run re-claimed after its owner died can be
 # adopted even when the job left this scheduler (a fired Oneshot retires at once).
 _RECENT_JOBS = 1024
@@ -98,7 +102,12 @@ class ClaimGate:
         self._recent: OrderedDict[str, JobState] = OrderedDict()
         self._active: dict[asyncio.Task[Any], Claim] = {}  # runs holding a claim, for renewal
         self._helpers: set[asyncio.Task[Any]] = set()  # lease upkeep, catch-ups, late finishes
-        self._batch = _ClaimBatcher(coordinator, self._helpers)
+        self._claims: _Batcher[Occurrence, Claim | None] = _Batcher(
+            coordinator.claim_many, self._helpers
+        )
+        self._finishes: _Batcher[tuple[Claim, Outcome, str | None], None] = _Batcher(
+            self._finish_many, self._helpers
+        )
         self._opened = False
         self._added_early: list[JobState] = []  # added after start, before open finished
 
@@ -176,7 +185,7 @@ class ClaimGate:
             self._reporter.skipped(state, when, "coordinator_down")
             return
         try:
-            claim = await self._batch.claim(coordinator.occurrence(state.job.name, from_us(when)))
+            claim = await self._claims(coordinator.occurrence(state.job.name, from_us(when)))
         except Exception as exc:
             # Unavailable, or any other backend failure: the claim did not happen, so the
             # occurrence must not run (the safe side).
@@ -223,9 +232,13 @@ class ClaimGate:
 
     async def _finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
         try:
-            await self.coordinator.finish(claim, outcome, error)
+            await self._finishes((claim, outcome, error))
         except Exception as exc:
             logger.warning("could not record the outcome of %s: %s", claim.occurrence.key, exc)
+
+    async def _finish_many(self, items: list[tuple[Claim, Outcome, str | None]]) -> list[None]:
+        await self.coordinator.finish_many(items)
+        return [None] * len(items)
 
     # -- leases ------------------------------------------------------------------------------
     async def _keep_leases(self) -> None:
@@ -325,27 +338,32 @@ class ClaimGate:
             self._reporter.coordinator_recovered(outage)
 
 
-class _ClaimBatcher:
-    """Turns the claims of one loop iteration into one :meth:`Coordinator.claim_many` call.
+class _Batcher(Generic[T, R]):
+    """Turns the calls of one loop iteration into one ``send(items)`` call.
 
-    Fires due at the same instant start their claim tasks in the same loop iteration; each
-    :meth:`claim` queues its occurrence and the first schedules a flush with ``call_soon``,
-    which runs after every task of that iteration took its first step. So N occurrences due
-    together cost ``ceil(N / _CLAIM_BATCH)`` round trips instead of N. A lone fire waits for
-    one extra loop iteration, nothing more.
+    Fires due at the same instant start their claim tasks in the same loop iteration (and
+    runs that end together finish in one); each call queues its item and the first schedules
+    a flush with ``call_soon``, which runs after every task of that iteration took its step.
+    So N items cost ``ceil(N / _BATCH)`` round trips instead of N; a lone call waits one
+    extra loop iteration, nothing more. ``send`` answers every item, in order; its error
+    is every item's error.
     """
 
-    def __init__(self, coordinator: Coordinator, helpers: set[asyncio.Task[Any]]) -> None:
-        self._coordinator = coordinator
+    def __init__(
+        self,
+        send: Callable[[list[T]], Awaitable[Sequence[R]]],
+        helpers: set[asyncio.Task[Any]],
+    ) -> None:
+        self._send_batch = send
         self._helpers = helpers
         # Invariant: non-empty only while a flush is scheduled (_flush_pending).
-        self._pending: list[tuple[Occurrence, asyncio.Future[Claim | None]]] = []
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flush_pending = False
 
-    def claim(self, occurrence: Occurrence) -> asyncio.Future[Claim | None]:
+    def __call__(self, item: T) -> asyncio.Future[R]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Claim | None] = loop.create_future()
-        self._pending.append((occurrence, future))
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
         if not self._flush_pending:
             self._flush_pending = True
             loop.call_soon(self._flush)
@@ -354,24 +372,24 @@ class _ClaimBatcher:
     def _flush(self) -> None:
         self._flush_pending = False
         pending, self._pending = self._pending, []
-        for start in range(0, len(pending), _CLAIM_BATCH):
-            spawn(self._helpers, self._send(pending[start : start + _CLAIM_BATCH]))
+        for start in range(0, len(pending), _BATCH):
+            spawn(self._helpers, self._send(pending[start : start + _BATCH]))
 
-    async def _send(self, batch: list[tuple[Occurrence, asyncio.Future[Claim | None]]]) -> None:
+    async def _send(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            claims = await self._coordinator.claim_many([occurrence for occurrence, _ in batch])
-            if len(claims) != len(batch):
+            answers = await self._send_batch([item for item, _ in batch])
+            if len(answers) != len(batch):
                 raise CoordinatorUnavailableError(
-                    f"claim_many answered {len(claims)} of {len(batch)} occurrences"
+                    f"the coordinator answered {len(answers)} of {len(batch)} items"
                 )
         except Exception as exc:
             for _, future in batch:
-                if not future.done():  # a claim task cancelled meanwhile (shutdown)
+                if not future.done():  # a task cancelled meanwhile (shutdown)
                     future.set_exception(exc)
             return
-        for (_, future), claim in zip(batch, claims, strict=True):
+        for (_, future), answer in zip(batch, answers, strict=True):
             if not future.done():
-                future.set_result(claim)
+                future.set_result(answer)
 
 
 def _spec(state: JobState) -> JobSpec:

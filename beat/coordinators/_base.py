@@ -110,6 +110,13 @@ class Coordinator(abc.ABC):
     async def finish(self, claim: Claim, outcome: Outcome, error: str | None) -> None:
         """Record how the claimed run ended."""
 
+    async def finish_many(self, items: Sequence[tuple[Claim, Outcome, str | None]]) -> None:
+        """:meth:`finish` for each ``(claim, outcome, error)``. The scheduler records the runs
+        that end together through this; backends should do it in one round trip (this
+        default makes one per run)."""
+        for claim, outcome, error in items:
+            await self.finish(claim, outcome, error)
+
     async def renew(self, claim: Claim) -> bool:
         """Extend a lease; ``False`` if the claim was lost (another owner took it)."""
         return True

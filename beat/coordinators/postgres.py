@@ -288,6 +288,22 @@ class PostgresCoordinator(Coordinator):
             error,
         )
 
+    async def finish_many(self, items: Sequence[tuple[Claim, Outcome, str | None]]) -> None:
+        """:meth:`finish` for many runs in one statement."""
+        if not items:
+            return
+        await self._call(
+            "execute",
+            self._tables.finish_many,
+            self.namespace,
+            [claim.occurrence.job for claim, _, _ in items],
+            [claim.occurrence.fire_time for claim, _, _ in items],
+            [claim.attempt for claim, _, _ in items],
+            [outcome.value for _, outcome, _ in items],
+            [error for _, _, error in items],
+            self.owner,
+        )
+
     async def renew(self, claim: Claim) -> bool:
         if self.lease is None:
             return True
@@ -451,6 +467,14 @@ class _Tables:
         self.finish = f"""
             UPDATE {runs} SET status = $6, error = $7, finished_at = now(), lease_expires = NULL
             WHERE namespace = $1 AND job = $2 AND fire_time = $3 AND owner = $4 AND attempt = $5"""
+        # finish() for many runs of this namespace and owner in one statement.
+        self.finish_many = f"""
+            UPDATE {runs} AS r SET status = u.status, error = u.error, finished_at = now(),
+                lease_expires = NULL
+            FROM unnest($2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::text[])
+                AS u(job, fire_time, attempt, status, error)
+            WHERE r.namespace = $1 AND r.job = u.job AND r.fire_time = u.fire_time
+              AND r.owner = $7 AND r.attempt = u.attempt"""
         self.renew = f"""
             UPDATE {runs} SET lease_expires = now() + make_interval(secs => $6::float8)
             WHERE namespace = $1 AND job = $2 AND fire_time = $3 AND owner = $4

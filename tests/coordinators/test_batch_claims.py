@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from beat import Context, Job, RunSkipped, Scheduler
+from beat import Context, Job, Outcome, RunSkipped, Scheduler
 from beat.coordinators import Claim, Coordinator, Occurrence
 from beat.coordinators.postgres import PostgresCoordinator
 from beat.coordinators.redis import RedisCoordinator
@@ -46,8 +46,20 @@ class Counting:
         self.inner = inner
         self.batches: list[int] = []
         self.singles = 0
+        self.finish_batches: list[int] = []
+        self.finish_singles = 0
         inner_claim_many = inner.claim_many
         inner_claim = inner.claim
+        inner_finish_many = inner.finish_many
+        inner_finish = inner.finish
+
+        async def finish_many(items: Sequence[tuple[Claim, Outcome, str | None]]) -> None:
+            self.finish_batches.append(len(items))
+            await inner_finish_many(items)
+
+        async def finish(claim: Claim, outcome: Outcome, error: str | None) -> None:
+            self.finish_singles += 1
+            await inner_finish(claim, outcome, error)
 
         async def claim_many(occurrences: Sequence[Occurrence]) -> list[Claim | None]:
             self.batches.append(len(occurrences))
@@ -59,6 +71,8 @@ class Counting:
 
         inner.claim_many = claim_many  # type: ignore[method-assign]
         inner.claim = claim  # type: ignore[method-assign]
+        inner.finish_many = finish_many  # type: ignore[method-assign]
+        inner.finish = finish  # type: ignore[method-assign]
 
 
 async def test_claim_many_answers_in_order_and_each_occurrence_once(factory: Factory) -> None:
@@ -110,10 +124,60 @@ async def test_occurrences_due_together_are_claimed_in_one_call_each_run_once(
     occurrences = [(name, when) for _, name, when in ran]
     assert len(occurrences) == len(set(occurrences)) == 2 * JOBS  # each once, none lost
     assert {e.reason for e in lost} == {"not_claimed"}
-    for counter in counters:
+    for instance, counter in enumerate(counters):
         assert counter.singles == 0
         # Two instants, JOBS occurrences each: one call per instant and instance.
         assert counter.batches == [JOBS, JOBS]
+        # The outcomes of the runs it won are recorded in batches too, never one by one.
+        assert counter.finish_singles == 0
+        assert sum(counter.finish_batches) == sum(1 for i, _, _ in ran if i == instance)
+        assert len(counter.finish_batches) <= 4
+
+
+async def test_finish_many_records_every_outcome(factory: Factory) -> None:
+    a = factory()
+    await a.open([])
+    try:
+        occurrences = [a.occurrence(f"f{i}", T0 + i * S) for i in range(3)]
+        claims = [c for c in await a.claim_many(occurrences) if c is not None]
+        assert len(claims) == 3
+        await a.finish_many([])
+        await a.finish_many(
+            [
+                (claims[0], Outcome.SUCCEEDED, None),
+                (claims[1], Outcome.FAILED, "ValueError: boom"),
+                (claims[2], Outcome.TIMED_OUT, "timed out"),
+            ]
+        )
+        assert await _outcomes(a, occurrences) == [
+            ("succeeded", None),
+            ("failed", "ValueError: boom"),
+            ("timed_out", "timed out"),
+        ]
+    finally:
+        await a.close()
+
+
+async def _outcomes(
+    coordinator: Coordinator, occurrences: list[Occurrence]
+) -> list[tuple[str, str | None]]:
+    """What the backend stored for each occurrence: (outcome, error)."""
+    if isinstance(coordinator, RedisCoordinator):
+        client = coordinator._require_client()
+        found = []
+        for occurrence in occurrences:
+            value = await client.get(coordinator.key(occurrence))
+            _, outcome, *error = value.decode().split(" ", 2)
+            found.append((outcome, error[0] if error else None))
+        return found
+    assert isinstance(coordinator, PostgresCoordinator)
+    rows = await coordinator._call(
+        "fetch",
+        f"SELECT job, status, error FROM {coordinator._tables.runs}"
+        " WHERE namespace = $1 ORDER BY job",
+        coordinator.namespace,
+    )
+    return [(row["status"], row["error"]) for row in rows]
 
 
 async def test_a_failed_batch_skips_every_occurrence_in_it_safely(

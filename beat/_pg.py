@@ -9,12 +9,30 @@ so releasing only needs to make sure no transaction is left open.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
-__all__ = ["release_without_reset"]
+from asyncpg.exceptions import InternalClientError  # type: ignore[import-untyped]
+
+__all__ = ["discard_if_cut_short", "release_without_reset"]
+
+T = TypeVar("T")
 
 
 async def release_without_reset(conn: Any) -> None:
     """The pool's ``reset`` hook: roll back a transaction left open, send nothing else."""
     if conn.is_in_transaction():
         await conn.execute("ROLLBACK")
+
+
+async def discard_if_cut_short(conn: Any, call: Awaitable[T]) -> T:
+    """Await ``call``, a query on the pooled ``conn``. If it is cut short (cancelled: a
+    timeout or a shutdown) or the driver finds the connection mid-operation, terminate the
+    connection so the pool replaces it: ``release_without_reset`` sends nothing that would
+    wait out an operation still in flight, so such a connection must not be lent again."""
+    try:
+        return await call
+    except (asyncio.CancelledError, InternalClientError):
+        conn.terminate()
+        raise

@@ -70,7 +70,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from .._exceptions import CoordinatorConfigError, CoordinatorUnavailableError
 from .._history import Outcome
-from .._pg import release_without_reset
+from .._pg import discard_if_cut_short, release_without_reset
 from ._base import Claim, Coordinator, JobSpec, Occurrence, redact
 
 __all__ = ["PostgresCoordinator"]
@@ -371,7 +371,8 @@ class PostgresCoordinator(Coordinator):
         try:
             # Bounds the wait for a pooled connection too (a reconnect during an outage).
             async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
-                return await getattr(conn, method)(query, *args)
+                call = getattr(conn, method)(query, *args)
+                return await discard_if_cut_short(conn, call)
         except _UNAVAILABLE as exc:
             if isinstance(exc, _CONNECTION_LOST):
                 # After a server restart every pooled connection is dead: replace them all

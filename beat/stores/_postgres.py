@@ -59,7 +59,7 @@ from uuid import UUID
 import asyncpg  # type: ignore[import-untyped]
 
 from .._exceptions import InvalidJobError
-from .._pg import release_without_reset
+from .._pg import discard_if_cut_short, release_without_reset
 from ._base import (
     JSON,
     LEASE_EXPIRED,
@@ -682,7 +682,8 @@ class PostgresStore(Store):
             raise StoreUnavailableError("the PostgreSQL store is not open")
         try:
             async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
-                return await getattr(conn, method)(self._sql[name], *args)
+                call = getattr(conn, method)(self._sql[name], *args)
+                return await discard_if_cut_short(conn, call)
         except _UNAVAILABLE as exc:
             if isinstance(exc, _CONNECTION_LOST):
                 await pool.expire_connections()
@@ -963,7 +964,7 @@ class PostgresStore(Store):
                 raise StoreUnavailableError("the PostgreSQL store is not open")
             try:
                 async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
-                    return await fn(conn, *args)
+                    return await discard_if_cut_short(conn, fn(conn, *args))
             except _UNAVAILABLE as exc:
                 if isinstance(exc, _CONNECTION_LOST):
                     await pool.expire_connections()

@@ -737,12 +737,6 @@ class Worker:
 
     # -- running -----------------------------------------------------------------------------
     def _start_run(self, record: JobRecord) -> None:
-        if (record.id, record.attempt) in self._running:
-            # The same execution claimed again: the database lost our claim's unflushed
-            # commit in a crash (claims commit without waiting for the disk, see
-            # docs/stores.md) and handed the job back to us under the same attempt. The
-            # run already in progress is that execution; do not start a second one.
-            return
         if self._observers:
             self._observe_claim(record)
         task = self._tasks.get(record.task)

@@ -244,13 +244,10 @@ _COLUMNS = """id, seq, task, args, kwargs, queue, priority,
 _FENCE = "id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'"
 _RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt < max_attempts)"
 
-# Claims commit without waiting for their WAL flush (synchronous_commit off for that one
-# transaction); every other transition waits as usual. A claim is the one write whose loss
-# costs nothing new: if the server crashes before the flush (at most ~3 × wal_writer_delay,
-# and any later flushed commit flushes it too), the job is back to queued at its previous
-# attempt and runs again, exactly as after a worker crash, and the first execution's outcome
-# is refused by fencing unless the same worker claims it again, in which case the worker
-# keeps the run it has. It saves one disk flush on the path from enqueue to start.
+# Claims wait for their WAL flush like every transition. (SQLite claims do not, see
+# _CLAIM_SYNCHRONOUS there: a lost claim can only come with the host's crash, which stops
+# every worker too. Here the workers on other hosts outlive a database crash, and a lost
+# claim would let a second worker start the job while the first still runs it.)
 _SQL = {
     "lock": "SELECT pg_advisory_xact_lock(hashtext($1))",
     "create_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
@@ -319,14 +316,10 @@ _SQL = {
             SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT $3
-        ), unflushed AS (
-            -- This transaction commits without waiting for its WAL flush (see the note on
-            -- claims above _SQL): set_config(..., true) lasts until the commit.
-            SELECT set_config('synchronous_commit', 'off', true)
         )
         UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
             started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
-        FROM candidates CROSS JOIN unflushed WHERE id = cid
+        FROM candidates WHERE id = cid
         RETURNING {_COLUMNS}""",
     "heartbeat": """
         UPDATE {s}.beat_jobs AS j

@@ -99,10 +99,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 # Claims commit without flushing to disk (WAL + NORMAL: durable across a process crash, not a
-# power loss). A claim lost in a power loss leaves the job queued at its previous attempt: it
-# runs again, as after a worker crash, and fencing refuses the first execution's outcome
-# (the worker keeps its run if it wins the same execution back). Every other transition
-# keeps the configured level. It saves one disk flush between enqueue and start.
+# power loss or an OS crash). Such a crash stops every process of the host, so every worker
+# sharing the file: a lost claim then leaves the job queued at its previous attempt and it
+# runs again after the restart, exactly as after a worker crash, never twice at once. Every
+# other transition keeps the configured level. It saves one disk flush between enqueue and
+# start. (PostgresStore does not do this: its workers outlive the database's crash.)
 _CLAIM_SYNCHRONOUS = {"OFF": "OFF", "NORMAL": "NORMAL", "FULL": "NORMAL", "EXTRA": "NORMAL"}
 
 # Every statement of the backend. Named parameters; lists are passed as JSON text and read

@@ -12,10 +12,6 @@ test_history_stays_bounded_over_100k_runs``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +25,7 @@ from beat.stores import JobStatus, MemoryStore, NewJob, PruneRule, SQLiteStore, 
 from beat.testing import FakeClock
 from tests.coordinators.conftest import PostgresServer
 
+from ._processes import run_together
 from ._util import claim_one
 from .conftest import Harness
 from .test_worker import eventually, registry, start, workers
@@ -127,40 +124,12 @@ async def test_rules_travel_as_json_and_back() -> None:
 
 
 PRUNE_WORKER = Path(__file__).with_name("prune_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_pruners(kind: str, target: str, schema: str, count: int = 3) -> list[str]:
     """Start ``count`` prune_worker.py processes together; the names they report."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(PRUNE_WORKER), kind, target, schema, f"p{n}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for n in range(count)
-    ]
-    try:
-        for proc in procs:  # all opened their store: start them together
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        names = []
-        for proc in procs:
-            out, _ = proc.communicate(timeout=60)
-            assert proc.returncode == 0, out
-            names.append(json.loads(out.strip().splitlines()[-1])["name"])
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return names
+    reports = run_together(PRUNE_WORKER, [[kind, target, schema, f"p{n}"] for n in range(count)])
+    return [report["name"] for report in reports]
 
 
 @pytest.mark.slow

@@ -62,7 +62,7 @@ from ._units import positive_seconds, seconds_to_us, us_to_seconds
 from ._worker import Worker
 from .coordinators._base import Coordinator
 from .stores import Store
-from .stores._base import PruneRule
+from .stores._base import PruneRule, Unique
 
 __all__ = ["JobInfo", "Scheduler", "Statistics"]
 
@@ -418,6 +418,7 @@ class Scheduler:
         retries: int = 3,
         backoff: Backoff | None = None,
         timeout: float | timedelta | None = None,
+        unique: Unique | None = None,
     ) -> Callable[[TaskFunction[P]], Task[P]]: ...
 
     def task(  # type: ignore[misc]  # mypy misreads the ParamSpec-only overload 2 on a method
@@ -431,9 +432,11 @@ class Scheduler:
         retries: int = 3,
         backoff: Backoff | None = None,
         timeout: float | timedelta | None = None,
+        unique: Unique | None = None,
     ) -> Task[P] | Callable[[TaskFunction[P]], Task[P]]:
         """``@scheduler.task(name=..., retries=..., backoff=..., timeout=..., queue=...,
-        priority=...)``: register a function as a task (see :func:`beat.task`).
+        priority=..., unique=...)``: register a function as a task (see :func:`beat.task`,
+        whose options these are).
 
         With a store, this scheduler's worker runs the task's jobs and
         ``await the_task.enqueue(...)`` stores one through :attr:`client`.
@@ -447,6 +450,7 @@ class Scheduler:
                 retries=retries,
                 backoff=backoff,
                 timeout=timeout,
+                unique=unique,
             )(f)
             return self.add_task(made)
 

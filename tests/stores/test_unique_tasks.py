@@ -87,3 +87,20 @@ async def test_a_bad_unique_is_refused_at_the_call_and_stores_nothing(store: Sto
     with pytest.raises(InvalidJobError, match="unique"):
         task(name="x", unique={"key": "k"})(sync_account.fn)  # type: ignore[arg-type]
     assert await client.list() == []
+
+
+async def test_scheduler_task_takes_unique_like_beat_task(store: Store) -> None:
+    from beat import Scheduler
+
+    scheduler = Scheduler(store=store)
+
+    @scheduler.task(name="sync", unique=Unique(key="account-7"))
+    async def sync(ctx: Any, account: int) -> None:
+        pass
+
+    assert sync.policy.unique == Unique(key="account-7")
+    first = await sync.enqueue(7)
+    second = await sync.enqueue(8)  # same key: the stored job is returned
+    assert (first.conflict, second.conflict) == (False, True)
+    assert second.id == first.id
+    assert len(await store.list_jobs(task="sync")) == 1

@@ -279,68 +279,29 @@ _SQL = {
                                   delay, meta, unique_key, ord)
         ORDER BY u.ord
         RETURNING {_COLUMNS}""",
-    # One statement: expired leases that must not run again end (out of attempts: dead;
-    # cancellation requested: cancelled), then due rows are locked, skipping rows other
-    # claimers hold, and taken.
-    "claim": f"""
-        WITH expired AS (
-            UPDATE {{s}}.beat_jobs SET
-                status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
-                finished_at = now(), lease_expires_at = NULL,
-                error_type = CASE WHEN cancel_requested THEN error_type ELSE $6 END,
-                error_message = CASE WHEN cancel_requested THEN error_message
-                    ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
-                error_traceback = CASE WHEN cancel_requested THEN error_traceback END
-            WHERE status = 'running' AND lease_expires_at < now()
-              AND (cancel_requested OR attempt >= max_attempts)
-              AND queue = ANY($1::text[]) AND task = ANY($2::text[])
-            RETURNING 1
-        ), due AS (
-            -- The common case, apart so it can walk beat_jobs_due in order and stop at $3.
-            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
-            WHERE status = 'queued' AND queue = ANY($1::text[]) AND task = ANY($2::text[])
-              AND scheduled_at <= now()
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        ), orphaned AS (
-            -- Runs whose worker stopped renewing (beat_jobs_leases finds them).
-            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
-            WHERE status = 'running' AND lease_expires_at < now()
-              AND attempt < max_attempts AND NOT cancel_requested
-              AND queue = ANY($1::text[]) AND task = ANY($2::text[])
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        ), candidates AS (
-            SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-        )
-        UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
-            started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
-        FROM candidates WHERE id = cid
-        RETURNING {_COLUMNS}""",
+    # "claim" and "claim_any" are built by _claim_sql, below the table.
     "heartbeat": """
         UPDATE {s}.beat_jobs AS j
         SET lease_expires_at = now() + make_interval(secs => $4::float8)
         FROM unnest($1::uuid[], $2::int[]) AS p(pid, pattempt)
-        WHERE j.id = p.pid AND j.attempt = p.pattempt AND j.worker = $3
-          AND j.status = 'running'
+        WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
+          AND j.worker = $3 AND j.status = 'running'
         RETURNING j.id, j.cancel_requested""",
     "complete": f"""
         UPDATE {{s}}.beat_jobs SET status = 'succeeded', result = $4::json,
             finished_at = now(), lease_expires_at = NULL
         WHERE {_FENCE} RETURNING status""",
-    # One statement for a batch; each item fenced like "complete". The row trigger still
+    # One statement for a batch; each item fenced like "complete". "id = ANY" steers the
+    # planner to the primary key (joining the batch against every running row instead costs
+    # O(running)). The row trigger still
     # notifies beat_finished once per job id, all delivered at the one commit.
     "complete_many": """
         UPDATE {s}.beat_jobs AS j SET status = 'succeeded', result = p.result::json,
             finished_at = now(), lease_expires_at = NULL
         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[])
              AS p(pid, pattempt, pworker, result)
-        WHERE j.id = p.pid AND j.attempt = p.pattempt AND j.worker = p.pworker
-          AND j.status = 'running'
+        WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
+          AND j.worker = p.pworker AND j.status = 'running'
         RETURNING j.id, j.attempt, j.worker""",
     "fail": f"""
         UPDATE {{s}}.beat_jobs SET
@@ -491,6 +452,60 @@ _SQL = {
         UPDATE {s}.beat_schedules SET last_instant = $2
         WHERE name = $1 AND (last_instant IS NULL OR last_instant < $2) RETURNING name""",
 }
+
+def _claim_sql(queue: str) -> str:
+    """The claim statement, with ``queue`` as the queue condition on ``$1``.
+
+    One statement: expired leases that must not run again end (out of attempts: dead;
+    cancellation requested: cancelled), then due rows are locked, skipping rows other
+    claimers hold, and taken. With one queue (``queue = $1``) the due rows come off
+    ``beat_jobs_due`` already in claim order and the scan stops after ``$3``; with several
+    (``queue = ANY($1)``) PostgreSQL reads every queued row of those queues and sorts them,
+    so its cost grows with the backlog.
+    """
+    return f"""
+        WITH expired AS (
+            UPDATE {{s}}.beat_jobs SET
+                status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
+                finished_at = now(), lease_expires_at = NULL,
+                error_type = CASE WHEN cancel_requested THEN error_type ELSE $6 END,
+                error_message = CASE WHEN cancel_requested THEN error_message
+                    ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
+                error_traceback = CASE WHEN cancel_requested THEN error_traceback END
+            WHERE status = 'running' AND lease_expires_at < now()
+              AND (cancel_requested OR attempt >= max_attempts)
+              AND {queue} AND task = ANY($2::text[])
+            RETURNING 1
+        ), due AS (
+            -- The common case, apart so it can walk beat_jobs_due in order and stop at $3.
+            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
+            WHERE status = 'queued' AND {queue} AND task = ANY($2::text[])
+              AND scheduled_at <= now()
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        ), orphaned AS (
+            -- Runs whose worker stopped renewing (beat_jobs_leases finds them).
+            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
+            WHERE status = 'running' AND lease_expires_at < now()
+              AND attempt < max_attempts AND NOT cancel_requested
+              AND {queue} AND task = ANY($2::text[])
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
+            FOR UPDATE SKIP LOCKED
+        ), candidates AS (
+            SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT $3
+        )
+        UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
+            started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
+        FROM candidates WHERE id = cid
+        RETURNING {_COLUMNS}"""
+
+
+_SQL["claim"] = _claim_sql("queue = $1::text")
+_SQL["claim_any"] = _claim_sql("queue = ANY($1::text[])")
 
 
 def _record(row: Any) -> JobRecord:
@@ -736,8 +751,12 @@ class PostgresStore(Store):
         queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
         if not queue_list or not task_list:
             return []
+        if len(queue_list) == 1:
+            name, queue_arg = "claim", queue_list[0]
+        else:
+            name, queue_arg = "claim_any", queue_list
         rows = await self._call(
-            "fetch", "claim", queue_list, task_list, limit, worker, float(lease), LEASE_EXPIRED
+            "fetch", name, queue_arg, task_list, limit, worker, float(lease), LEASE_EXPIRED
         )
         rows = sorted(rows, key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
         return [_record(row) for row in rows]

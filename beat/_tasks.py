@@ -94,6 +94,9 @@ class TaskOptions:
                 raise InvalidJobError(
                     f"unique must be a beat.stores.Unique(...), got {self.unique!r}"
                 )
+        canonical = (timeout, type(timeout), delay, type(delay))
+        if canonical == (self.timeout, type(self.timeout), self.delay, type(self.delay)):
+            return self  # the common case (a task's own options): no copy
         return replace(self, timeout=timeout, delay=delay)
 
 

@@ -246,7 +246,7 @@ class PreparedUnique:
     replace: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # internal, never changed: frozen would only slow construction
 class PreparedJob:
     """A validated :class:`NewJob` with its id and JSON text, ready to store."""
 
@@ -310,7 +310,7 @@ def encode_json(value: Any, where: str) -> str:
         raise SerializationError(f"{where}: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # internal, never changed: frozen would only slow construction
 class PreparedResult:
     """One item of :meth:`Store.complete_many` whose result is valid JSON, encoded."""
 
@@ -463,6 +463,33 @@ def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
             )
         )
     return prepared
+
+
+def decode_json(text: str) -> Any:
+    """The value of stored JSON text (the empty object, the usual kwargs and meta, without
+    calling the parser)."""
+    return {} if text == "{}" else json.loads(text)
+
+
+def enqueued_record(job: PreparedJob, scheduled_at: datetime, created_at: datetime) -> JobRecord:
+    """The record of a job just stored from ``job``, given the two times the store set
+    (``created_at`` is the store's clock at the insert): built from what was sent, not read
+    back, so an enqueue does not decode what it just encoded."""
+    return JobRecord(
+        id=job.id,
+        task=job.task,
+        args=json.loads(job.args),
+        kwargs=decode_json(job.kwargs),
+        queue=job.queue,
+        priority=job.priority,
+        status=JobStatus.SCHEDULED if scheduled_at > created_at else JobStatus.QUEUED,
+        attempt=0,
+        max_attempts=job.max_attempts,
+        scheduled_at=scheduled_at,
+        created_at=created_at,
+        meta=decode_json(job.meta),
+        unique_key=None if job.unique is None else job.unique.key,
+    )
 
 
 def check_paused(value: Any) -> bool:

@@ -51,6 +51,7 @@ from ._base import (
     JobStatus,
     LogEntry,
     NewJob,
+    PreparedJob,
     PreparedUnique,
     PruneRule,
     Store,
@@ -66,6 +67,7 @@ from ._base import (
     clean_text,
     derive_status,
     encode_json,
+    enqueued_record,
     prepare_instance,
     prepare_jobs,
     prepare_logs,
@@ -204,8 +206,7 @@ _SQL = {
         INSERT INTO beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
                                max_attempts, scheduled_at, created_at, meta, unique_key)
         VALUES (:id, :task, :args, :kwargs, :queue, :priority, 'queued', 0,
-                :max_attempts, :scheduled_at, :now, :meta, :unique_key)
-        RETURNING *""",
+                :max_attempts, :scheduled_at, :now, :meta, :unique_key)""",
     # Expired leases that must not run again: out of attempts, or cancellation requested.
     "expire": """
         UPDATE beat_jobs SET
@@ -579,6 +580,30 @@ class SQLiteStore(Store):
         )
 
     # -- transitions -------------------------------------------------------------------------
+    @staticmethod
+    def _insert_params(job: PreparedJob, now: int) -> dict[str, Any]:
+        return {
+            "id": str(job.id),
+            "task": job.task,
+            "args": job.args,
+            "kwargs": job.kwargs,
+            "queue": job.queue,
+            "priority": job.priority,
+            "max_attempts": job.max_attempts,
+            "scheduled_at": now + round(job.delay * 1_000_000)
+            if job.scheduled_at is None
+            else _us(job.scheduled_at),
+            "now": now,
+            "meta": job.meta,
+            "unique_key": None if job.unique is None else job.unique.key,
+        }
+
+    @staticmethod
+    def _enqueued(job: PreparedJob, params: dict[str, Any]) -> JobRecord:
+        scheduled_at, created_at = _dt(params["scheduled_at"]), _dt(params["now"])
+        assert scheduled_at is not None and created_at is not None
+        return enqueued_record(job, scheduled_at, created_at)
+
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         prepared = prepare_jobs(jobs)
         if not prepared:
@@ -589,30 +614,19 @@ class SQLiteStore(Store):
             # job's look-up and its insert see no other writer in between, from any process.
             with self._write(conn):
                 now = self._now_us()
+                rows = [self._insert_params(job, now) for job in prepared]
+                if all(job.unique is None for job in prepared):
+                    conn.executemany(_SQL["insert"], rows)
+                    return [self._enqueued(j, p) for j, p in zip(prepared, rows, strict=True)]
                 records = []
-                for job in prepared:
-                    params = {
-                        "id": str(job.id),
-                        "task": job.task,
-                        "args": job.args,
-                        "kwargs": job.kwargs,
-                        "queue": job.queue,
-                        "priority": job.priority,
-                        "max_attempts": job.max_attempts,
-                        "scheduled_at": now + round(job.delay * 1_000_000)
-                        if job.scheduled_at is None
-                        else _us(job.scheduled_at),
-                        "now": now,
-                        "meta": job.meta,
-                        "unique_key": None if job.unique is None else job.unique.key,
-                    }
+                for job, params in zip(prepared, rows, strict=True):
                     if job.unique is not None:
                         found = self._unique_conflict(conn, job.unique, params)
                         if found is not None:
                             records.append(replace(self._record(found, now), conflict=True))
                             continue
-                    row = conn.execute(_SQL["insert"], params).fetchone()
-                    records.append(self._record(row, now))
+                    conn.execute(_SQL["insert"], params)
+                    records.append(self._enqueued(job, params))
             return records
 
         records = await self._run(run)

@@ -14,7 +14,9 @@ See ``docs/worker.md``. In short:
 * **Batched completions.** Successes are buffered and written together with one
   ``store.complete_many`` (one statement, one commit): when ``concurrency`` are waiting, when
   no other job is still executing (or the worker stops), or after ``COMPLETION_DELAY`` on the
-  worker's clock. A job keeps its slot, and its heartbeat, until its completion is recorded.
+  worker's clock. A job's slot frees when its function ends, so the next claim overlaps the
+  write; its heartbeat lasts until its outcome is recorded. At most ``concurrency`` outcomes
+  wait to be written besides the jobs executing.
 * **Heartbeat.** Every ``heartbeat`` seconds the leases of all running jobs are renewed;
   jobs whose cancellation was requested are stopped and ``mark_cancelled``; jobs reported
   lost are stopped and nothing is reported for them.
@@ -485,7 +487,10 @@ class Worker:
         self._concurrency = concurrency
         self._clock: Clock = clock or SystemClock()
         self._rng = random.Random()
+        # Every claimed execution until its outcome is recorded (its lease is renewed until
+        # then); ``_recording`` of them have ended and only wait for their outcome's write.
         self._running: dict[tuple[UUID, int], _Run] = {}
+        self._recording = 0
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -512,7 +517,8 @@ class Worker:
 
     @property
     def running(self) -> int:
-        """Executions holding a slot now (including those whose outcome is being recorded)."""
+        """Claimed executions not recorded yet: executing, or ended with their outcome being
+        written."""
         return len(self._running)
 
     @property
@@ -608,7 +614,7 @@ class Worker:
         worker claims on its own. No heartbeats run unless the worker was started."""
         if self._capture_logs and self._release_capture is None:
             self._release_capture = _logcapture.install()
-        free = self._concurrency - len(self._running)
+        free = self._free_slots()
         names = self._tasks.names()
         if free <= 0 or not names:
             return []
@@ -629,7 +635,7 @@ class Worker:
         failures = 0
         empty = 0  # claims in a row that found nothing
         while not self._stopping.is_set():
-            free = self._concurrency - len(self._running)
+            free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
                 await self._until_stopping(self._slot_freed.wait())
@@ -658,6 +664,13 @@ class Worker:
                 failures += 1
                 self._store_down(exc, "claim")
                 await self._until_stopping(self._clock.sleep(self._backoff(failures)))
+
+    def _free_slots(self) -> int:
+        """Jobs to claim now: ``concurrency`` minus those executing, so the next jobs start
+        while finished ones are still being recorded; but never more than ``concurrency``
+        waiting for their record besides, so a slow store slows claiming down."""
+        executing = len(self._running) - self._recording
+        return min(self._concurrency - executing, 2 * self._concurrency - len(self._running))
 
     async def _wait_for_jobs(self, empty: int) -> None:
         """``store.wait_for_jobs(poll)``; after repeated empty claims, no sooner than a floor
@@ -772,6 +785,8 @@ class Worker:
                     outcome = _Stopped(reason)
             run.recording = True
             run.ended = self._clock.monotonic()
+            self._recording += 1
+            self._slot_freed.set()
             if run.logs is not None:
                 await self._write_logs(run, run.logs)
             await self._settle(run, outcome)
@@ -782,6 +797,8 @@ class Worker:
             log.exception("%s: the worker failed to handle its outcome", run.describe())
         finally:
             self._running.pop(run.key, None)
+            if run.recording:
+                self._recording -= 1
             self._slot_freed.set()
             self._completions.nudge()
 

@@ -133,9 +133,47 @@ async def test_concurrency_limit_is_never_exceeded(store: Store, workers: list[W
     worker = await start(workers, store, registry(make_task(slow, "slow")), concurrency=3)
     for job in jobs:
         await store.wait_finished(job.id, 10)
-        assert worker.running <= 3
-    assert peak == 3
+        assert worker.running <= 2 * 3  # executing, plus ended ones awaiting their write
+    assert peak == 3  # never more than 3 functions at once
     await eventually(lambda: _true(worker.stats.succeeded == 15))
+
+
+class SlowCompletions(MemoryStore):
+    """A memory store whose ``complete_many`` waits until ``writable`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writable = asyncio.Event()
+
+    async def complete_many(self, items: Any) -> list[bool]:
+        await self.writable.wait()
+        return await super().complete_many(items)
+
+
+async def test_next_jobs_start_while_outcomes_are_written(workers: list[Worker]) -> None:
+    """A slot frees when its function ends: with completions stalled, concurrency=2 starts
+    4 jobs (2 ended, awaiting their write, then 2 more), and no more until writes resume."""
+    store = SlowCompletions()
+    await store.open()
+    started: list[int] = []
+
+    async def quick(ctx: JobContext, i: int) -> None:
+        started.append(i)
+
+    jobs = [await enqueue(store, "quick", i) for i in range(10)]
+    worker = await start(workers, store, registry(make_task(quick, "quick")), concurrency=2)
+    try:
+        await eventually(lambda: _true(len(started) == 4), timeout=5)
+        for _ in range(20):  # give it every chance to claim a fifth
+            await asyncio.sleep(0)
+        assert len(started) == 4 and worker.running == 4
+    finally:
+        store.writable.set()
+    for job in jobs:
+        assert (await store.wait_finished(job.id, 10)).status is JobStatus.SUCCEEDED
+    assert sorted(started) == list(range(10))
+    await worker.stop(1)
+    await store.close()
 
 
 async def test_claims_only_from_its_queues(store: Store, workers: list[Worker]) -> None:

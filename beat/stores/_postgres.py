@@ -15,9 +15,10 @@ Guarantees, stated plainly:
 * **One clock**: due times and leases are compared with the **database** clock (``now()``),
   never a worker's.
 
-Wake-ups: a trigger sends ``NOTIFY`` when a job becomes claimable (insert, release, retry,
-failure with retry; channel ``<schema>.beat_new``) or finishes (``<schema>.beat_finished``,
-payload: the job id). Each store listens on one dedicated connection;
+Wake-ups: triggers send ``NOTIFY``, once per statement, when jobs become claimable (insert,
+release, retry, failure with retry; channel ``<schema>.beat_new``) or finish
+(``<schema>.beat_finished``, payload: the ids, comma-separated, at most 200 per
+notification). Each store listens on one dedicated connection;
 :meth:`~PostgresStore.wait_for_jobs` and :meth:`~PostgresStore.wait_finished` sleep on those
 notifications, with a fallback look every ``poll_interval`` seconds (default 5) in case one
 was lost (a dropped listener connection is re-opened on the next wait).
@@ -26,7 +27,7 @@ Schema (in ``schema``, default ``public``), created on first :meth:`~PostgresSto
 migrated forward in one transaction under ``pg_advisory_xact_lock``, so several instances
 starting at once migrate exactly once::
 
-    beat_schema_version (version integer)        one row per applied version; current: 1
+    beat_schema_version (version integer)        one row per applied version; current: 3
     beat_jobs (
         id uuid PRIMARY KEY, seq bigint identity UNIQUE (insertion order, paging cursor),
         task text, args json, kwargs json, queue text, priority integer,
@@ -38,7 +39,8 @@ starting at once migrate exactly once::
         cancel_requested boolean)
     indexes: due jobs (queue, priority DESC, scheduled_at, seq) WHERE status = 'queued';
              leases (lease_expires_at) WHERE status = 'running'; (task, seq)
-    function + trigger beat_jobs_notify (AFTER INSERT OR UPDATE OF status, per row)
+    statement triggers beat_jobs_inserted / beat_jobs_updated (transition tables), and the
+    logs, instances, schedules and counters tables of version 2
 
 Privileges: ``CREATE`` on the schema (or the database, if the schema does not exist yet) on
 first use; afterwards ``USAGE`` on the schema and ``SELECT, INSERT, UPDATE`` on the tables.
@@ -111,7 +113,7 @@ __all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 # InternalClientError: asyncpg resetting a connection the server dropped mid-operation
 # ("cannot switch to state ..."), seen during server restarts.
@@ -233,6 +235,46 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         # changed schedule takes the new value as its version.
         "CREATE TABLE {s}.beat_counters (name text PRIMARY KEY, value bigint NOT NULL)",
         "INSERT INTO {s}.beat_counters VALUES ('schedules', 0)",
+    ),
+    # Notifications per statement, not per row: a plpgsql call per row and a NOTIFY per
+    # finished job cost a batch of ten completions more than its UPDATE (measured: end to
+    # end 2,289 jobs/s with the row trigger, 2,625 with none). Each statement now sends at
+    # most one beat_new and one beat_finished per 200 finished jobs (payload: their ids,
+    # comma-separated; 200 ids fit NOTIFY's 8,000-byte payload).
+    3: (
+        "DROP TRIGGER beat_jobs_notify ON {s}.beat_jobs",
+        "DROP FUNCTION {s}.beat_jobs_notify()",
+        """CREATE FUNCTION {s}.beat_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM inserted WHERE status = 'queued') THEN
+                    PERFORM pg_notify('{s}.beat_new', '');
+                END IF;
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER beat_jobs_inserted AFTER INSERT ON {s}.beat_jobs
+            REFERENCING NEW TABLE AS inserted
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.beat_jobs_inserted()""",
+        """CREATE FUNCTION {s}.beat_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF EXISTS (
+                    SELECT 1 FROM after_rows AS a JOIN before_rows AS b USING (id)
+                    WHERE a.status = 'queued' AND b.status <> 'queued'
+                ) THEN
+                    PERFORM pg_notify('{s}.beat_new', '');
+                END IF;
+                PERFORM pg_notify('{s}.beat_finished', string_agg(id::text, ','))
+                FROM (
+                    SELECT a.id, (row_number() OVER () - 1) / 200 AS chunk
+                    FROM after_rows AS a JOIN before_rows AS b USING (id)
+                    WHERE a.status IN ('succeeded', 'dead', 'cancelled')
+                      AND b.status <> a.status
+                ) AS finished
+                GROUP BY chunk;
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER beat_jobs_updated AFTER UPDATE ON {s}.beat_jobs
+            REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.beat_jobs_updated()""",
     ),
 }
 
@@ -916,10 +958,11 @@ class PostgresStore(Store):
         self._wake(self._new_waiters)
 
     def _on_finished(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            waiters = self._finished_waiters.pop(UUID(payload), None)
-            if waiters:
-                self._wake(waiters)
+        for id in payload.split(","):  # the ids of jobs one statement finished
+            with contextlib.suppress(ValueError):
+                waiters = self._finished_waiters.pop(UUID(id), None)
+                if waiters:
+                    self._wake(waiters)
 
     async def _ensure_listening(self, channel: str) -> None:
         if self._pool is None:

@@ -82,6 +82,35 @@ async def test_notify_wakes_long_before_the_fallback_poll(
         assert time.monotonic() - started < 1 and done.status is JobStatus.SUCCEEDED
 
 
+async def test_one_statement_finishing_many_jobs_wakes_every_waiter(
+    server: PostgresServer, schema: str
+) -> None:
+    """Notifications are per statement: 250 completions in one ``complete_many`` (more ids
+    than one NOTIFY payload holds) wake all 250 waiters, and a release in the same kind of
+    statement wakes a claimer, with the fallback poll a minute away."""
+    async with (
+        PostgresStore(server.dsn(), schema=schema, poll_interval=60) as a,
+        PostgresStore(server.dsn(), schema=schema, poll_interval=60) as b,
+    ):
+        jobs = await b.enqueue([NewJob("t", args=[i]) for i in range(251)])
+        got = await b.claim("w", queues=["default"], tasks=["t"], limit=251, lease=30)
+        waits = [asyncio.create_task(a.wait_finished(j.id, 30)) for j in jobs[:250]]
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        by_id = {r.id: r for r in got}
+        items = [(j.id, by_id[j.id].attempt, "w", j.args[0]) for j in jobs[:250]]
+        assert await b.complete_many(items) == [True] * 250
+        done = await asyncio.wait_for(asyncio.gather(*waits), 5)
+        assert time.monotonic() - started < 1
+        assert [d.result for d in done] == list(range(250))
+        claimer = asyncio.create_task(a.wait_for_jobs(30))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert await b.release(jobs[250].id, by_id[jobs[250].id].attempt, "w")
+        await asyncio.wait_for(claimer, 5)
+        assert time.monotonic() - started < 1
+
+
 async def test_fallback_poll_when_the_listener_is_gone(server: PostgresServer, schema: str) -> None:
     async with (
         PostgresStore(server.dsn(), schema=schema, poll_interval=0.3) as a,

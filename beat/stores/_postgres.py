@@ -38,7 +38,7 @@ starting at once migrate exactly once::
         worker text, result json, error_type text, error_message text, error_traceback text,
         cancel_requested boolean)
     indexes: due jobs (queue, priority DESC, scheduled_at, seq) WHERE status = 'queued';
-             leases (lease_expires_at) WHERE status = 'running'; (task, seq)
+             leases (lease_expires_at) WHERE status = 'running'; (task, seq) until version 3
     statement triggers beat_jobs_inserted / beat_jobs_updated (transition tables), and the
     logs, instances, schedules and counters tables of version 2
 
@@ -242,6 +242,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # most one beat_new and one beat_finished per 200 finished jobs (payload: their ids,
     # comma-separated; 200 ids fit NOTIFY's 8,000-byte payload).
     3: (
+        # Every insert and every status change (non-HOT: status is in the partial indexes'
+        # predicates) writes one entry per index; this one only served listings by task,
+        # which now walk the seq index and filter. Measured without it: claims and
+        # completions -13 % server time per job.
+        "DROP INDEX {s}.beat_jobs_task",
         "DROP TRIGGER beat_jobs_notify ON {s}.beat_jobs",
         "DROP FUNCTION {s}.beat_jobs_notify()",
         """CREATE FUNCTION {s}.beat_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -335,23 +340,24 @@ _SQL = {
         SET lease_expires_at = now() + make_interval(secs => $4::float8)
         FROM unnest($1::uuid[], $2::int[]) AS p(pid, pattempt)
         WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
-          AND j.worker = $3 AND j.status = 'running'
+          AND j.worker = $3 AND (j.status = 'running') IS TRUE
         RETURNING j.id, j.cancel_requested""",
     "complete": f"""
         UPDATE {{s}}.beat_jobs SET status = 'succeeded', result = $4::json,
             finished_at = now(), lease_expires_at = NULL
         WHERE {_FENCE} RETURNING status""",
-    # One statement for a batch; each item fenced like "complete". "id = ANY" steers the
-    # planner to the primary key (joining the batch against every running row instead costs
-    # O(running)). The row trigger still
-    # notifies beat_finished once per job id, all delivered at the one commit.
+    # One statement for a batch; each item fenced like "complete". The rows are found by
+    # primary key: "(status = 'running') IS TRUE" (the same test, status being NOT NULL) keeps
+    # the planner off beat_jobs_leases, whose index still lists every row claimed since the
+    # last vacuum (measured: 1.67 ms through it, 0.61 ms by key, for 10 rows after 2,500
+    # jobs). Same in "heartbeat". beat_jobs_updated sends the batch's ids at the one commit.
     "complete_many": """
         UPDATE {s}.beat_jobs AS j SET status = 'succeeded', result = p.result::json,
             finished_at = now(), lease_expires_at = NULL
         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[])
              AS p(pid, pattempt, pworker, result)
         WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
-          AND j.worker = p.pworker AND j.status = 'running'
+          AND j.worker = p.pworker AND (j.status = 'running') IS TRUE
         RETURNING j.id, j.attempt, j.worker""",
     "fail": f"""
         UPDATE {{s}}.beat_jobs SET

@@ -216,19 +216,36 @@ _SQL = {
             error_message = CASE WHEN cancel_requested THEN error_message
                 ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
             error_traceback = CASE WHEN cancel_requested THEN error_traceback ELSE NULL END
-        WHERE status = 'running' AND lease_expires_at < :now
-          AND (cancel_requested OR attempt >= max_attempts)
-          AND queue IN (SELECT value FROM json_each(:queues))
-          AND task IN (SELECT value FROM json_each(:tasks))""",
+        WHERE rowid IN (
+            SELECT seq FROM beat_jobs INDEXED BY beat_jobs_leases
+            WHERE status = 'running' AND lease_expires_at < :now
+              AND (cancel_requested OR attempt >= max_attempts)
+              AND queue IN (SELECT value FROM json_each(:queues))
+              AND task IN (SELECT value FROM json_each(:tasks)))""",
+    # The due rows come off beat_jobs_due in claim order and the scan stops at :limit; the
+    # expired leases (after "expire": the ones that may run again) off beat_jobs_leases.
+    # INDEXED BY: left to itself, SQLite read every row of the tasks through beat_jobs_task
+    # and sorted them (3.5 ms a claim with 5,000 jobs stored; now a few rows).
     "claim": """
         UPDATE beat_jobs SET status = 'running', attempt = attempt + 1, worker = :worker,
             started_at = :now, lease_expires_at = :now + :lease
         WHERE seq IN (
-            SELECT seq FROM beat_jobs
-            WHERE ((status = 'queued' AND scheduled_at <= :now)
-                   OR (status = 'running' AND lease_expires_at < :now))
-              AND queue IN (SELECT value FROM json_each(:queues))
-              AND task IN (SELECT value FROM json_each(:tasks))
+            SELECT seq FROM (
+                SELECT * FROM (
+                    SELECT seq, priority, scheduled_at FROM beat_jobs INDEXED BY beat_jobs_due
+                    WHERE status = 'queued' AND scheduled_at <= :now
+                      AND queue IN (SELECT value FROM json_each(:queues))
+                      AND task IN (SELECT value FROM json_each(:tasks))
+                    ORDER BY priority DESC, scheduled_at, seq
+                    LIMIT :limit)
+                UNION ALL
+                SELECT * FROM (
+                    SELECT seq, priority, scheduled_at FROM beat_jobs INDEXED BY beat_jobs_leases
+                    WHERE status = 'running' AND lease_expires_at < :now
+                      AND queue IN (SELECT value FROM json_each(:queues))
+                      AND task IN (SELECT value FROM json_each(:tasks))
+                    ORDER BY priority DESC, scheduled_at, seq
+                    LIMIT :limit))
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT :limit)
         RETURNING *""",

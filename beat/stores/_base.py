@@ -300,14 +300,24 @@ _ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(","
 
 
 def encode_json(value: Any, where: str) -> str:
-    """JSON text of ``value``; :class:`SerializationError` unless it is plain JSON."""
+    """JSON text of ``value``; :class:`SerializationError` unless it is plain JSON.
+
+    The C encoder goes first: it refuses what is not JSON at all (sets, objects, NaN,
+    cycles). Two things it lets through, and beat refuses, can only be in a text with a
+    ``{`` (a dict key that is not a string: the encoder turns ``1`` into ``"1"``) or a
+    ``\u0000`` (a NUL, which PostgreSQL cannot store); only then, or on an error, does
+    the Python walk run, to refuse them or to name the bad value's path.
+    """
     if not value and type(value) is dict:  # no kwargs, no meta: the common case
         return "{}"
-    _check_json(value, where, [])
     try:
-        return _ENCODER.encode(value)
-    except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - checked above
-        raise SerializationError(f"{where}: {exc}") from exc
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        _check_json(value, where, [])  # raises, naming where
+        raise SerializationError(f"{where}: {exc}") from exc  # pragma: no cover
+    if "{" in text or "\\u0000" in text:
+        _check_json(value, where, [])
+    return text
 
 
 @dataclass(slots=True)  # internal, never changed: frozen would only slow construction

@@ -67,9 +67,6 @@ CONCURRENCY = 10
 PICKUP_GAP = 0.02
 """Seconds between a job's start and the next enqueue: the worker is back to waiting."""
 POLL = 0.01
-PICKUP_POLLED = 60  # at most; a fifth of the plan's N
-"""Pickup samples for a system that polls across processes (beat on SQLite: every 0.5 s, so
-300 samples would take 2.5 min a repetition and say the same thing)."""
 SCRIPT = str(Path(__file__).resolve())
 
 
@@ -364,8 +361,7 @@ async def _pickup(adapter: Any, plan: Plan, dsn: str, directory: Path) -> dict[s
             await one(-1 - i)
             await asyncio.sleep(PICKUP_GAP)
         total, after = [], []
-        n = plan.pickup if adapter.name != "beat-sqlite" else min(plan.pickup // 5, PICKUP_POLLED)
-        for i in range(n):
+        for i in range(plan.pickup):
             a, b = await one(i)
             total.append(a * 1000)
             after.append(b * 1000)
@@ -376,7 +372,7 @@ async def _pickup(adapter: Any, plan: Plan, dsn: str, directory: Path) -> dict[s
         "p50": _pct(total, 50),
         "p99": _pct(total, 99),
         "after_p50": _pct(after, 50),
-        "n": n,
+        "n": plan.pickup,
         "samples": total,
     }
 

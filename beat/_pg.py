@@ -103,9 +103,6 @@ class Pool:
         """Lend no connection opened before now (after a lost connection: the server may
         have restarted); idle ones are terminated now, lent ones when they come back."""
         self._generation += 1
-        self._drop_idle()
-
-    def _drop_idle(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             self._born.pop(conn, None)

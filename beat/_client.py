@@ -44,8 +44,8 @@ from ._exceptions import (
 )
 from ._tasks import JobHandle, Task, TaskCall, TaskOptions
 from ._units import positive_seconds
-from .stores import JobRecord, JobStatus, MemoryStore, NewJob, SQLiteStore, Store
-from .stores._base import encode_json, to_uuid
+from .stores import JobRecord, JobStatus, MemoryStore, SQLiteStore, Store
+from .stores._base import JobShape, PreparedJob, check_shape, encode_json, prepare_job, to_uuid
 
 if TYPE_CHECKING:
     from ._schedules_client import Schedules
@@ -230,7 +230,7 @@ class Client:
         self, task: str, args: tuple[Any, ...], kwargs: dict[str, Any], options: TaskOptions
     ) -> JobHandle:
         """The :class:`~beat._tasks.Enqueuer` hook behind ``await task.enqueue(...)``."""
-        [handle] = await self._store([self._new_job(task, args, kwargs, options, "")])
+        [handle] = await self._store([self._prepare_one(task, args, kwargs, options)])
         return handle
 
     def in_transaction(self, connection: Any) -> Transaction:
@@ -262,7 +262,7 @@ class Client:
         a transaction's ``connection`` (see :meth:`in_transaction`). Untyped: prefer
         :meth:`enqueue`."""
         name, options = _task_and_options(task)
-        job = self._new_job(name, args, kwargs, options, "", meta)
+        job = self._prepare_one(name, args, kwargs, options, meta)
         [handle] = await self._store([job], connection)
         return handle
 
@@ -271,6 +271,10 @@ class Client:
     ) -> builtins.list[JobHandle]:
         if isinstance(requests, (JobRequest, str)):
             raise InvalidJobError("enqueue_many takes a list of JobRequest, not a single one")
+        meta = _trace_meta()  # one call, one trace context
+        # The requests of one task and one options object (the usual batch) share a shape,
+        # checked once. Keyed by the options' id: `requests` keeps them alive meanwhile.
+        shapes: dict[tuple[str, int], tuple[JobShape, TaskOptions]] = {}
         jobs = []
         for index, request in enumerate(requests):
             if not isinstance(request, JobRequest):
@@ -278,22 +282,20 @@ class Client:
                     f"requests[{index}] is a {type(request).__name__}, not a beat.JobRequest "
                     "(build one with JobRequest.of(task, *args) or JobRequest.by_name(...))"
                 )
-            jobs.append(
-                self._new_job(
-                    request.task, request.args, request.kwargs, request.options, f"[{index}] "
-                )
-            )
+            where = f"[{index}] "
+            key = (request.task, id(request.options))
+            known = shapes.get(key)
+            if known is None:
+                known = shapes[key] = self._shape(request.task, request.options, where, meta)
+            shape, options = known
+            jobs.append(_prepare(shape, options, request.args, request.kwargs, where))
         return await self._store(jobs, connection) if jobs else []
 
-    def _new_job(
-        self,
-        task: str,
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        options: TaskOptions,
-        where: str,
-        meta: Mapping[str, Any] | None = None,
-    ) -> NewJob:
+    def _shape(
+        self, task: str, options: TaskOptions, where: str, meta: dict[str, Any]
+    ) -> tuple[JobShape, TaskOptions]:
+        """The checked shape of ``task``'s jobs stored with ``options`` (validated, and
+        returned too) and ``meta``."""
         if not isinstance(task, str) or not task or "\x00" in task:
             raise InvalidJobError(f"{where}task name must be a non-empty string, got {task!r}")
         if not isinstance(options, TaskOptions):
@@ -303,43 +305,44 @@ class Client:
             options = options.validated()
         except InvalidJobError as exc:
             raise InvalidJobError(f"{label}: {exc}") from None
-        if not isinstance(args, (list, tuple)):
-            raise SerializationError(
-                f"{label}: args must be a list or tuple, got {type(args).__name__}"
-            )
-        if not isinstance(kwargs, Mapping):
-            raise SerializationError(f"{label}: kwargs must be a dict, got {type(kwargs).__name__}")
-        for position, value in enumerate(args):
-            _check_json(value, f"{label} args[{position}]")
-        for key, value in kwargs.items():
-            if not isinstance(key, str):
-                raise SerializationError(f"{label}: keyword {key!r} is not a string")
-            _check_json(value, f"{label} kwargs[{key!r}]")
-        carried = _trace_meta()
-        if meta:
-            carried.update(meta)
-        return NewJob(
+        shape = check_shape(
+            f"{label} ",
             task=task,
-            args=tuple(args),
-            kwargs=dict(kwargs),
             queue=options.queue,
             priority=options.priority,
             max_attempts=options.retries + 1,
             scheduled_at=options.at,
             delay=options.delay or 0.0,
-            meta=carried,
-            unique=options.unique,
+            meta=meta,
         )
+        return shape, options
+
+    def _prepare_one(
+        self,
+        task: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        options: TaskOptions,
+        meta: Mapping[str, Any] | None = None,
+    ) -> PreparedJob:
+        carried = _trace_meta()
+        if meta:
+            carried.update(meta)
+        shape, options = self._shape(task, options, "", carried)
+        return _prepare(shape, options, args, kwargs, "")
 
     async def _store(
-        self, jobs: builtins.list[NewJob], connection: Any = None
+        self, jobs: builtins.list[PreparedJob], connection: Any = None
     ) -> builtins.list[JobHandle]:
         if connection is None:
-            records = await self.store.enqueue(jobs)
+            stored = await self.store.enqueue_prepared(jobs)
         else:
             check_transaction(self.store, connection)
-            records = await self.store.enqueue(jobs, connection=connection)  # type: ignore[call-arg]
-        return [JobHandle(r.id, r.task, self, r.conflict) for r in records]
+            stored = await self.store.enqueue_prepared(jobs, connection=connection)  # type: ignore[call-arg]
+        return [
+            JobHandle(id, job.shape.task, self, conflict)
+            for (id, conflict), job in zip(stored, jobs, strict=True)
+        ]
 
     async def logs(self, id: UUID | str, attempt: int | None = None) -> builtins.list[LogEntry]:
         """The log records the job's attempts captured (all attempts, or one), oldest first,
@@ -528,14 +531,46 @@ def _options(options: Mapping[str, Any]) -> TaskOptions:
     return TaskOptions(**options).validated()
 
 
-def _check_json(value: Any, where: str) -> None:
+def _prepare(
+    shape: JobShape,
+    options: TaskOptions,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    where: str,
+) -> PreparedJob:
+    """One job of ``shape`` with these arguments; errors name the job and the argument."""
+    label = f"{where}{shape.task!r}"
+    if not isinstance(args, (list, tuple)):
+        raise SerializationError(
+            f"{label}: args must be a list or tuple, got {type(args).__name__}"
+        )
+    if type(kwargs) is not dict:
+        if not isinstance(kwargs, Mapping):
+            kind = type(kwargs).__name__
+            raise SerializationError(f"{label}: kwargs must be a dict, got {kind}")
+        kwargs = dict(kwargs)
     try:
-        encode_json(value, where)
-    except SerializationError as exc:
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        raise SerializationError(f"{exc} (the value: {shown})") from None
+        return prepare_job(f"{label} ", shape, args, kwargs, options.unique)
+    except SerializationError:
+        _explain(label, args, kwargs)  # names the bad argument and shows it, if it is one
+        raise
+
+
+def _explain(label: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """Raise the error of the first argument that is not JSON, naming it and showing it."""
+    named = [(f"args[{position}]", value) for position, value in enumerate(args)]
+    for key, value in kwargs.items():
+        if not isinstance(key, str):
+            raise SerializationError(f"{label}: keyword {key!r} is not a string")
+        named.append((f"kwargs[{key!r}]", value))
+    for name, value in named:
+        try:
+            encode_json(value, f"{label} {name}")
+        except SerializationError as exc:
+            shown = repr(value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            raise SerializationError(f"{exc} (the value: {shown})") from None
 
 
 async def _store_is_open(store: Store) -> bool:

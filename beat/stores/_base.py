@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, TypeAlias
 from uuid import UUID
 
 from .._exceptions import InvalidJobError
@@ -246,21 +246,61 @@ class PreparedUnique:
     replace: bool
 
 
+@dataclass(frozen=True, slots=True)
+class JobShape:
+    """What a job shares with every job of the same task and options — all but its id,
+    arguments and unique key — checked and encoded once per batch, not once per job (and
+    written once per statement by PostgreSQL)."""
+
+    task: str
+    queue: str
+    priority: int
+    max_attempts: int
+    scheduled_at: datetime | None  # aware UTC; or due ``delay`` seconds after the insert
+    delay: float
+    meta: str  # JSON text of a dict
+
+
 @dataclass(slots=True)  # internal, never changed: frozen would only slow construction
 class PreparedJob:
     """A validated :class:`NewJob` with its id and JSON text, ready to store."""
 
     id: UUID
-    task: str
+    shape: JobShape
     args: str
     kwargs: str
-    queue: str
-    priority: int
-    max_attempts: int
-    scheduled_at: datetime | None
-    delay: float
-    meta: str = "{}"
     unique: PreparedUnique | None = None
+
+    def to_new_job(self) -> NewJob:
+        """The :class:`NewJob` this was prepared from (up to tuples read back as lists)."""
+        shape, unique = self.shape, self.unique
+        return NewJob(
+            task=shape.task,
+            args=json.loads(self.args),
+            kwargs=json.loads(self.kwargs),
+            queue=shape.queue,
+            priority=shape.priority,
+            max_attempts=shape.max_attempts,
+            scheduled_at=shape.scheduled_at,
+            delay=shape.delay,
+            meta=json.loads(shape.meta),
+            unique=None
+            if unique is None
+            else Unique(
+                key=unique.key,
+                period=unique.period,
+                statuses=frozenset(JobStatus(status) for status in unique.statuses),
+                on_conflict="replace" if unique.replace else "ignore",
+            ),
+        )
+
+
+class Enqueued(NamedTuple):
+    """What :meth:`Store.enqueue_prepared` returns per job: its id and whether it was a
+    unique-key conflict (then ``id`` is the existing job's)."""
+
+    id: UUID
+    conflict: bool
 
 
 def _check_json(value: Any, where: str, path: list[int]) -> None:
@@ -436,43 +476,72 @@ def prepare_jobs(jobs: Sequence[NewJob]) -> list[PreparedJob]:
     for index, job in enumerate(jobs):
         if not isinstance(job, NewJob):
             raise InvalidJobError(f"jobs[{index}] is a {type(job).__name__}, not a NewJob")
-        if not isinstance(job.args, (list, tuple)):
-            raise SerializationError(f"jobs[{index}].args must be a list or tuple")
-        if not isinstance(job.kwargs, dict):
-            raise SerializationError(f"jobs[{index}].kwargs must be a dict")
-        priority = job.priority
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise InvalidJobError(f"jobs[{index}].priority must be an integer, got {priority!r}")
-        if not -(2**31) <= priority < 2**31:
-            raise InvalidJobError(f"jobs[{index}].priority must fit in 32 bits")
-        if job.scheduled_at is not None and job.delay:
-            raise InvalidJobError(f"jobs[{index}]: give scheduled_at or delay, not both")
-        task = check_name(job.task, f"jobs[{index}].task")
-        args = encode_json(list(job.args), f"jobs[{index}].args")
-        meta = check_meta(job.meta, f"jobs[{index}].meta")
-        unique = None
-        if job.unique is not None:
-            unique = _prepare_unique(
-                job.unique, task, job.args, job.kwargs, f"jobs[{index}].unique"
-            )
-        prepared.append(
-            PreparedJob(
-                id=uuid.uuid4(),
-                task=task,
-                args=args,
-                kwargs=encode_json(job.kwargs, f"jobs[{index}].kwargs"),
-                queue=check_name(job.queue, f"jobs[{index}].queue"),
-                priority=priority,
-                max_attempts=_positive_int(job.max_attempts, f"jobs[{index}].max_attempts"),
-                scheduled_at=None
-                if job.scheduled_at is None
-                else check_aware(job.scheduled_at, f"jobs[{index}].scheduled_at"),
-                delay=check_seconds(job.delay, f"jobs[{index}].delay", zero=True),
-                meta=meta,
-                unique=unique,
-            )
+        where = f"jobs[{index}]."
+        shape = check_shape(
+            where,
+            task=job.task,
+            queue=job.queue,
+            priority=job.priority,
+            max_attempts=job.max_attempts,
+            scheduled_at=job.scheduled_at,
+            delay=job.delay,
+            meta=job.meta,
         )
+        prepared.append(prepare_job(where, shape, job.args, job.kwargs, job.unique))
     return prepared
+
+
+def check_shape(
+    where: str,
+    *,
+    task: Any,
+    queue: Any,
+    priority: Any,
+    max_attempts: Any,
+    scheduled_at: Any,
+    delay: Any,
+    meta: Any,
+) -> JobShape:
+    """The checked :class:`JobShape` of these fields. ``where`` prefixes the field named in
+    an error (``"jobs[3]."``: ``jobs[3].queue must be ...``)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidJobError(f"{where}priority must be an integer, got {priority!r}")
+    if not -(2**31) <= priority < 2**31:
+        raise InvalidJobError(f"{where}priority must fit in 32 bits")
+    if scheduled_at is not None:
+        if delay:
+            raise InvalidJobError(f"{where}scheduled_at: give scheduled_at or delay, not both")
+        scheduled_at = check_aware(scheduled_at, f"{where}scheduled_at")
+    return JobShape(
+        task=check_name(task, f"{where}task"),
+        queue=check_name(queue, f"{where}queue"),
+        priority=priority,
+        max_attempts=_positive_int(max_attempts, f"{where}max_attempts"),
+        scheduled_at=scheduled_at,
+        delay=check_seconds(delay, f"{where}delay", zero=True),
+        meta=check_meta(meta, f"{where}meta"),
+    )
+
+
+def prepare_job(
+    where: str, shape: JobShape, args: Any, kwargs: Any, unique: Any = None
+) -> PreparedJob:
+    """One job of ``shape`` with these arguments, checked and encoded, with a new id: what
+    :meth:`Store.enqueue` stores for a :class:`NewJob`, and what
+    :meth:`Store.enqueue_prepared` takes. ``where`` as for :func:`check_shape`."""
+    if not isinstance(args, (list, tuple)):
+        raise SerializationError(f"{where}args must be a list or tuple")
+    if not isinstance(kwargs, dict):
+        raise SerializationError(f"{where}kwargs must be a dict")
+    return PreparedJob(
+        id=uuid.uuid4(),
+        shape=shape,
+        args=encode_json(list(args), f"{where}args"),
+        kwargs=encode_json(kwargs, f"{where}kwargs"),
+        unique=None
+        if unique is None
+        else _prepare_unique(unique, shape.task, args, kwargs, f"{where}unique"),
+    )
 
 
 def decode_json(text: str) -> Any:
@@ -485,19 +554,20 @@ def enqueued_record(job: PreparedJob, scheduled_at: datetime, created_at: dateti
     """The record of a job just stored from ``job``, given the two times the store set
     (``created_at`` is the store's clock at the insert): built from what was sent, not read
     back, so an enqueue does not decode what it just encoded."""
+    shape = job.shape
     return JobRecord(
         id=job.id,
-        task=job.task,
+        task=shape.task,
         args=json.loads(job.args),
         kwargs=decode_json(job.kwargs),
-        queue=job.queue,
-        priority=job.priority,
+        queue=shape.queue,
+        priority=shape.priority,
         status=JobStatus.SCHEDULED if scheduled_at > created_at else JobStatus.QUEUED,
         attempt=0,
-        max_attempts=job.max_attempts,
+        max_attempts=shape.max_attempts,
         scheduled_at=scheduled_at,
         created_at=created_at,
-        meta=decode_json(job.meta),
+        meta=decode_json(shape.meta),
         unique_key=None if job.unique is None else job.unique.key,
     )
 
@@ -757,6 +827,17 @@ class Store(abc.ABC):
         ``conflict=True`` (replaced first if ``on_conflict="replace"`` and still waiting).
         The conflict check and the insert are one atomic step for every process.
         """
+
+    async def enqueue_prepared(self, jobs: Sequence[PreparedJob]) -> list[Enqueued]:
+        """:meth:`enqueue` for jobs already checked and encoded by :func:`prepare_job`
+        (what :class:`beat.Client` sends): the same atomic batch, but it returns only each
+        job's ``(id, conflict)``, in order, and builds no records.
+
+        This default goes through :meth:`enqueue`, so a store of one's own need not
+        implement it; the built-in stores write the prepared jobs as they are.
+        """
+        records = await self.enqueue([job.to_new_job() for job in jobs])
+        return [Enqueued(record.id, record.conflict) for record in records]
 
     @abc.abstractmethod
     async def claim(

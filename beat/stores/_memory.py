@@ -22,12 +22,14 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Enqueued,
     Heartbeat,
     InstanceRecord,
     JobRecord,
     JobStatus,
     LogEntry,
     NewJob,
+    PreparedJob,
     PreparedUnique,
     PruneRule,
     Store,
@@ -210,49 +212,61 @@ class MemoryStore(Store):
 
     # -- transitions -------------------------------------------------------------------------
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
-        prepared = prepare_jobs(jobs)
+        return [r for r in self._insert(prepare_jobs(jobs), records=True) if r is not None]
+
+    async def enqueue_prepared(self, jobs: Sequence[PreparedJob]) -> list[Enqueued]:
+        written = self._insert(jobs, records=False)
+        return [
+            Enqueued(j.id, False) if r is None else Enqueued(r.id, r.conflict)
+            for j, r in zip(jobs, written, strict=True)
+        ]
+
+    def _insert(self, prepared: Sequence[PreparedJob], *, records: bool) -> list[JobRecord | None]:
+        """Store ``prepared``; per job its record, or ``None`` for a job stored as given when
+        ``records`` is false (a unique conflict always has one)."""
         now = self._now()
-        records = []
+        done: list[JobRecord | None] = []
         changed = False  # only found (unique conflicts): nobody to wake
         for job in prepared:  # in order: a later job of the batch conflicts with an earlier
+            shape = job.shape
             scheduled_at = (
-                now + job.delay if job.scheduled_at is None else job.scheduled_at.timestamp()
+                now + shape.delay if shape.scheduled_at is None else shape.scheduled_at.timestamp()
             )
             existing = None if job.unique is None else self._conflict(job.unique, now)
             if existing is not None:
                 assert job.unique is not None
                 if job.unique.replace and existing.status == STORED_WAITING:
-                    existing.args, existing.kwargs, existing.meta = job.args, job.kwargs, job.meta
-                    existing.priority, existing.queue = job.priority, job.queue
-                    existing.max_attempts = max(job.max_attempts, existing.attempt + 1)
+                    existing.args, existing.kwargs, existing.meta = job.args, job.kwargs, shape.meta
+                    existing.priority, existing.queue = shape.priority, shape.queue
+                    existing.max_attempts = max(shape.max_attempts, existing.attempt + 1)
                     existing.scheduled_at = scheduled_at
                     changed = True
-                records.append(replace(self._record(existing, now), conflict=True))
+                done.append(replace(self._record(existing, now), conflict=True))
                 continue
             row = _Row(
                 seq=next(self._seq),
                 id=job.id,
-                task=job.task,
+                task=shape.task,
                 args=job.args,
                 kwargs=job.kwargs,
-                queue=job.queue,
-                priority=job.priority,
+                queue=shape.queue,
+                priority=shape.priority,
                 status=STORED_WAITING,
                 attempt=0,
-                max_attempts=job.max_attempts,
+                max_attempts=shape.max_attempts,
                 scheduled_at=scheduled_at,
                 created_at=now,
-                meta=job.meta,
+                meta=shape.meta,
                 unique_key=None if job.unique is None else job.unique.key,
             )
             self._rows[row.id] = row
             if row.unique_key is not None:
                 self._by_key.setdefault(row.unique_key, []).append(row)
-            records.append(self._record(row, now))
+            done.append(self._record(row, now) if records else None)
             changed = True
         if changed:
             self._wake(self._new_waiters)
-        return records
+        return done
 
     def _conflict(self, unique: PreparedUnique, now: float) -> _Row | None:
         """The newest job ``unique`` conflicts with, if any."""

@@ -66,6 +66,7 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Enqueued,
     Heartbeat,
     InstanceRecord,
     JobRecord,
@@ -297,6 +298,33 @@ _RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt <
 # _CLAIM_SYNCHRONOUS there: a lost claim can only come with the host's crash, which stops
 # every worker too. Here the workers on other hosts outlive a database crash, and a lost
 # claim would let a second worker start the job while the first still runs it.)
+_INSERT_MANY = """
+    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
+                               max_attempts, scheduled_at, created_at, meta, unique_key)
+    SELECT u.id, u.task, u.args::json, u.kwargs::json, u.queue, u.priority, 'queued', 0,
+           u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now(),
+           u.meta::json, u.unique_key
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+                $7::int[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
+         WITH ORDINALITY AS u(id, task, args, kwargs, queue, priority, max_attempts, at,
+                              delay, meta, unique_key, ord)
+    ORDER BY u.ord"""
+_INSERT_SHAPED = """
+    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
+                               max_attempts, scheduled_at, created_at, meta, unique_key)
+    SELECT u.id, $5, u.args::json, u.kwargs::json, $6, $7, 'queued', 0,
+           $8, coalesce($9::timestamptz, now() + make_interval(secs => $10)), now(),
+           $11::json, u.unique_key
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+         WITH ORDINALITY AS u(id, args, kwargs, unique_key, ord)
+    ORDER BY u.ord"""
+_INSERT_ONE = """
+    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
+                               max_attempts, scheduled_at, created_at, meta, unique_key)
+    VALUES ($1, $2, $3::json, $4::json, $5, $6, 'queued', 0, $7,
+            coalesce($8, now() + make_interval(secs => $9)), now(), $10::json, $11)"""
+_ENQUEUED = " RETURNING id, scheduled_at, created_at"
+
 _SQL = {
     "lock": "SELECT pg_advisory_xact_lock(hashtext($1))",
     "create_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
@@ -316,25 +344,17 @@ _SQL = {
         WHERE status IN ('queued', 'running')
           AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
           AND ($2::text[] IS NULL OR task = ANY($2::text[]))""",
-    "enqueue": """
-        INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                                     max_attempts, scheduled_at, created_at, meta, unique_key)
-        SELECT u.id, u.task, u.args::json, u.kwargs::json, u.queue, u.priority, 'queued', 0,
-               u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now(),
-               u.meta::json, u.unique_key
-        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                    $7::int[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
-             WITH ORDINALITY AS u(id, task, args, kwargs, queue, priority, max_attempts, at,
-                                  delay, meta, unique_key, ord)
-        ORDER BY u.ord
-        RETURNING id, scheduled_at, created_at""",
+    # A batch, in its order (seq follows it); "enqueue" returns what a record needs from
+    # the database, "insert" (beat.Client's enqueues: handles carry ids only) nothing.
+    "enqueue": _INSERT_MANY + _ENQUEUED,
+    "insert": _INSERT_MANY,
+    # A batch of one JobShape: its fields once, as scalars (measured with 1,000 jobs: 24
+    # rather than 32 µs per job, driver and server).
+    "enqueue_shaped": _INSERT_SHAPED + _ENQUEUED,
+    "insert_shaped": _INSERT_SHAPED,
     # One job (the usual enqueue): scalar parameters cost the driver less than the arrays.
-    "enqueue_one": """
-        INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                                   max_attempts, scheduled_at, created_at, meta, unique_key)
-        VALUES ($1, $2, $3::json, $4::json, $5, $6, 'queued', 0, $7,
-                coalesce($8, now() + make_interval(secs => $9)), now(), $10::json, $11)
-        RETURNING scheduled_at, created_at""",
+    "enqueue_one": _INSERT_ONE + _ENQUEUED,
+    "insert_one": _INSERT_ONE,
     # "claim" and "claim_any" are built by _claim_sql, below the table.
     "heartbeat": """
         UPDATE {s}.beat_jobs AS j
@@ -776,34 +796,76 @@ class PostgresStore(Store):
             return await self._on(connection, self._enqueue_unique, prepared)
         return await self._on(connection, self._insert, prepared)
 
+    async def enqueue_prepared(
+        self, jobs: Sequence[PreparedJob], *, connection: Any = None
+    ) -> list[Enqueued]:
+        """:meth:`Store.enqueue_prepared`; ``connection`` as for :meth:`enqueue`."""
+        if connection is not None:
+            check_transaction(connection)
+        if not jobs:
+            return []
+        if any(j.unique is not None for j in jobs):
+            records = await self._on(connection, self._enqueue_unique, jobs)
+            return [Enqueued(r.id, r.conflict) for r in records]
+        await self._on(connection, self._write_jobs, jobs, False)
+        return [Enqueued(j.id, False) for j in jobs]
+
     async def _insert(self, conn: Any, prepared: Sequence[PreparedJob]) -> list[JobRecord]:
         """Insert ``prepared``; their records, in order (built from what was sent and the
         times the database set, see :func:`enqueued_record`)."""
-        if len(prepared) == 1:
-            [j] = prepared
-            unique_key = None if j.unique is None else j.unique.key
-            row = await conn.fetchrow(
-                self._sql["enqueue_one"],
-                j.id, j.task, j.args, j.kwargs, j.queue, j.priority, j.max_attempts,
-                j.scheduled_at, j.delay, j.meta, unique_key,
-            )  # fmt: skip
-            return [enqueued_record(j, row["scheduled_at"], row["created_at"])]
-        rows = await conn.fetch(
-            self._sql["enqueue"],
-            [j.id for j in prepared],
-            [j.task for j in prepared],
-            [j.args for j in prepared],
-            [j.kwargs for j in prepared],
-            [j.queue for j in prepared],
-            [j.priority for j in prepared],
-            [j.max_attempts for j in prepared],
-            [j.scheduled_at for j in prepared],
-            [j.delay for j in prepared],
-            [j.meta for j in prepared],
-            [None if j.unique is None else j.unique.key for j in prepared],
-        )
+        rows = await self._write_jobs(conn, prepared, True)
         times = {row["id"]: (row["scheduled_at"], row["created_at"]) for row in rows}
         return [enqueued_record(j, *times[j.id]) for j in prepared]
+
+    async def _write_jobs(
+        self, conn: Any, prepared: Sequence[PreparedJob], returning: bool
+    ) -> list[Any]:
+        """The INSERT of ``prepared`` (no unique keys to check); its rows if ``returning``.
+
+        Three forms, by what the driver has to encode: one job in scalars; a batch of one
+        :class:`JobShape` (one task and options: the usual batch) with the shape's fields
+        as scalars and arrays only for what differs per job; any batch in arrays.
+        """
+        name = "enqueue" if returning else "insert"
+        first = prepared[0].shape
+        if len(prepared) == 1:
+            [j] = prepared
+            name += "_one"
+            unique_key = None if j.unique is None else j.unique.key
+            shape = j.shape
+            params: tuple[Any, ...] = (
+                j.id, shape.task, j.args, j.kwargs, shape.queue, shape.priority,
+                shape.max_attempts, shape.scheduled_at, shape.delay, shape.meta, unique_key,
+            )  # fmt: skip
+        elif all(j.shape is first or j.shape == first for j in prepared):
+            name += "_shaped"
+            params = (
+                [j.id for j in prepared],
+                [j.args for j in prepared],
+                [j.kwargs for j in prepared],
+                [None if j.unique is None else j.unique.key for j in prepared],
+                first.task, first.queue, first.priority, first.max_attempts,
+                first.scheduled_at, first.delay, first.meta,
+            )  # fmt: skip
+        else:
+            params = (
+                [j.id for j in prepared],
+                [j.shape.task for j in prepared],
+                [j.args for j in prepared],
+                [j.kwargs for j in prepared],
+                [j.shape.queue for j in prepared],
+                [j.shape.priority for j in prepared],
+                [j.shape.max_attempts for j in prepared],
+                [j.shape.scheduled_at for j in prepared],
+                [j.shape.delay for j in prepared],
+                [j.shape.meta for j in prepared],
+                [None if j.unique is None else j.unique.key for j in prepared],
+            )
+        if returning:
+            rows: list[Any] = await conn.fetch(self._sql[name], *params)
+            return rows
+        await conn.execute(self._sql[name], *params)
+        return []
 
     async def claim(
         self,
@@ -1095,12 +1157,12 @@ class PostgresStore(Store):
             row["id"],
             job.args,
             job.kwargs,
-            job.meta,
-            job.priority,
-            job.queue,
-            job.max_attempts,
-            job.scheduled_at,
-            job.delay,
+            job.shape.meta,
+            job.shape.priority,
+            job.shape.queue,
+            job.shape.max_attempts,
+            job.shape.scheduled_at,
+            job.shape.delay,
         )
         await conn.execute(sql["notify_new"])  # its due time may be sooner now
         return _record(replaced)

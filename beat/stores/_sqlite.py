@@ -45,6 +45,7 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Enqueued,
     Heartbeat,
     InstanceRecord,
     JobRecord,
@@ -600,19 +601,20 @@ class SQLiteStore(Store):
     # -- transitions -------------------------------------------------------------------------
     @staticmethod
     def _insert_params(job: PreparedJob, now: int) -> dict[str, Any]:
+        shape = job.shape
         return {
             "id": str(job.id),
-            "task": job.task,
+            "task": shape.task,
             "args": job.args,
             "kwargs": job.kwargs,
-            "queue": job.queue,
-            "priority": job.priority,
-            "max_attempts": job.max_attempts,
-            "scheduled_at": now + round(job.delay * 1_000_000)
-            if job.scheduled_at is None
-            else _us(job.scheduled_at),
+            "queue": shape.queue,
+            "priority": shape.priority,
+            "max_attempts": shape.max_attempts,
+            "scheduled_at": now + round(shape.delay * 1_000_000)
+            if shape.scheduled_at is None
+            else _us(shape.scheduled_at),
             "now": now,
-            "meta": job.meta,
+            "meta": shape.meta,
             "unique_key": None if job.unique is None else job.unique.key,
         }
 
@@ -624,10 +626,24 @@ class SQLiteStore(Store):
 
     async def enqueue(self, jobs: Sequence[NewJob]) -> list[JobRecord]:
         prepared = prepare_jobs(jobs)
+        return [r for r in await self._enqueue(prepared, records=True) if r is not None]
+
+    async def enqueue_prepared(self, jobs: Sequence[PreparedJob]) -> list[Enqueued]:
+        written = await self._enqueue(jobs, records=False)
+        return [
+            Enqueued(j.id, False) if r is None else Enqueued(r.id, r.conflict)
+            for j, r in zip(jobs, written, strict=True)
+        ]
+
+    async def _enqueue(
+        self, prepared: Sequence[PreparedJob], *, records: bool
+    ) -> list[JobRecord | None]:
+        """Store ``prepared`` in one transaction; per job its record, or ``None`` for a job
+        stored as given when ``records`` is false (a unique conflict always has one)."""
         if not prepared:
             return []
 
-        def run(conn: sqlite3.Connection) -> list[JobRecord]:
+        def run(conn: sqlite3.Connection) -> list[JobRecord | None]:
             # One write transaction (BEGIN IMMEDIATE: writers are serialized), so a unique
             # job's look-up and its insert see no other writer in between, from any process.
             with self._write(conn):
@@ -635,26 +651,28 @@ class SQLiteStore(Store):
                 rows = [self._insert_params(job, now) for job in prepared]
                 if all(job.unique is None for job in prepared):
                     conn.executemany(_SQL["insert"], rows)
+                    if not records:
+                        return [None] * len(prepared)
                     return [self._enqueued(j, p) for j, p in zip(prepared, rows, strict=True)]
-                records = []
+                done: list[JobRecord | None] = []
                 for job, params in zip(prepared, rows, strict=True):
                     if job.unique is not None:
                         found = self._unique_conflict(conn, job.unique, params)
                         if found is not None:
-                            records.append(replace(self._record(found, now), conflict=True))
+                            done.append(replace(self._record(found, now), conflict=True))
                             continue
                     conn.execute(_SQL["insert"], params)
-                    records.append(self._enqueued(job, params))
-            return records
+                    done.append(self._enqueued(job, params) if records else None)
+            return done
 
-        records = await self._run(run)
+        done = await self._run(run)
         # Jobs that were only found (unique conflicts) wake nobody; a replace may have
         # made its job due sooner, so it does.
-        if any(not r.conflict for r in records) or any(
+        if any(r is None or not r.conflict for r in done) or any(
             j.unique is not None and j.unique.replace for j in prepared
         ):
             self._changed(NEW)
-        return records
+        return done
 
     async def claim(
         self,

@@ -28,7 +28,7 @@ from beat._exceptions import (
     StoreUnavailableError,
 )
 from beat._tasks import TaskOptions, task
-from beat.stores import JobRecord, JobStatus, SQLiteStore, Store
+from beat.stores import JobRecord, JobStatus, SQLiteStore, Store, Unique
 from tests.coordinators.conftest import PostgresServer
 
 from ._processes import claim_in_processes
@@ -138,6 +138,43 @@ async def test_enqueue_many_in_order(store: Store) -> None:
     assert records[3].kwargs == {"k": None} and records[3].max_attempts == 1
     assert [r.id for r in await store.list_jobs()] == [h.id for h in handles]
     assert await client.enqueue_many([]) == []
+
+
+async def test_enqueue_many_of_one_task_keeps_each_jobs_arguments(store: Store) -> None:
+    """A batch of one task and options (stored by PostgreSQL with the shared fields once)
+    still gives every job its own arguments and due time, in order."""
+    client = Client(store)
+    later = add.options(delay=60, priority=3)
+    handles = await client.enqueue_many([JobRequest.of(later, i, b=10 * i) for i in range(5)])
+    records = [await client.get(h.id) for h in handles]
+    assert [(r.args, r.kwargs) for r in records] == [([i], {"b": 10 * i}) for i in range(5)]
+    for r in records:
+        assert (r.task, r.queue, r.priority, r.max_attempts) == ("t", "default", 3, 3)
+        assert r.status is JobStatus.SCHEDULED
+        assert abs((r.scheduled_at - r.created_at) - timedelta(seconds=60)) < timedelta(
+            milliseconds=1
+        )
+    assert [r.id for r in await store.list_jobs()] == [h.id for h in handles]
+
+
+async def test_a_store_without_its_own_prepared_enqueue(tmp_path: Path) -> None:
+    """``Store.enqueue_prepared`` has a default, through ``enqueue``: a store of one's own
+    that implements only the abstract methods serves a client, unique keys included."""
+
+    class Plain(SQLiteStore):
+        enqueue_prepared = Store.enqueue_prepared  # the base class's, not SQLite's
+
+    async with Client(Plain(tmp_path / "plain.db")) as client:
+        unique = add.options(unique=Unique(key="k"), delay=5)
+        handles = await client.enqueue_many(
+            [JobRequest.of(unique, 1), JobRequest.of(add, 2, b=1), JobRequest.of(unique, 3)]
+        )
+        assert [h.conflict for h in handles] == [False, False, True]
+        assert handles[2].id == handles[0].id
+        first, second = [await client.get(h.id) for h in handles[:2]]
+        assert (first.args, first.unique_key, first.status) == ([1], "k", JobStatus.SCHEDULED)
+        assert (second.args, second.kwargs, second.max_attempts) == ([2], {"b": 1}, 3)
+        assert len(await client.list()) == 2
 
 
 async def test_enqueue_many_is_atomic(store: Store) -> None:

@@ -63,7 +63,7 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
     async with SQLiteStore(path) as store:
         await _old_job_still_works(store, id)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 3
     conn.close()
 
 

@@ -65,6 +65,36 @@ async def test_jobs_survive_reopening(tmp_path: Path) -> None:
         assert again.status is JobStatus.QUEUED
 
 
+async def test_each_enqueue_that_stores_a_job_counts_one_new_signal(tmp_path: Path) -> None:
+    """Waiters in other processes poll the ``new`` counter (should the doorbell's datagram
+    be lost): every enqueue that stores something moves it, once per transaction."""
+    from beat._client import Client, JobRequest
+    from beat.stores import Unique
+
+    path = tmp_path / "jobs.db"
+
+    def new_signals() -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(
+                conn.execute("SELECT counter FROM beat_signals WHERE name = 'new'").fetchone()[0]
+            )
+        finally:
+            conn.close()
+
+    async with SQLiteStore(path) as store:
+        before = new_signals()
+        await store.enqueue([NewJob("t", args=[i]) for i in range(3)])
+        assert new_signals() == before + 1
+        await Client(store).enqueue_many([JobRequest.of("t", i) for i in range(3)])
+        assert new_signals() == before + 2
+        unique = NewJob("t", unique=Unique(key="k"))
+        await store.enqueue([unique])
+        assert new_signals() == before + 3
+        [found] = await store.enqueue([unique])  # a conflict only: nothing new to claim
+        assert found.conflict and new_signals() == before + 3
+
+
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     async with SQLiteStore(path):

@@ -273,8 +273,9 @@ class Client:
             raise InvalidJobError("enqueue_many takes a list of JobRequest, not a single one")
         meta = _trace_meta()  # one call, one trace context
         # The requests of one task and one options object (the usual batch) share a shape,
-        # checked once. Keyed by the options' id: `requests` keeps them alive meanwhile.
-        shapes: dict[tuple[str, int], tuple[JobShape, TaskOptions]] = {}
+        # checked once. Keyed by the options' id, so each entry holds its options object too:
+        # alive, its id cannot pass to another (`requests` may be a generator).
+        shapes: dict[tuple[str, int], tuple[JobShape, TaskOptions, TaskOptions]] = {}
         jobs = []
         for index, request in enumerate(requests):
             if not isinstance(request, JobRequest):
@@ -286,8 +287,9 @@ class Client:
             key = (request.task, id(request.options))
             known = shapes.get(key)
             if known is None:
-                known = shapes[key] = self._shape(request.task, request.options, where, meta)
-            shape, options = known
+                shape, options = self._shape(request.task, request.options, where, meta)
+                known = shapes[key] = (shape, options, request.options)
+            shape, options, _ = known
             jobs.append(_prepare(shape, options, request.args, request.kwargs, where))
         return await self._store(jobs, connection) if jobs else []
 

@@ -157,6 +157,21 @@ async def test_enqueue_many_of_one_task_keeps_each_jobs_arguments(store: Store) 
     assert [r.id for r in await store.list_jobs()] == [h.id for h in handles]
 
 
+async def test_enqueue_many_takes_a_generator_of_requests_each_with_its_options(
+    store: Store,
+) -> None:
+    client = Client(store)
+    requests = (
+        JobRequest("t", [i], {}, TaskOptions(queue=f"q{i}", priority=i, delay=i % 2))
+        for i in range(40)
+    )
+    handles = await client.enqueue_many(requests)
+    records = [await client.get(h.id) for h in handles]
+    assert [(r.args, r.queue, r.priority) for r in records] == [
+        ([i], f"q{i}", i) for i in range(40)
+    ]
+
+
 async def test_a_store_without_its_own_prepared_enqueue(tmp_path: Path) -> None:
     """``Store.enqueue_prepared`` has a default, through ``enqueue``: a store of one's own
     that implements only the abstract methods serves a client, unique keys included."""

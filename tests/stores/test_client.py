@@ -155,6 +155,9 @@ async def test_enqueue_many_of_one_task_keeps_each_jobs_arguments(store: Store) 
             milliseconds=1
         )
     assert [r.id for r in await store.list_jobs()] == [h.id for h in handles]
+    when = datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    fixed = await client.enqueue_many([JobRequest.of(add.options(at=when), i) for i in range(3)])
+    assert [(await client.get(h.id)).scheduled_at for h in fixed] == [when] * 3
 
 
 async def test_enqueue_many_takes_a_generator_of_requests_each_with_its_options(

@@ -304,6 +304,15 @@ class Enqueued(NamedTuple):
     conflict: bool
 
 
+def as_enqueued(jobs: Sequence[PreparedJob], written: Sequence[JobRecord | None]) -> list[Enqueued]:
+    """:meth:`Store.enqueue_prepared`'s answer from a store's per-job outcome: ``None`` for a
+    job stored as given, else the record it got (a unique conflict's is the existing job)."""
+    return [
+        Enqueued(job.id, False) if record is None else Enqueued(record.id, record.conflict)
+        for job, record in zip(jobs, written, strict=True)
+    ]
+
+
 def _check_json(value: Any, where: str, path: list[int]) -> None:
     if value is None or isinstance(value, (bool, int)):
         return

@@ -33,6 +33,7 @@ from ._base import (
     PreparedUnique,
     PruneRule,
     Store,
+    as_enqueued,
     batch_outcome,
     check_attempt,
     check_aware,
@@ -215,11 +216,7 @@ class MemoryStore(Store):
         return [r for r in self._insert(prepare_jobs(jobs), records=True) if r is not None]
 
     async def enqueue_prepared(self, jobs: Sequence[PreparedJob]) -> list[Enqueued]:
-        written = self._insert(jobs, records=False)
-        return [
-            Enqueued(j.id, False) if r is None else Enqueued(r.id, r.conflict)
-            for j, r in zip(jobs, written, strict=True)
-        ]
+        return as_enqueued(jobs, self._insert(jobs, records=False))
 
     def _insert(self, prepared: Sequence[PreparedJob], *, records: bool) -> list[JobRecord | None]:
         """Store ``prepared``; per job its record, or ``None`` for a job stored as given when

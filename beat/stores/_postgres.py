@@ -760,17 +760,9 @@ class PostgresStore(Store):
 
     # -- helpers -----------------------------------------------------------------------------
     async def _call(self, method: str, name: str, *args: Any) -> Any:
-        pool = self._pool
-        if pool is None:
-            raise StoreUnavailableError("the PostgreSQL store is not open")
-        try:
-            async with asyncio.timeout(2 * self.timeout), pool.acquire() as conn:
-                call = getattr(conn, method)(self._sql[name], *args)
-                return await discard_if_cut_short(conn, call)
-        except _UNAVAILABLE as exc:
-            if isinstance(exc, _CONNECTION_LOST):
-                pool.expire()
-            raise StoreUnavailableError(self._describe(exc)) from exc
+        """``conn.<method>(<the statement "name">, *args)`` on a pool connection."""
+        sql = self._sql[name]
+        return await self._on(None, lambda conn: getattr(conn, method)(sql, *args))
 
     async def now(self) -> datetime:
         now: datetime = await self._call("fetchval", "now")
@@ -832,10 +824,9 @@ class PostgresStore(Store):
             [j] = prepared
             name += "_one"
             unique_key = None if j.unique is None else j.unique.key
-            shape = j.shape
             params: tuple[Any, ...] = (
-                j.id, shape.task, j.args, j.kwargs, shape.queue, shape.priority,
-                shape.max_attempts, shape.scheduled_at, shape.delay, shape.meta, unique_key,
+                j.id, first.task, j.args, j.kwargs, first.queue, first.priority,
+                first.max_attempts, first.scheduled_at, first.delay, first.meta, unique_key,
             )  # fmt: skip
         elif all(j.shape is first or j.shape == first for j in prepared):
             name += "_shaped"

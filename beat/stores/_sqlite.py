@@ -56,6 +56,7 @@ from ._base import (
     PreparedUnique,
     PruneRule,
     Store,
+    as_enqueued,
     batch_outcome,
     check_attempt,
     check_aware,
@@ -127,8 +128,8 @@ class _Insert(NamedTuple):
     unique_key: str | None
 
 
-# Every statement of the backend. Named parameters; lists are passed as JSON text and read
-# with json_each, so no statement is ever built from values.
+# Every statement of the backend. Named parameters (but "insert", see there); lists are
+# passed as JSON text and read with json_each, so no statement is ever built from values.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE beat_jobs (
@@ -656,11 +657,7 @@ class SQLiteStore(Store):
         return [r for r in await self._enqueue(prepared, records=True) if r is not None]
 
     async def enqueue_prepared(self, jobs: Sequence[PreparedJob]) -> list[Enqueued]:
-        written = await self._enqueue(jobs, records=False)
-        return [
-            Enqueued(j.id, False) if r is None else Enqueued(r.id, r.conflict)
-            for j, r in zip(jobs, written, strict=True)
-        ]
+        return as_enqueued(jobs, await self._enqueue(jobs, records=False))
 
     async def _enqueue(
         self, prepared: Sequence[PreparedJob], *, records: bool

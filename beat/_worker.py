@@ -761,16 +761,18 @@ class Worker:
             background.add_done_callback(self._background.discard)
             return
         self._running[run.key] = run
-        run.main = asyncio.create_task(self._run(run), name=f"beat-job:{record.id}")
-
-    async def _run(self, run: _Run) -> None:
-        log.debug("%s started on %s", run, self._name)
+        # The execution first: its task runs on the loop's next turn, before the main task
+        # and before whatever the claim loop starts next (a wait that goes to the store).
         run.exec_task = asyncio.create_task(self._execute(run))
+        run.main = asyncio.create_task(self._run(run, run.exec_task), name=f"beat-job:{record.id}")
+
+    async def _run(self, run: _Run, execution: asyncio.Task[_Outcome]) -> None:
+        log.debug("%s started on %s", run, self._name)
         try:
-            # Only exec_task is ever cancelled by the worker; recording is never interrupted.
-            await asyncio.wait((run.exec_task,))
+            # Only the execution is ever cancelled by the worker; recording is never interrupted.
+            await asyncio.wait((execution,))
             outcome: _Outcome
-            if run.exec_task.cancelled():
+            if execution.cancelled():
                 reason = run.stop_reason
                 if reason is None:  # the function raised CancelledError itself
                     error = asyncio.CancelledError("the task cancelled itself")
@@ -778,7 +780,7 @@ class Worker:
                 else:
                     outcome = _Stopped(reason)
             else:
-                outcome = run.exec_task.result()
+                outcome = execution.result()
                 reason = run.stop_reason
                 if (reason == "cancel" or reason == "lost") and not run.task.is_async:
                     # A thread cannot be stopped: its end is when the stop takes effect.
@@ -791,7 +793,7 @@ class Worker:
                 await self._write_logs(run, run.logs)
             await self._settle(run, outcome)
         except asyncio.CancelledError:
-            run.exec_task.cancel()
+            execution.cancel()
             raise
         except Exception:  # pragma: no cover - a bug here must not kill the worker
             log.exception("%s: the worker failed to handle its outcome", run.describe())

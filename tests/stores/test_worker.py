@@ -176,6 +176,24 @@ async def test_next_jobs_start_while_outcomes_are_written(workers: list[Worker])
     await store.close()
 
 
+async def test_a_claimed_job_starts_on_the_loops_next_turn(store: Store) -> None:
+    """Between a claim and the job's first line the loop turns once: the execution is not
+    queued behind its supervising task or the claim loop's next wait (pickup latency)."""
+    started: list[int] = []
+
+    async def quick(ctx: JobContext, i: int) -> None:
+        started.append(i)
+
+    await enqueue(store, "quick", 1)
+    worker = Worker(store, registry(make_task(quick, "quick")), poll=POLL)
+    runs = await worker.start_due()
+    assert len(runs) == 1 and started == []
+    await asyncio.sleep(0)
+    assert started == [1]
+    await asyncio.gather(*runs)
+    await worker.stop(0)
+
+
 async def test_claims_only_from_its_queues(store: Store, workers: list[Worker]) -> None:
     async def t(ctx: JobContext) -> str:
         return ctx.queue

@@ -962,19 +962,23 @@ class SQLiteStore(Store):
             return
         self._wake(self._new_waiters if kind == NEW else self._finished_waiters)
 
-    async def _until_claimable(
+    async def _look_for_jobs(
         self, queues: Sequence[str] | None, tasks: Collection[str] | None
-    ) -> float:
-        """Seconds until a job of these queues and tasks is claimable (0: now; inf: none)."""
+    ) -> tuple[int, float]:
+        """The 'new' counter, then the seconds until a job of these queues and tasks is
+        claimable (0: now; inf: none): what a wait starts from, in one trip to the thread."""
         params = {
+            "name": "new",
             "queues": None if queues is None else json.dumps(list(queues)),
             "tasks": None if tasks is None else json.dumps(sorted(tasks)),
         }
 
-        def run(conn: sqlite3.Connection) -> float:
+        def run(conn: sqlite3.Connection) -> tuple[int, float]:
+            counter: int = conn.execute(_SQL["signal"], params).fetchone()[0]
             now = self._now_us()
             soonest = conn.execute(_SQL["next_due"], params).fetchone()[0]
-            return math.inf if soonest is None else max(0.0, (soonest - now) / 1_000_000)
+            left = math.inf if soonest is None else max(0.0, (soonest - now) / 1_000_000)
+            return counter, left
 
         return await self._run(run)
 
@@ -1010,8 +1014,8 @@ class SQLiteStore(Store):
         future = loop.create_future()
         self._new_waiters.add(future)
         try:
-            start = await self._signal("new")
-            deadline = loop.time() + min(timeout, await self._until_claimable(queues, tasks))
+            start, left = await self._look_for_jobs(queues, tasks)
+            deadline = loop.time() + min(timeout, left)
             while not future.done():
                 left = deadline - loop.time()
                 if left <= 0:

@@ -768,11 +768,16 @@ class Worker:
 
     async def _run(self, run: _Run, execution: asyncio.Task[_Outcome]) -> None:
         log.debug("%s started on %s", run, self._name)
+        this = asyncio.current_task()
         try:
-            # Only the execution is ever cancelled by the worker; recording is never interrupted.
-            await asyncio.wait((execution,))
+            # Only the execution is ever cancelled by the worker; recording is never
+            # interrupted. This task is cancelled only when the loop is torn down.
             outcome: _Outcome
-            if execution.cancelled():
+            try:
+                outcome = await execution
+            except asyncio.CancelledError:
+                if this is None or this.cancelling():
+                    raise  # this task itself: the handler below stops the execution too
                 reason = run.stop_reason
                 if reason is None:  # the function raised CancelledError itself
                     error = asyncio.CancelledError("the task cancelled itself")
@@ -780,7 +785,6 @@ class Worker:
                 else:
                     outcome = _Stopped(reason)
             else:
-                outcome = execution.result()
                 reason = run.stop_reason
                 if (reason == "cancel" or reason == "lost") and not run.task.is_async:
                     # A thread cannot be stopped: its end is when the stop takes effect.

@@ -194,6 +194,49 @@ async def test_a_claimed_job_starts_on_the_loops_next_turn(store: Store) -> None
     await worker.stop(0)
 
 
+async def test_a_function_raising_cancelled_error_itself_fails(store: Store) -> None:
+    """Not a stop the worker asked for: the attempt fails (here for good) and is reported."""
+
+    async def quits(ctx: JobContext) -> None:
+        raise asyncio.CancelledError
+
+    job = await enqueue(store, "quits", max_attempts=1)
+    worker = Worker(store, registry(make_task(quits, "quits")), poll=POLL)
+    await asyncio.gather(*await worker.start_due())
+    record = await status_of(store, job.id)
+    assert record.status is JobStatus.DEAD
+    assert record.error_type is not None and "CancelledError" in record.error_type
+    assert record.error_message == "the task cancelled itself"
+    await worker.stop(0)
+
+
+async def test_cancelling_a_runs_task_stops_its_execution_and_records_nothing(
+    store: Store,
+) -> None:
+    """What tearing the loop down does: the execution is cancelled with its run and no
+    outcome is written (the lease's expiry hands the job to another worker)."""
+    seen: list[str] = []
+
+    async def waits(ctx: JobContext) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    job = await enqueue(store, "waits")
+    worker = Worker(store, registry(make_task(waits, "waits")), poll=POLL)
+    [run] = await worker.start_due()
+    await asyncio.sleep(0)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert seen == ["cancelled"]
+    assert (await status_of(store, job.id)).status is JobStatus.RUNNING
+    assert worker.running == 0
+    await worker.stop(0)
+
+
 async def test_claims_only_from_its_queues(store: Store, workers: list[Worker]) -> None:
     async def t(ctx: JobContext) -> str:
         return ctx.queue

@@ -1,16 +1,23 @@
 """A doorbell between the processes sharing one SQLite file: prompt cross-process wake-ups.
 
 SQLite has no ``NOTIFY``. Without help, a process learns of another's enqueue only when it
-polls. The doorbell closes that gap on hosts with Unix-domain sockets: every open
-:class:`~beat.stores.SQLiteStore` binds one datagram socket in a directory private to its
-database file, and after a commit that another process may be waiting for it sends one byte
-to every socket there — ``n`` (a job became claimable) or ``f`` (a job finished). The
-receiver wakes its waiters, which then look in the database as they would after a poll.
+polls. The doorbell closes that gap on hosts with Unix-domain sockets: a process that waits
+for something binds one datagram socket in a directory private to its database file, and
+after a commit that another process may be waiting for, the committer sends one byte to every
+socket there that wants it — ``n`` (a job became claimable), ``f`` (a job finished) or ``s``
+(a stored schedule changed). The receiver wakes its waiters, which then look in the database
+as they would after a poll.
+
+A socket's file name says what it wants: ``<pid>-<token>.<kinds>``, e.g. ``4242-9f3a.fn``.
+A process binds on its first wait and renames the file when it starts waiting for another
+kind, so a worker is not woken by every other worker's completions and a process that only
+enqueues binds nothing. A name without ``.`` wants everything.
 
 A ring is a hint, never a message: a datagram can be dropped (full buffer), a directory can be
-unreachable (another container's ``/tmp``), a process can die without removing its socket.
-So the stores keep polling at ``poll_interval`` as the fallback, the sender ignores a full
-receiver, and a socket nobody listens on (connection refused) is removed by whoever rings it.
+unreachable (another container's ``/tmp``), a process can die without removing its socket, a
+ring can cross a rename. So the stores keep polling at ``poll_interval`` as the fallback, the
+sender ignores a full receiver, and a socket nobody listens on (connection refused) is removed
+by whoever rings it.
 
 Directory: ``<tempdir>/beat-wake-<digest of the database's real path>``, mode 0700, so only
 the same user's processes can ring. Where ``AF_UNIX`` datagrams are missing (Windows) the
@@ -45,19 +52,23 @@ def wake_directory(database: Path) -> Path:
 
 
 class Doorbell:
-    """One process's end: a bound socket to be rung at, and :meth:`ring` for the others.
+    """One process's end: :meth:`ring` for the others, and a socket to be rung at for the
+    kinds given to :meth:`listen`.
 
     Owned by one store and used on its event loop only. ``on_ring`` gets each distinct kind
-    received (``NEW`` / ``FINISHED``), at most once per kind per batch of datagrams read.
+    received (``NEW`` / ``FINISHED`` / ...), at most once per kind per batch of datagrams
+    read.
     """
 
-    __slots__ = ("_directory", "_loop", "_on_ring", "_path", "_sock")
+    __slots__ = ("_directory", "_kinds", "_loop", "_on_ring", "_path", "_sender", "_sock")
 
     def __init__(self, database: Path, on_ring: Callable[[bytes], None]) -> None:
         self._directory = wake_directory(database)
         self._on_ring = on_ring
-        self._sock: socket.socket | None = None
+        self._sender: socket.socket | None = None  # unbound: rings need no address
+        self._sock: socket.socket | None = None  # bound at _path once something is wanted
         self._path: str | None = None
+        self._kinds = ""  # what _path's name asks for, sorted
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -65,34 +76,61 @@ class Doorbell:
         return self._sock is not None
 
     def open(self) -> None:
-        """Bind this process's socket and start reading it on the running loop. Does nothing
-        (polling remains) if the platform or the directory does not allow it."""
-        if not _AVAILABLE or self._sock is not None:
+        """Get ready to ring, on the running loop. Does nothing (polling remains) if the
+        platform does not allow it."""
+        if not _AVAILABLE or self._sender is not None:
             return
-        loop = asyncio.get_running_loop()
+        try:
+            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        except OSError:
+            return
+        sender.setblocking(False)
+        self._sender, self._loop = sender, asyncio.get_running_loop()
+
+    def listen(self, kind: bytes) -> None:
+        """Be rung for ``kind`` from now on: bind this process's socket (reading it on the
+        loop) or rename it to add ``kind``. Nothing changes (polling remains) if the
+        directory does not allow it."""
+        wanted = kind.decode()
+        if self._loop is None or wanted in self._kinds:
+            return
+        kinds = "".join(sorted(self._kinds + wanted))
+        if self._sock is not None and self._path is not None:
+            path = f"{self._path.rpartition('.')[0]}.{kinds}"
+            try:
+                os.rename(self._path, path)
+            except OSError:
+                return
+            self._path, self._kinds = path, kinds
+            return
         try:
             self._directory.mkdir(mode=0o700, exist_ok=True)
-            path = str(self._directory / f"{os.getpid()}-{secrets.token_hex(4)}")
+            path = str(self._directory / f"{os.getpid()}-{secrets.token_hex(4)}.{kinds}")
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         except OSError:
             return
         try:
             sock.setblocking(False)
             sock.bind(path)
-            loop.add_reader(sock.fileno(), self._read)
+            self._loop.add_reader(sock.fileno(), self._read)
         except (OSError, NotImplementedError):  # e.g. a loop without add_reader
             sock.close()
             with contextlib.suppress(OSError):
                 os.unlink(path)
             return
-        self._sock, self._path, self._loop = sock, path, loop
+        self._sock, self._path, self._kinds = sock, path, kinds
 
     def close(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.close()
         sock, self._sock = self._sock, None
+        loop, self._loop = self._loop, None
+        self._kinds = ""
         if sock is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(sock.fileno())
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(sock.fileno())
         sock.close()
         if self._path is not None:
             with contextlib.suppress(OSError):
@@ -114,9 +152,9 @@ class Doorbell:
             self._on_ring(kind)
 
     def ring(self, kind: bytes) -> None:
-        """Tell every other process on this database that ``kind`` happened. Non-blocking;
-        failures are ignored (the receivers' polling covers them)."""
-        sock = self._sock
+        """Tell every other process on this database that waits for ``kind`` that it
+        happened. Non-blocking; failures are ignored (the receivers' polling covers them)."""
+        sock = self._sender
         if sock is None:
             return
         try:
@@ -124,8 +162,12 @@ class Doorbell:
         except OSError:
             return
         own = os.path.basename(self._path or "")
+        wanted = kind.decode()
         for name in names:
             if name == own:
+                continue
+            _, dot, kinds = name.partition(".")
+            if dot and wanted not in kinds:
                 continue
             target = os.path.join(self._directory, name)
             try:

@@ -13,7 +13,7 @@ sharing a file should share a host clock.
 
 Wake-ups: a change made through this store object wakes its waiters at once; one made by
 another process rings this process's doorbell (``_doorbell.py``: a Unix datagram per commit
-that others may wait for). Neither is trusted alone: the ``new`` counter of
+to each process waiting for that kind of change). Neither is trusted alone: the ``new`` counter of
 ``beat_signals`` moves when jobs become claimable (once per enqueue transaction, and by a
 trigger when a job is queued again), :meth:`SQLiteStore.wait_for_jobs` polls it every
 ``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the job likewise, so a
@@ -1009,8 +1009,9 @@ class SQLiteStore(Store):
     ) -> None:
         check_seconds(timeout, "timeout", zero=True)
         loop = asyncio.get_running_loop()
-        # Listen first, then look: a change made through this object while we read the
-        # counter and the next due time still completes the future.
+        # Listen first, then look: a change made through this object (or rung from another
+        # process) while we read the counter and the next due time completes the future.
+        self._doorbell.listen(NEW)
         future = loop.create_future()
         self._new_waiters.add(future)
         try:
@@ -1032,6 +1033,7 @@ class SQLiteStore(Store):
         key = to_uuid(id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._doorbell.listen(FINISHED)
         while True:
             record = await self.get(key)
             if record is None:
@@ -1352,6 +1354,7 @@ class SQLiteStore(Store):
         check_seconds(timeout, "timeout", zero=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._doorbell.listen(SCHEDULES)
         while True:
             # Listen first, then look: a change through this object (or a ring from another
             # process) while we read the counter still completes the future.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from beat.stores import JobStatus, NewJob, SQLiteStore
-from beat.stores._doorbell import wake_directory
+from beat.stores._doorbell import FINISHED, NEW, Doorbell, wake_directory
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -137,6 +137,47 @@ async def test_a_socket_left_by_a_dead_process_is_removed_and_rings_go_on(
         assert not stale.exists()
     # Closed stores remove their own sockets.
     assert list(directory.iterdir()) == []
+
+
+async def test_a_socket_is_bound_on_the_first_wait_and_its_name_says_what_it_wants(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    directory = wake_directory(path)
+    async with SQLiteStore(path, poll_interval=NO_POLL) as store:
+        [job] = await store.enqueue([NewJob("t")])
+        assert not directory.exists() or list(directory.iterdir()) == []  # only enqueues
+        await store.wait_for_jobs(0)
+        [name] = [p.name for p in directory.iterdir()]
+        assert name.startswith(f"{os.getpid()}-") and name.endswith(".n")
+        with pytest.raises(TimeoutError):
+            await store.wait_finished(job.id, 0)
+        assert [p.name for p in directory.iterdir()] == [name[:-1] + "fn"]
+    assert list(directory.iterdir()) == []
+
+
+async def test_a_doorbell_is_rung_only_for_the_kinds_it_listens_to(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    heard: list[bytes] = []
+    got_new = asyncio.get_running_loop().create_future()
+
+    def on_ring(kind: bytes) -> None:
+        heard.append(kind)
+        if kind == NEW and not got_new.done():
+            got_new.set_result(None)
+
+    worker, finisher = Doorbell(path, on_ring), Doorbell(path, lambda kind: None)
+    worker.open()
+    finisher.open()
+    try:
+        worker.listen(NEW)
+        finisher.ring(FINISHED)  # not wanted: never sent
+        finisher.ring(NEW)
+        await asyncio.wait_for(got_new, WAIT)
+        assert heard == [NEW]  # datagrams arrive in order: an "f" would have come first
+    finally:
+        worker.close()
+        finisher.close()
 
 
 async def test_a_claim_leaves_the_configured_durability_for_what_follows(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -13,6 +14,25 @@ from beat.stores import JobStatus, NewJob, SerializationError, Store
 from ._util import HOUR, add, one
 
 pytestmark = pytest.mark.asyncio
+
+
+async def test_job_ids_are_version_7_uuids_in_creation_order(store: Store) -> None:
+    """Unguessable (74 random bits) and ordered by their creation millisecond, so new jobs
+    land at the end of an id index."""
+    start_ms = time.time_ns() // 1_000_000
+    first = await add(store, *[NewJob("t") for _ in range(50)])
+    last_ms = max(r.id.int >> 80 for r in first)
+    while time.time_ns() // 1_000_000 <= last_ms:  # the next job in a later millisecond
+        pass
+    second = await add(store, NewJob("t"))
+    end_ms = time.time_ns() // 1_000_000
+    ids: list[UUID] = [r.id for r in first + second]
+    assert len(set(ids)) == len(ids)
+    for job_id in ids:
+        assert job_id.version == 7 and job_id.variant == "specified in RFC 4122"
+        assert start_ms <= job_id.int >> 80 <= end_ms
+    assert max(i.int for i in ids[:-1]) < ids[-1].int
+    assert len({i.int & ((1 << 62) - 1) for i in ids}) == len(ids)  # the random part differs
 
 
 async def test_enqueue_stores_and_returns_records(store: Store) -> None:

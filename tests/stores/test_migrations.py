@@ -63,7 +63,70 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
     async with SQLiteStore(path) as store:
         await _old_job_still_works(store, id)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 4
+    conn.close()
+
+
+def _new_counter(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        counter: int = conn.execute(
+            "SELECT counter FROM beat_signals WHERE name = 'new'"
+        ).fetchone()[0]
+        return counter
+    finally:
+        conn.close()
+
+
+async def test_sqlite_version_3_file_loses_autoincrement_and_keeps_its_jobs(
+    tmp_path: Path,
+) -> None:
+    """Version 4 rebuilds beat_jobs: every row and seq kept, the order of waiting jobs kept,
+    the indexes and the requeue trigger back, and new rows numbered after the old."""
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for step in (1, 2, 3):
+        for statement in _sqlite._MIGRATIONS[step]:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    ids = [uuid.uuid4() for _ in range(3)]
+    for seq, id, status in zip((5, 9, 20), ids, ("queued", "queued", "dead"), strict=True):
+        conn.execute(
+            "INSERT INTO beat_jobs (seq, id, task, args, kwargs, queue, priority, status,"
+            " attempt, max_attempts, scheduled_at, created_at, meta, finished_at)"
+            " VALUES (?, ?, 't', '[1]', '{}', 'default', 0, ?, 0, 5, 0, 0, '{\"m\": 1}', ?)",
+            (seq, str(id), status, 1 if status == "dead" else None),
+        )
+    conn.close()
+
+    async with SQLiteStore(path) as store:
+        assert [(r.id, r.meta) for r in await store.list_jobs()] == [(id, {"m": 1}) for id in ids]
+        [new] = await store.enqueue([NewJob("t")])
+        claimed = await store.claim("w", queues=["default"], tasks=["t"], limit=3, lease=60)
+        assert [r.id for r in claimed] == [ids[0], ids[1], new.id]  # seq order
+        before = _new_counter(path)
+        assert (await store.retry(ids[2])).status is JobStatus.QUEUED
+        assert _new_counter(path) == before + 1  # by the requeue trigger
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    rows = conn.execute("SELECT seq, id FROM beat_jobs ORDER BY seq").fetchall()
+    assert rows == [(5, str(ids[0])), (9, str(ids[1])), (20, str(ids[2])), (21, str(new.id))]
+    [table] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'beat_jobs'").fetchone()
+    assert "AUTOINCREMENT" not in table
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type != 'table'")}
+    assert {
+        "beat_jobs_due",
+        "beat_jobs_leases",
+        "beat_jobs_task",
+        "beat_jobs_unique",
+        "beat_jobs_finished",
+        "beat_jobs_requeued",
+    } <= names
+    assert (
+        conn.execute("SELECT count(*) FROM sqlite_sequence WHERE name = 'beat_jobs'").fetchone()[0]
+        == 0
+    )
     conn.close()
 
 

@@ -404,16 +404,23 @@ def prepare_results(
     items: Sequence[tuple[UUID, int, str, JSON]],
 ) -> tuple[list[PreparedResult], dict[int, SerializationError]]:
     """Validate and encode every result of a batch before anything is written: the items
-    to write, and the :class:`SerializationError` of each bad one by index."""
+    to write, and the :class:`SerializationError` of each bad one by index. An execution
+    given twice is written by its first item only (the others are refused, as they would
+    be one by one), so a store's single statement never sees one row twice."""
     good: list[PreparedResult] = []
     bad: dict[int, SerializationError] = {}
+    seen: set[tuple[UUID, int, str]] = set()
     for index, (id, attempt, worker, result) in enumerate(items):
         try:
             text = encode_json(result, "result")
         except SerializationError as exc:
             bad[index] = exc
             continue
-        good.append(PreparedResult(index, to_uuid(id), int(attempt), worker, text))
+        item = PreparedResult(index, to_uuid(id), int(attempt), worker, text)
+        key = (item.id, item.attempt, worker)
+        if key not in seen:
+            seen.add(key)
+            good.append(item)
     return good, bad
 
 

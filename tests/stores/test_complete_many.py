@@ -91,6 +91,29 @@ async def test_stale_items_are_refused_others_recorded(
     assert again is not None and again.result == "a"
 
 
+async def test_one_execution_twice_in_a_batch_is_written_once(
+    store: Store, complete_many: CompleteMany
+) -> None:
+    [a] = await _jobs(store, 1)
+    items = [(a, 1, "w1", "first"), (a, 1, "w1", "second")]
+    assert await complete_many(store, items) == [True, False]
+    record = await store.get(a)
+    assert record is not None and record.result == "first"
+
+
+async def test_a_stale_and_the_current_attempt_in_one_batch(
+    harness: Harness, complete_many: CompleteMany
+) -> None:
+    store = harness.store
+    [a] = await _jobs(store, 1)
+    await harness.advance(61)  # w1's lease on attempt 1 expires; w1 itself claims attempt 2
+    assert (await claim_one(store, "w1")).attempt == 2
+    items = [(a, 1, "w1", "stale"), (a, 2, "w1", "current")]
+    assert await complete_many(store, items) == [False, True]
+    record = await store.get(a)
+    assert record is not None and (record.attempt, record.result) == (2, "current")
+
+
 async def test_non_json_result_fails_only_its_item(
     store: Store, complete_many: CompleteMany
 ) -> None:

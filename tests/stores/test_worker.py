@@ -237,27 +237,31 @@ async def test_cancelling_a_runs_task_stops_its_execution_and_records_nothing(
     await worker.stop(0)
 
 
-async def test_claims_only_from_its_queues(store: Store, workers: list[Worker]) -> None:
+async def test_claims_only_from_its_queues(store: Store) -> None:
     async def t(ctx: JobContext) -> str:
         return ctx.queue
 
     mine = await enqueue(store, "t", queue="mail")
     other = await enqueue(store, "t", queue="video")
-    await start(workers, store, registry(make_task(t, "t")), queues=["mail"])
-    assert (await store.wait_finished(mine.id, 10)).result == "mail"
-    await asyncio.sleep(0.2)
+    worker = Worker(store, registry(make_task(t, "t")), queues=["mail"], poll=POLL)
+    await asyncio.gather(*await worker.start_due())  # one claim, its runs recorded
+    assert await worker.start_due() == []  # the next claim finds nothing either
+    assert (await status_of(store, mine.id)).result == "mail"
     assert (await status_of(store, other.id)).status is JobStatus.QUEUED
+    await worker.stop(0)
 
 
-async def test_unknown_task_names_are_never_claimed(store: Store, workers: list[Worker]) -> None:
+async def test_unknown_task_names_are_never_claimed(store: Store) -> None:
     async def known(ctx: JobContext) -> None:
         return None
 
     unknown = await enqueue(store, "nobody.knows.me")
     job = await enqueue(store, "known")
-    await start(workers, store, registry(make_task(known, "known")))
-    await store.wait_finished(job.id, 10)
-    await asyncio.sleep(0.2)
+    worker = Worker(store, registry(make_task(known, "known")), poll=POLL)
+    await asyncio.gather(*await worker.start_due())
+    assert await worker.start_due() == []
+    assert (await status_of(store, job.id)).status is JobStatus.SUCCEEDED
+    await worker.stop(0)
     record = await status_of(store, unknown.id)
     assert (record.status, record.attempt, record.worker) == (JobStatus.QUEUED, 0, None)
 
@@ -372,7 +376,7 @@ async def test_task_timeout_cancels_the_attempt(store: Store, workers: list[Work
 # -------------------------------------------------------------------------------------------
 # Cancellation
 # -------------------------------------------------------------------------------------------
-async def test_cancelled_queued_job_never_starts(store: Store, workers: list[Worker]) -> None:
+async def test_cancelled_queued_job_never_starts(store: Store) -> None:
     ran: list[UUID] = []
 
     async def t(ctx: JobContext) -> None:
@@ -381,9 +385,10 @@ async def test_cancelled_queued_job_never_starts(store: Store, workers: list[Wor
     doomed = await enqueue(store, "t")
     other = await enqueue(store, "t")
     assert (await store.cancel(doomed.id)).status is JobStatus.CANCELLED
-    await start(workers, store, registry(make_task(t, "t")))
-    await store.wait_finished(other.id, 10)
-    await asyncio.sleep(0.1)
+    worker = Worker(store, registry(make_task(t, "t")), poll=POLL)
+    await asyncio.gather(*await worker.start_due())
+    assert await worker.start_due() == []
+    await worker.stop(0)
     assert ran == [other.id]
     record = await status_of(store, doomed.id)
     assert (record.status, record.attempt) == (JobStatus.CANCELLED, 0)
@@ -457,8 +462,8 @@ async def test_expired_lease_is_rerun_and_the_stale_owner_is_refused(
     job = await enqueue(store, "t")
     await claim_one(store, "dead-worker", lease=5)  # claimed, then never renewed
     await start(workers, store, registry(make_task(t, "t")), name="alive")
-    await asyncio.sleep(0.2)
-    assert attempts == []  # the lease still holds
+    assert await store.claim("probe", queues=["default"], tasks=["t"], limit=1, lease=5) == []
+    assert attempts == []  # the lease still holds: nothing to claim
     await harness.advance(6)
     record = await store.wait_finished(job.id, 10)
     assert (record.status, record.attempt, record.worker, record.result) == (

@@ -140,6 +140,10 @@ class MemoryStore(Store):
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._rows: dict[UUID, _Row] = {}
+        # Every waiting or running row, and finished rows not yet dropped: claims look only
+        # here, dropping the finished rows they pass, so a claim costs the live jobs, not
+        # every job ever stored. A row re-enters it when retried.
+        self._live: dict[UUID, _Row] = {}
         # unique_key -> the rows with that key, in insertion order (pruned rows removed).
         self._by_key: dict[str, list[_Row]] = {}
         self._logs: dict[UUID, list[LogEntry]] = {}  # job id -> entries in insertion order
@@ -257,6 +261,7 @@ class MemoryStore(Store):
                 unique_key=None if job.unique is None else job.unique.key,
             )
             self._rows[row.id] = row
+            self._live[row.id] = row
             if row.unique_key is not None:
                 self._by_key.setdefault(row.unique_key, []).append(row)
             done.append(self._record(row, now) if records else None)
@@ -288,7 +293,11 @@ class MemoryStore(Store):
         now = self._now()
         qs, ts = set(queue_list), set(task_list)
         candidates = []
-        for row in self._rows.values():
+        live = self._live
+        for row in list(live.values()):
+            if row.status in FINISHED_VALUES:
+                del live[row.id]
+                continue
             if row.queue not in qs or row.task not in ts:
                 continue
             if row.expired(now):
@@ -436,6 +445,7 @@ class MemoryStore(Store):
         row.result = None
         row.cancel_requested = False
         row.max_attempts = max(row.max_attempts, row.attempt + 1)
+        self._live[row.id] = row
         self._wake(self._new_waiters)
         return self._record(row, now)
 
@@ -511,7 +521,7 @@ class MemoryStore(Store):
     ) -> float:
         """Seconds until a job of these queues and tasks is claimable (0: now; inf: none)."""
         soonest = math.inf
-        for row in self._rows.values():
+        for row in self._live.values():
             if (queues is not None and row.queue not in queues) or (
                 tasks is not None and row.task not in tasks
             ):
@@ -588,6 +598,7 @@ class MemoryStore(Store):
         doomed = prune_doomed(finished, prepared, now)
         for id in doomed:
             row = self._rows.pop(id)
+            self._live.pop(id, None)
             self._logs.pop(id, None)
             if row.unique_key is not None:
                 rows = self._by_key[row.unique_key]

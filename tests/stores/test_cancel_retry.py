@@ -127,6 +127,17 @@ async def test_retry_cancelled(store: Store) -> None:
     assert (await claim_one(store)).attempt == 1
 
 
+async def test_a_retried_job_is_claimable_after_claims_passed_it_finished(store: Store) -> None:
+    """Claims made while it was cancelled find nothing; once retried, the next claim takes
+    it (a store may skip finished jobs when claiming, never a retried one)."""
+    job = await one(store)
+    await store.cancel(job.id)
+    assert await claim(store, "w1") == []
+    assert await claim(store, "w1") == []
+    await store.retry(job.id)
+    assert (await claim_one(store, "w2")).id == job.id
+
+
 async def test_retry_of_other_states_is_refused(store: Store) -> None:
     running, done = await store.enqueue([NewJob("t"), NewJob("t")])
     await claim(store, limit=2)

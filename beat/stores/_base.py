@@ -561,8 +561,8 @@ def check_shape(
 
 # Job ids are version 7 UUIDs (RFC 9562): the creation time in milliseconds, then 74 bits
 # from os.urandom. Unguessable like version 4, but ordered by time, so a batch of new jobs
-# lands at the end of every id index instead of on as many random pages (a SQLite batch
-# of 1,000 committed in half the time).
+# lands at the end of every id index instead of on as many random pages (the commit of a
+# 1,000-job SQLite batch took half the time).
 _V7_SET = (0x7 << 76) | (0b10 << 62)  # version 7, RFC variant
 _V7_RANDOM = ((1 << 80) - 1) & ~((0xF << 76) | (0b11 << 62))  # the 74 random bits
 _new_uuid = object.__new__

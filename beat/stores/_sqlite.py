@@ -13,11 +13,11 @@ sharing a file should share a host clock.
 
 Wake-ups: a change made through this store object wakes its waiters at once; one made by
 another process rings this process's doorbell (``_doorbell.py``: a Unix datagram per commit
-to each process waiting for that kind of change). Neither is trusted alone: the ``new`` counter of
-``beat_signals`` moves when jobs become claimable (once per enqueue transaction, and by a
-trigger when a job is queued again), :meth:`SQLiteStore.wait_for_jobs` polls it every
-``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the job likewise, so a
-lost ring costs at most one poll interval.
+to each process waiting for that kind of change). Neither is trusted alone: the ``new``
+counter of ``beat_signals`` moves when jobs become claimable (once per enqueue transaction,
+and by a trigger when a job is queued again), :meth:`SQLiteStore.wait_for_jobs` polls it
+every ``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the job
+likewise, so a lost ring costs at most one poll interval.
 
 Schema version: ``PRAGMA user_version`` (3), migrated inside ``BEGIN IMMEDIATE`` so that
 processes opening a new file at once create it exactly once.

@@ -19,7 +19,7 @@ and by a trigger when a job is queued again), :meth:`SQLiteStore.wait_for_jobs` 
 every ``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the job
 likewise, so a lost ring costs at most one poll interval.
 
-Schema version: ``PRAGMA user_version`` (3), migrated inside ``BEGIN IMMEDIATE`` so that
+Schema version: ``PRAGMA user_version`` (4), migrated inside ``BEGIN IMMEDIATE`` so that
 processes opening a new file at once create it exactly once.
 """
 

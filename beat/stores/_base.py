@@ -892,8 +892,7 @@ class Store(abc.ABC):
         This default goes through :meth:`enqueue`, so a store of one's own need not
         implement it; the built-in stores write the prepared jobs as they are.
         """
-        records = await self.enqueue([job.to_new_job() for job in jobs])
-        return [Enqueued(record.id, record.conflict) for record in records]
+        return as_enqueued(jobs, await self.enqueue([job.to_new_job() for job in jobs]))
 
     @abc.abstractmethod
     async def claim(

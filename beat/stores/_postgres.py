@@ -77,6 +77,7 @@ from ._base import (
     PreparedUnique,
     PruneRule,
     Store,
+    as_enqueued,
     batch_outcome,
     check_attempt,
     check_aware,
@@ -294,10 +295,6 @@ _COLUMNS = """id, seq, task, args, kwargs, queue, priority,
 _FENCE = "id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'"
 _RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt < max_attempts)"
 
-# Claims wait for their WAL flush like every transition. (SQLite claims do not, see
-# _CLAIM_SYNCHRONOUS there: a lost claim can only come with the host's crash, which stops
-# every worker too. Here the workers on other hosts outlive a database crash, and a lost
-# claim would let a second worker start the job while the first still runs it.)
 _INSERT_MANY = """
     INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
                                max_attempts, scheduled_at, created_at, meta, unique_key)
@@ -531,6 +528,10 @@ _SQL = {
 }
 
 
+# Claims wait for their WAL flush like every transition. (SQLite claims do not, see
+# _CLAIM_SYNCHRONOUS there: a lost claim can only come with the host's crash, which stops
+# every worker too. Here the workers on other hosts outlive a database crash, and a lost
+# claim would let a second worker start the job while the first still runs it.)
 def _claim_sql(queue: str) -> str:
     """The claim statement, with ``queue`` as the queue condition on ``$1``.
 
@@ -796,11 +797,13 @@ class PostgresStore(Store):
             check_transaction(connection)
         if not jobs:
             return []
+        written: list[JobRecord | None]
         if any(j.unique is not None for j in jobs):
-            records = await self._on(connection, self._enqueue_unique, jobs)
-            return [Enqueued(r.id, r.conflict) for r in records]
-        await self._on(connection, self._write_jobs, jobs, False)
-        return [Enqueued(j.id, False) for j in jobs]
+            written = list(await self._on(connection, self._enqueue_unique, jobs))
+        else:
+            await self._on(connection, self._write_jobs, jobs, False)
+            written = [None] * len(jobs)  # stored as given
+        return as_enqueued(jobs, written)
 
     async def _insert(self, conn: Any, prepared: Sequence[PreparedJob]) -> list[JobRecord]:
         """Insert ``prepared``; their records, in order (built from what was sent and the

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import queue
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ import pytest_asyncio
 
 from beat import Client
 from beat.stores import JobRecord, ScheduleSpec, SQLiteStore, Store
+from beat.stores._doorbell import wake_directory
 from tests.coordinators.conftest import PostgresServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
@@ -197,6 +199,8 @@ def cluster(target: Target, tmp_path: Path) -> Iterator[Cluster]:
     cluster = Cluster(target, tmp_path)
     yield cluster
     cluster.kill_all()
+    if target.kind == "sqlite":  # a killed replica leaves its doorbell socket behind
+        shutil.rmtree(wake_directory(Path(target.target)), ignore_errors=True)
 
 
 async def work_jobs(store: Store) -> list[JobRecord]:

@@ -20,8 +20,9 @@ sender ignores a full receiver, and a socket nobody listens on (connection refus
 by whoever rings it.
 
 Directory: ``<tempdir>/beat-wake-<digest of the database's real path>``, mode 0700, so only
-the same user's processes can ring. Where ``AF_UNIX`` datagrams are missing (Windows) the
-doorbell is off and polling alone remains.
+the same user's processes can ring. The first process to listen makes it; the last one to
+leave removes it. Where ``AF_UNIX`` datagrams are missing (Windows) the doorbell is off and
+polling alone remains.
 """
 
 from __future__ import annotations
@@ -103,15 +104,14 @@ class Doorbell:
                 return
             self._path, self._kinds = path, kinds
             return
+        path = str(self._directory / f"{os.getpid()}-{secrets.token_hex(4)}.{kinds}")
         try:
-            self._directory.mkdir(mode=0o700, exist_ok=True)
-            path = str(self._directory / f"{os.getpid()}-{secrets.token_hex(4)}.{kinds}")
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         except OSError:
             return
         try:
             sock.setblocking(False)
-            sock.bind(path)
+            self._bind(sock, path)
             self._loop.add_reader(sock.fileno(), self._read)
         except (OSError, NotImplementedError):  # e.g. a loop without add_reader
             sock.close()
@@ -119,6 +119,18 @@ class Doorbell:
                 os.unlink(path)
             return
         self._sock, self._path, self._kinds = sock, path, kinds
+
+    def _bind(self, sock: socket.socket, path: str) -> None:
+        # The last process to leave removes the directory (see close), so it can vanish
+        # between our mkdir and our bind: make it again. Three tries, then polling remains.
+        for attempt in range(3):
+            self._directory.mkdir(mode=0o700, exist_ok=True)
+            try:
+                sock.bind(path)
+                return
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
 
     def close(self) -> None:
         sender, self._sender = self._sender, None
@@ -135,6 +147,11 @@ class Doorbell:
         if self._path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._path)
+        # The last one out removes the directory, so databases that come and go (one per
+        # test, say) leave nothing behind in the temp dir. Fails harmlessly while others
+        # are still bound in it (not empty).
+        with contextlib.suppress(OSError):
+            os.rmdir(self._directory)
 
     def _read(self) -> None:
         sock = self._sock
@@ -176,5 +193,6 @@ class Doorbell:
                 # Nobody listens there any more (a process died without closing).
                 with contextlib.suppress(OSError):
                     os.unlink(target)
+                    os.rmdir(self._directory)  # if that was the last one
             except OSError:  # full buffer (it will wake anyway), permission, ...
                 pass

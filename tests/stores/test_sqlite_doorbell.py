@@ -135,8 +135,8 @@ async def test_a_socket_left_by_a_dead_process_is_removed_and_rings_go_on(
             await enqueuer.enqueue([NewJob("t")])
             await asyncio.wait_for(waiting, WAIT / 2)
         assert not stale.exists()
-    # Closed stores remove their own sockets.
-    assert list(directory.iterdir()) == []
+    # Closed stores remove their own sockets, and the last one out the directory.
+    assert not directory.exists()
 
 
 async def test_a_socket_is_bound_on_the_first_wait_and_its_name_says_what_it_wants(
@@ -153,7 +153,53 @@ async def test_a_socket_is_bound_on_the_first_wait_and_its_name_says_what_it_wan
         with pytest.raises(TimeoutError):
             await store.wait_finished(job.id, 0)
         assert [p.name for p in directory.iterdir()] == [name[:-1] + "fn"]
-    assert list(directory.iterdir()) == []
+    assert not directory.exists()
+
+
+async def test_the_last_doorbell_to_close_removes_the_directory(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    directory = wake_directory(path)
+    first, second = Doorbell(path, lambda kind: None), Doorbell(path, lambda kind: None)
+    for bell in (first, second):
+        bell.open()
+        bell.listen(NEW)
+    assert len(list(directory.iterdir())) == 2
+    first.close()
+    assert len(list(directory.iterdir())) == 1  # still in use: kept
+    second.close()
+    assert not directory.exists()
+
+
+async def test_a_directory_removed_just_before_the_bind_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's close can remove the (empty) directory between this process's
+    # mkdir and its bind; the bind must still happen, or this process would only poll.
+    path = tmp_path / "jobs.db"
+    directory = wake_directory(path)
+    mkdir, raced = Path.mkdir, []
+
+    def mkdir_then_lose_it(self: Path, *args: object, **kwargs: object) -> None:
+        mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self == directory and not raced:
+            raced.append(self)
+            self.rmdir()
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_lose_it)
+    heard = asyncio.get_running_loop().create_future()
+    bell = Doorbell(path, heard.set_result)
+    ringer = Doorbell(path, lambda kind: None)
+    bell.open()
+    ringer.open()
+    try:
+        bell.listen(NEW)
+        assert raced and bell.listening
+        ringer.ring(NEW)
+        assert await asyncio.wait_for(heard, WAIT) == NEW
+    finally:
+        bell.close()
+        ringer.close()
+    assert not directory.exists()
 
 
 async def test_a_doorbell_is_rung_only_for_the_kinds_it_listens_to(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import pytest_asyncio
 
 from beat import InvalidJobError, Scheduler
 from beat.stores import SQLiteStore, Store
+from beat.stores._doorbell import wake_directory
 from beat.testing import FakeClock
 from tests.coordinators.conftest import (  # the real servers
     PostgresServer,
@@ -166,6 +168,7 @@ async def test_a_killed_instance_expires_after_three_periods(tmp_path: Path) -> 
             assert len(found) == listed
             if listed:
                 assert found[0].pid == proc.pid
+    shutil.rmtree(wake_directory(path), ignore_errors=True)  # the killed one's doorbell socket
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:

@@ -44,6 +44,8 @@ starting at once migrate exactly once::
 
 Privileges: ``CREATE`` on the schema (or the database, if the schema does not exist yet) on
 first use; afterwards ``USAGE`` on the schema and ``SELECT, INSERT, UPDATE`` on the tables.
+
+The migrations and every statement are in ``_postgres_sql.py``; this module runs them.
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._postgres_sql import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SQL,
+)
 from ._schedules import (
     PreparedSchedule,
     ScheduleRecord,
@@ -116,7 +123,6 @@ __all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 3
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 # InternalClientError: asyncpg resetting a connection the server dropped mid-operation
 # ("cannot switch to state ..."), seen during server restarts.
@@ -141,450 +147,6 @@ _CONFIG = (
     asyncpg.InvalidCatalogNameError,
     asyncpg.InsufficientPrivilegeError,
 )
-
-# -------------------------------------------------------------------------------------------
-# Every statement of the backend. ``{s}`` is the schema (a checked identifier); values are
-# always parameters.
-# -------------------------------------------------------------------------------------------
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE {s}.beat_jobs (
-            id uuid PRIMARY KEY,
-            seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
-            task text NOT NULL,
-            args json NOT NULL,
-            kwargs json NOT NULL,
-            queue text NOT NULL,
-            priority integer NOT NULL,
-            status text NOT NULL,
-            attempt integer NOT NULL,
-            max_attempts integer NOT NULL,
-            scheduled_at timestamptz NOT NULL,
-            created_at timestamptz NOT NULL,
-            started_at timestamptz,
-            finished_at timestamptz,
-            worker text,
-            lease_expires_at timestamptz,
-            result json,
-            error_type text,
-            error_message text,
-            error_traceback text,
-            cancel_requested boolean NOT NULL DEFAULT false)""",
-        """CREATE INDEX beat_jobs_due ON {s}.beat_jobs (queue, priority DESC, scheduled_at, seq)
-            WHERE status = 'queued'""",
-        """CREATE INDEX beat_jobs_leases ON {s}.beat_jobs (lease_expires_at)
-            WHERE status = 'running'""",
-        "CREATE INDEX beat_jobs_task ON {s}.beat_jobs (task, seq)",
-        """CREATE FUNCTION {s}.beat_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.status = 'queued'
-                   AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'queued') THEN
-                    PERFORM pg_notify('{s}.beat_new', '');
-                ELSIF TG_OP = 'UPDATE' AND NEW.status IN ('succeeded', 'dead', 'cancelled')
-                      AND OLD.status IS DISTINCT FROM NEW.status THEN
-                    PERFORM pg_notify('{s}.beat_finished', NEW.id::text);
-                END IF;
-                RETURN NULL;
-            END $$""",
-        """CREATE TRIGGER beat_jobs_notify AFTER INSERT OR UPDATE OF status ON {s}.beat_jobs
-            FOR EACH ROW EXECUTE FUNCTION {s}.beat_jobs_notify()""",
-    ),
-    # Issues 12/13: meta, progress and unique keys on jobs; logs, instances, schedules.
-    2: (
-        """ALTER TABLE {s}.beat_jobs ADD COLUMN meta json NOT NULL DEFAULT '{}',
-            ADD COLUMN progress json, ADD COLUMN unique_key text""",
-        """CREATE INDEX beat_jobs_unique ON {s}.beat_jobs (unique_key, seq)
-            WHERE unique_key IS NOT NULL""",
-        # Only finished jobs have finished_at: prune walks this, never the live jobs.
-        """CREATE INDEX beat_jobs_finished ON {s}.beat_jobs (status, finished_at, seq)
-            WHERE finished_at IS NOT NULL""",
-        # Deleting a job (prune) deletes its logs; a log of a deleted job cannot be added.
-        """CREATE TABLE {s}.beat_logs (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            job_id uuid NOT NULL REFERENCES {s}.beat_jobs (id) ON DELETE CASCADE,
-            attempt integer NOT NULL,
-            at timestamptz NOT NULL,
-            level text NOT NULL,
-            logger text NOT NULL,
-            message text NOT NULL)""",
-        "CREATE INDEX beat_logs_job ON {s}.beat_logs (job_id, attempt, id)",
-        """CREATE TABLE {s}.beat_instances (
-            name text PRIMARY KEY,
-            host text NOT NULL,
-            pid integer NOT NULL,
-            started_at timestamptz NOT NULL,
-            last_seen timestamptz NOT NULL,
-            expires_at timestamptz NOT NULL,
-            info json NOT NULL)""",
-        """CREATE TABLE {s}.beat_schedules (
-            name text PRIMARY KEY,
-            task text NOT NULL,
-            cron text,
-            every float8,
-            at timestamptz,
-            timezone text NOT NULL,
-            args json NOT NULL,
-            kwargs json NOT NULL,
-            queue text NOT NULL,
-            priority integer NOT NULL,
-            max_attempts integer NOT NULL,
-            misfire text NOT NULL,
-            paused boolean NOT NULL,
-            version bigint NOT NULL,
-            created_at timestamptz NOT NULL,
-            updated_at timestamptz NOT NULL,
-            last_instant timestamptz)""",
-        # 'schedules': bumped by every schedule change (its row lock serializes them); each
-        # changed schedule takes the new value as its version.
-        "CREATE TABLE {s}.beat_counters (name text PRIMARY KEY, value bigint NOT NULL)",
-        "INSERT INTO {s}.beat_counters VALUES ('schedules', 0)",
-    ),
-    # Notifications per statement, not per row: a plpgsql call per row and a NOTIFY per
-    # finished job cost a batch of ten completions more than its UPDATE (measured: end to
-    # end 2,289 jobs/s with the row trigger, 2,625 with none). Each statement now sends at
-    # most one beat_new and one beat_finished per 200 finished jobs (payload: their ids,
-    # comma-separated; 200 ids fit NOTIFY's 8,000-byte payload).
-    3: (
-        # Every insert and every status change (non-HOT: status is in the partial indexes'
-        # predicates) writes one entry per index; this one only served listings by task,
-        # which now walk the seq index and filter. Measured without it: claims and
-        # completions -13 % server time per job.
-        "DROP INDEX {s}.beat_jobs_task",
-        "DROP TRIGGER beat_jobs_notify ON {s}.beat_jobs",
-        "DROP FUNCTION {s}.beat_jobs_notify()",
-        """CREATE FUNCTION {s}.beat_jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF EXISTS (SELECT 1 FROM inserted WHERE status = 'queued') THEN
-                    PERFORM pg_notify('{s}.beat_new', '');
-                END IF;
-                RETURN NULL;
-            END $$""",
-        """CREATE TRIGGER beat_jobs_inserted AFTER INSERT ON {s}.beat_jobs
-            REFERENCING NEW TABLE AS inserted
-            FOR EACH STATEMENT EXECUTE FUNCTION {s}.beat_jobs_inserted()""",
-        """CREATE FUNCTION {s}.beat_jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF EXISTS (
-                    SELECT 1 FROM after_rows AS a JOIN before_rows AS b USING (id)
-                    WHERE a.status = 'queued' AND b.status <> 'queued'
-                ) THEN
-                    PERFORM pg_notify('{s}.beat_new', '');
-                END IF;
-                PERFORM pg_notify('{s}.beat_finished', string_agg(id::text, ','))
-                FROM (
-                    SELECT a.id, (row_number() OVER () - 1) / 200 AS chunk
-                    FROM after_rows AS a JOIN before_rows AS b USING (id)
-                    WHERE a.status IN ('succeeded', 'dead', 'cancelled')
-                      AND b.status <> a.status
-                ) AS finished
-                GROUP BY chunk;
-                RETURN NULL;
-            END $$""",
-        """CREATE TRIGGER beat_jobs_updated AFTER UPDATE ON {s}.beat_jobs
-            REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
-            FOR EACH STATEMENT EXECUTE FUNCTION {s}.beat_jobs_updated()""",
-    ),
-}
-
-_COLUMNS = """id, seq, task, args, kwargs, queue, priority,
-    CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled' ELSE status END
-        AS status,
-    attempt, max_attempts, scheduled_at, created_at, started_at, finished_at, worker,
-    lease_expires_at, result, error_type, error_message, error_traceback, cancel_requested,
-    meta, progress, unique_key"""
-_FENCE = "id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'"
-_RETRYING = "(NOT cancel_requested AND $4::timestamptz IS NOT NULL AND attempt < max_attempts)"
-
-_INSERT_MANY = """
-    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                               max_attempts, scheduled_at, created_at, meta, unique_key)
-    SELECT u.id, u.task, u.args::json, u.kwargs::json, u.queue, u.priority, 'queued', 0,
-           u.max_attempts, coalesce(u.at, now() + make_interval(secs => u.delay)), now(),
-           u.meta::json, u.unique_key
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                $7::int[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
-         WITH ORDINALITY AS u(id, task, args, kwargs, queue, priority, max_attempts, at,
-                              delay, meta, unique_key, ord)
-    ORDER BY u.ord"""
-_INSERT_SHAPED = """
-    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                               max_attempts, scheduled_at, created_at, meta, unique_key)
-    SELECT u.id, $5, u.args::json, u.kwargs::json, $6, $7, 'queued', 0,
-           $8, coalesce($9::timestamptz, now() + make_interval(secs => $10)), now(),
-           $11::json, u.unique_key
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-         WITH ORDINALITY AS u(id, args, kwargs, unique_key, ord)
-    ORDER BY u.ord"""
-_INSERT_ONE = """
-    INSERT INTO {s}.beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                               max_attempts, scheduled_at, created_at, meta, unique_key)
-    VALUES ($1, $2, $3::json, $4::json, $5, $6, 'queued', 0, $7,
-            coalesce($8, now() + make_interval(secs => $9)), now(), $10::json, $11)"""
-_ENQUEUED = " RETURNING id, scheduled_at, created_at"
-
-_SQL = {
-    "lock": "SELECT pg_advisory_xact_lock(hashtext($1))",
-    "create_schema": "CREATE SCHEMA IF NOT EXISTS {s}",
-    "create_version": """CREATE TABLE IF NOT EXISTS {s}.beat_schema_version (
-        version integer NOT NULL)""",
-    "version": "SELECT coalesce(max(version), 0) FROM {s}.beat_schema_version",
-    "set_version": "INSERT INTO {s}.beat_schema_version (version) VALUES ($1)",
-    "now": "SELECT now()",
-    # Seconds until a job of these queues/tasks ($1, $2: NULL = all) is claimable: the next
-    # waiting job comes due or the next lease expires (<= 0: claimable now; NULL: none).
-    # NOTIFY covers new and released jobs; time passing is covered by this.
-    "next_due": """
-        SELECT EXTRACT(EPOCH FROM MIN(
-            CASE WHEN status = 'queued' THEN scheduled_at ELSE lease_expires_at END) - now()
-        )::float8
-        FROM {s}.beat_jobs
-        WHERE status IN ('queued', 'running')
-          AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
-          AND ($2::text[] IS NULL OR task = ANY($2::text[]))""",
-    # A batch, in its order (seq follows it); "enqueue" returns what a record needs from
-    # the database, "insert" (beat.Client's enqueues: handles carry ids only) nothing.
-    "enqueue": _INSERT_MANY + _ENQUEUED,
-    "insert": _INSERT_MANY,
-    # A batch of one JobShape: its fields once, as scalars (measured with 1,000 jobs: 24
-    # rather than 32 µs per job, driver and server).
-    "enqueue_shaped": _INSERT_SHAPED + _ENQUEUED,
-    "insert_shaped": _INSERT_SHAPED,
-    # One job (the usual enqueue): scalar parameters cost the driver less than the arrays.
-    "enqueue_one": _INSERT_ONE + _ENQUEUED,
-    "insert_one": _INSERT_ONE,
-    # "claim" and "claim_any" are built by _claim_sql, below the table.
-    "heartbeat": """
-        UPDATE {s}.beat_jobs AS j
-        SET lease_expires_at = now() + make_interval(secs => $4::float8)
-        FROM unnest($1::uuid[], $2::int[]) AS p(pid, pattempt)
-        WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
-          AND j.worker = $3 AND (j.status = 'running') IS TRUE
-        RETURNING j.id, j.cancel_requested""",
-    "complete": f"""
-        UPDATE {{s}}.beat_jobs SET status = 'succeeded', result = $4::json,
-            finished_at = now(), lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING status""",
-    # One statement for a batch; each item fenced like "complete". The rows are found by
-    # primary key: "(status = 'running') IS TRUE" (the same test, status being NOT NULL) keeps
-    # the planner off beat_jobs_leases, whose index still lists every row claimed since the
-    # last vacuum (measured: 1.67 ms through it, 0.61 ms by key, for 10 rows after 2,500
-    # jobs). Same in "heartbeat". beat_jobs_updated sends the batch's ids at the one commit.
-    "complete_many": """
-        UPDATE {s}.beat_jobs AS j SET status = 'succeeded', result = p.result::json,
-            finished_at = now(), lease_expires_at = NULL
-        FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[])
-             AS p(pid, pattempt, pworker, result)
-        WHERE j.id = ANY($1::uuid[]) AND j.id = p.pid AND j.attempt = p.pattempt
-          AND j.worker = p.pworker AND (j.status = 'running') IS TRUE
-        RETURNING j.id, j.attempt, j.worker""",
-    "fail": f"""
-        UPDATE {{s}}.beat_jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled'
-                          WHEN {_RETRYING} THEN 'queued' ELSE 'dead' END,
-            scheduled_at = CASE WHEN {_RETRYING} THEN $4::timestamptz ELSE scheduled_at END,
-            worker = CASE WHEN {_RETRYING} THEN NULL ELSE worker END,
-            finished_at = CASE WHEN {_RETRYING} THEN NULL ELSE now() END,
-            lease_expires_at = NULL,
-            error_type = $5, error_message = $6, error_traceback = $7
-        WHERE {_FENCE} RETURNING status""",
-    "release": f"""
-        UPDATE {{s}}.beat_jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
-            finished_at = CASE WHEN cancel_requested THEN now() END,
-            worker = CASE WHEN cancel_requested THEN worker END,
-            max_attempts = max_attempts + CASE WHEN cancel_requested THEN 0 ELSE 1 END,
-            lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING status""",
-    "mark_cancelled": f"""
-        UPDATE {{s}}.beat_jobs SET status = 'cancelled', finished_at = now(),
-            lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING status""",
-    "cancel": f"""
-        UPDATE {{s}}.beat_jobs SET
-            status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-            finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
-            cancel_requested = cancel_requested OR status = 'running'
-        WHERE id = $1 RETURNING {_COLUMNS}""",
-    "retry": f"""
-        UPDATE {{s}}.beat_jobs SET status = 'queued', scheduled_at = now(), worker = NULL,
-            lease_expires_at = NULL, finished_at = NULL, result = NULL,
-            cancel_requested = false, max_attempts = greatest(max_attempts, attempt + 1)
-        WHERE id = $1 AND status IN ('dead', 'cancelled') RETURNING {_COLUMNS}""",
-    "get": f"SELECT {_COLUMNS} FROM {{s}}.beat_jobs WHERE id = $1",
-    "seq": "SELECT seq FROM {s}.beat_jobs WHERE id = $1",
-    "list": f"""
-        SELECT {_COLUMNS} FROM {{s}}.beat_jobs
-        WHERE seq > $1 AND seq < $2
-          AND ($3::text IS NULL OR task = $3) AND ($4::text IS NULL OR queue = $4)
-          AND ($5::text IS NULL OR $5 = CASE
-                WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled'
-                ELSE status END)
-        ORDER BY CASE WHEN $6 THEN -seq ELSE seq END
-        LIMIT $7""",
-    # -- issues 12/13 --------------------------------------------------------------------------
-    # Unique enqueue: inside one transaction, lock each key (sorted, so two batches never
-    # deadlock), then look up and insert. The lock is held until commit, so a concurrent
-    # enqueue of the same key waits and then sees the committed job.
-    "unique_lock": "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-    "unique_find": f"""
-        SELECT {_COLUMNS}, status AS stored FROM {{s}}.beat_jobs
-        WHERE unique_key = $1 AND status = ANY($2::text[])
-          AND ($3::float8 IS NULL OR created_at > now() - make_interval(secs => $3::float8))
-        ORDER BY seq DESC LIMIT 1""",
-    "unique_replace": f"""
-        UPDATE {{s}}.beat_jobs SET args = $2::json, kwargs = $3::json, meta = $4::json,
-            priority = $5, queue = $6, max_attempts = greatest($7, attempt + 1),
-            scheduled_at = coalesce($8::timestamptz, now() + make_interval(secs => $9::float8))
-        WHERE id = $1 AND status = 'queued' RETURNING {_COLUMNS}""",
-    "notify_new": "SELECT pg_notify('{s}.beat_new', '')",
-    "progress": f"""
-        UPDATE {{s}}.beat_jobs SET progress = $4::json WHERE {_FENCE} RETURNING status""",
-    "exists": "SELECT EXISTS (SELECT 1 FROM {s}.beat_jobs WHERE id = $1)",
-    "log_insert": """
-        INSERT INTO {s}.beat_logs (job_id, attempt, at, level, logger, message)
-        SELECT $1, $2, u.at, u.level, u.logger, u.message
-        FROM unnest($3::timestamptz[], $4::text[], $5::text[], $6::text[])
-             WITH ORDINALITY AS u(at, level, logger, message, ord)
-        WHERE EXISTS (SELECT 1 FROM {s}.beat_jobs WHERE id = $1)
-        ORDER BY u.ord
-        RETURNING 1""",
-    # No row: no such job; one row with a NULL attempt: a job without (matching) logs.
-    "logs": """
-        SELECT l.attempt, l.at, l.level, l.logger, l.message
-        FROM {s}.beat_jobs AS j
-        LEFT JOIN {s}.beat_logs AS l
-          ON l.job_id = j.id AND ($2::int IS NULL OR l.attempt = $2::int)
-        WHERE j.id = $1
-        ORDER BY l.attempt, l.id""",
-    "count": """
-        SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled'
-                           ELSE status END AS derived, count(*)::int AS n
-        FROM {s}.beat_jobs GROUP BY 1, 2""",
-    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
-    # finds it too old or past its count. Its logs go with it (ON DELETE CASCADE).
-    "prune": """
-        WITH rules AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int[])
-                WITH ORDINALITY AS r(status, task, max_age, max_count, n)
-        ), ranked AS (
-            SELECT j.id, j.finished_at, r.max_age, r.max_count,
-                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
-                       AS rank
-            FROM {s}.beat_jobs AS j JOIN rules AS r
-              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
-            WHERE j.finished_at IS NOT NULL
-              AND j.status IN ('succeeded', 'dead', 'cancelled')
-        ), doomed AS (
-            SELECT DISTINCT id FROM ranked
-            WHERE (max_age IS NOT NULL
-                   AND finished_at < now() - make_interval(secs => max_age))
-               OR (max_count IS NOT NULL AND rank > max_count)
-        ), deleted AS (
-            DELETE FROM {s}.beat_jobs WHERE id IN (SELECT id FROM doomed)
-              AND status IN ('succeeded', 'dead', 'cancelled')
-            RETURNING 1
-        )
-        SELECT count(*)::int FROM deleted""",
-    "instance_put": """
-        WITH gone AS (DELETE FROM {s}.beat_instances WHERE expires_at < now() AND name <> $1)
-        INSERT INTO {s}.beat_instances (name, host, pid, started_at, last_seen, expires_at, info)
-        VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5::float8), $6::json)
-        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-            started_at = excluded.started_at, last_seen = excluded.last_seen,
-            expires_at = excluded.expires_at, info = excluded.info""",
-    "instances": """
-        SELECT * FROM {s}.beat_instances WHERE expires_at >= now() ORDER BY name COLLATE "C"
-    """,
-    "instance_remove": "DELETE FROM {s}.beat_instances WHERE name = $1",
-    "schedule_get": "SELECT * FROM {s}.beat_schedules WHERE name = $1",
-    "schedules": 'SELECT * FROM {s}.beat_schedules ORDER BY name COLLATE "C"',
-    "schedules_version": "SELECT value FROM {s}.beat_counters WHERE name = 'schedules'",
-    # Taken first by every schedule change: changes are serialized and versions ordered.
-    "schedule_lock": """
-        SELECT value FROM {s}.beat_counters WHERE name = 'schedules' FOR UPDATE""",
-    "schedule_bump": """
-        UPDATE {s}.beat_counters SET value = value + 1 WHERE name = 'schedules'
-        RETURNING value""",
-    "schedule_notify": "SELECT pg_notify('{s}.beat_schedules', $1::text)",
-    "schedule_put": """
-        INSERT INTO {s}.beat_schedules (name, task, cron, every, at, timezone, args, kwargs,
-            queue, priority, max_attempts, misfire, paused, version, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8::json, $9, $10, $11, $12, $13, $14,
-            now(), now())
-        ON CONFLICT (name) DO UPDATE SET task = excluded.task, cron = excluded.cron,
-            every = excluded.every, at = excluded.at, timezone = excluded.timezone,
-            args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
-            priority = excluded.priority, max_attempts = excluded.max_attempts,
-            misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
-            updated_at = excluded.updated_at
-        RETURNING *""",
-    "schedule_pause": """
-        UPDATE {s}.beat_schedules SET paused = $2, version = $3, updated_at = now()
-        WHERE name = $1 RETURNING *""",
-    "schedule_delete": "DELETE FROM {s}.beat_schedules WHERE name = $1 RETURNING name",
-    "schedule_advance": """
-        UPDATE {s}.beat_schedules SET last_instant = $2
-        WHERE name = $1 AND (last_instant IS NULL OR last_instant < $2) RETURNING name""",
-}
-
-
-# Claims wait for their WAL flush like every transition. (SQLite claims do not, see
-# _CLAIM_SYNCHRONOUS there: a lost claim can only come with the host's crash, which stops
-# every worker too. Here the workers on other hosts outlive a database crash, and a lost
-# claim would let a second worker start the job while the first still runs it.)
-def _claim_sql(queue: str) -> str:
-    """The claim statement, with ``queue`` as the queue condition on ``$1``.
-
-    One statement: expired leases that must not run again end (out of attempts: dead;
-    cancellation requested: cancelled), then due rows are locked, skipping rows other
-    claimers hold, and taken. With one queue (``queue = $1``) the due rows come off
-    ``beat_jobs_due`` already in claim order and the scan stops after ``$3``; with several
-    (``queue = ANY($1)``) PostgreSQL reads every queued row of those queues and sorts them,
-    so its cost grows with the backlog.
-    """
-    return f"""
-        WITH expired AS (
-            UPDATE {{s}}.beat_jobs SET
-                status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
-                finished_at = now(), lease_expires_at = NULL,
-                error_type = CASE WHEN cancel_requested THEN error_type ELSE $6 END,
-                error_message = CASE WHEN cancel_requested THEN error_message
-                    ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
-                error_traceback = CASE WHEN cancel_requested THEN error_traceback END
-            WHERE status = 'running' AND lease_expires_at < now()
-              AND (cancel_requested OR attempt >= max_attempts)
-              AND {queue} AND task = ANY($2::text[])
-            RETURNING 1
-        ), due AS (
-            -- The common case, apart so it can walk beat_jobs_due in order and stop at $3.
-            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
-            WHERE status = 'queued' AND {queue} AND task = ANY($2::text[])
-              AND scheduled_at <= now()
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        ), orphaned AS (
-            -- Runs whose worker stopped renewing (beat_jobs_leases finds them).
-            SELECT id AS cid, priority, scheduled_at, seq FROM {{s}}.beat_jobs
-            WHERE status = 'running' AND lease_expires_at < now()
-              AND attempt < max_attempts AND NOT cancel_requested
-              AND {queue} AND task = ANY($2::text[])
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-            FOR UPDATE SKIP LOCKED
-        ), candidates AS (
-            SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT $3
-        )
-        UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
-            started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
-        FROM candidates WHERE id = cid
-        RETURNING {_COLUMNS}"""
-
-
-_SQL["claim"] = _claim_sql("queue = $1::text")
-_SQL["claim_any"] = _claim_sql("queue = ANY($1::text[])")
 
 
 def _record(row: Any) -> JobRecord:
@@ -648,7 +210,7 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.timeout = check_seconds(timeout, "timeout")
         self.poll_interval = check_seconds(poll_interval, "poll_interval")
-        self._sql = {name: query.replace("{s}", schema) for name, query in _SQL.items()}
+        self._sql = {name: query.replace("{s}", schema) for name, query in SQL.items()}
         self._new_channel = f"{schema}.beat_new"
         self._finished_channel = f"{schema}.beat_finished"
         self._schedules_channel = f"{schema}.beat_schedules"
@@ -708,7 +270,7 @@ class PostgresStore(Store):
                     f"knows {SCHEMA_VERSION} (upgrade beat)"
                 )
             for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step]:
+                for statement in MIGRATIONS[step]:
                     await conn.execute(statement.replace("{s}", self.schema))
                 await conn.execute(sql["set_version"], step)
 

@@ -20,7 +20,8 @@ every ``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the 
 likewise, so a lost ring costs at most one poll interval.
 
 Schema version: ``PRAGMA user_version`` (4), migrated inside ``BEGIN IMMEDIATE`` so that
-processes opening a new file at once create it exactly once.
+processes opening a new file at once create it exactly once. The schema and every statement
+are in ``_sqlite_sql.py``; this module runs them.
 """
 
 from __future__ import annotations
@@ -92,13 +93,13 @@ from ._schedules import (
     make_record,
     prepare_schedule,
 )
+from ._sqlite_sql import MIGRATIONS, SCHEMA_VERSION, SQL
 
 __all__ = ["SQLiteStore"]
 
 SCHEDULES = b"s"
 """Doorbell kind rung after a commit that changed a stored schedule."""
 
-SCHEMA_VERSION = 4
 _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -113,7 +114,7 @@ _CLAIM_SYNCHRONOUS = {"OFF": "OFF", "NORMAL": "NORMAL", "FULL": "NORMAL", "EXTRA
 
 
 class _Insert(NamedTuple):
-    """The parameters of one row of ``_SQL["insert"]``, in its order."""
+    """The parameters of one row of ``SQL["insert"]``, in its order."""
 
     id: str
     task: str
@@ -126,380 +127,6 @@ class _Insert(NamedTuple):
     now: int
     meta: str
     unique_key: str | None
-
-
-# The columns of beat_jobs, in the table's order (version 4 copies them by name).
-_JOB_COLUMNS = (
-    "seq, id, task, args, kwargs, queue, priority, status, attempt, max_attempts, "
-    "scheduled_at, created_at, started_at, finished_at, worker, lease_expires_at, result, "
-    "error_type, error_message, error_traceback, cancel_requested, meta, progress, unique_key"
-)
-
-# Every statement of the backend. Named parameters (but "insert", see there); lists are
-# passed as JSON text and read with json_each, so no statement is ever built from values.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE beat_jobs (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            task TEXT NOT NULL,
-            args TEXT NOT NULL,
-            kwargs TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            priority INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            max_attempts INTEGER NOT NULL,
-            scheduled_at INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            started_at INTEGER,
-            finished_at INTEGER,
-            worker TEXT,
-            lease_expires_at INTEGER,
-            result TEXT,
-            error_type TEXT,
-            error_message TEXT,
-            error_traceback TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0)""",
-        """CREATE INDEX beat_jobs_due ON beat_jobs (priority DESC, scheduled_at, seq)
-            WHERE status = 'queued'""",
-        """CREATE INDEX beat_jobs_leases ON beat_jobs (lease_expires_at)
-            WHERE status = 'running'""",
-        "CREATE INDEX beat_jobs_task ON beat_jobs (task, seq)",
-        "CREATE TABLE beat_signals (name TEXT PRIMARY KEY, counter INTEGER NOT NULL)",
-        "INSERT INTO beat_signals VALUES ('new', 0), ('finished', 0)",
-        """CREATE TRIGGER beat_jobs_new AFTER INSERT ON beat_jobs BEGIN
-            UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
-        """CREATE TRIGGER beat_jobs_requeued AFTER UPDATE OF status ON beat_jobs
-            WHEN NEW.status = 'queued' AND OLD.status <> 'queued' BEGIN
-            UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
-        """CREATE TRIGGER beat_jobs_finished AFTER UPDATE OF status ON beat_jobs
-            WHEN NEW.status IN ('succeeded', 'dead', 'cancelled') AND OLD.status <> NEW.status
-            BEGIN UPDATE beat_signals SET counter = counter + 1 WHERE name = 'finished'; END""",
-    ),
-    # Issues 12/13: meta, progress and unique keys on jobs; logs, instances, schedules.
-    2: (
-        "ALTER TABLE beat_jobs ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'",
-        "ALTER TABLE beat_jobs ADD COLUMN progress TEXT",
-        "ALTER TABLE beat_jobs ADD COLUMN unique_key TEXT",
-        """CREATE INDEX beat_jobs_unique ON beat_jobs (unique_key, seq)
-            WHERE unique_key IS NOT NULL""",
-        # Only finished jobs have finished_at: prune walks this, never the live jobs.
-        """CREATE INDEX beat_jobs_finished ON beat_jobs (status, finished_at, seq)
-            WHERE finished_at IS NOT NULL""",
-        """CREATE TABLE beat_logs (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            job_id TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            at INTEGER NOT NULL,
-            level TEXT NOT NULL,
-            logger TEXT NOT NULL,
-            message TEXT NOT NULL)""",
-        "CREATE INDEX beat_logs_job ON beat_logs (job_id, attempt, seq)",
-        """CREATE TABLE beat_instances (
-            name TEXT PRIMARY KEY,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            started_at INTEGER NOT NULL,
-            last_seen INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL,
-            info TEXT NOT NULL)""",
-        """CREATE TABLE beat_schedules (
-            name TEXT PRIMARY KEY,
-            task TEXT NOT NULL,
-            cron TEXT,
-            every REAL,
-            at INTEGER,
-            timezone TEXT NOT NULL,
-            args TEXT NOT NULL,
-            kwargs TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            priority INTEGER NOT NULL,
-            max_attempts INTEGER NOT NULL,
-            misfire TEXT NOT NULL,
-            paused INTEGER NOT NULL,
-            version INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            updated_at INTEGER NOT NULL,
-            last_instant INTEGER)""",
-        # Bumped by every schedule change; each changed schedule takes its new value.
-        "INSERT INTO beat_signals VALUES ('schedules', 0)",
-    ),
-    # The enqueue bumps "new" once per transaction instead: the per-row trigger was ~6 µs of
-    # each row of a 1,000-job batch. Nothing reads "finished" (wait_finished polls the job
-    # itself), yet its trigger cost a quarter of a 10-job complete_many inside the lock.
-    3: (
-        "DROP TRIGGER beat_jobs_new",
-        "DROP TRIGGER beat_jobs_finished",
-        "DELETE FROM beat_signals WHERE name = 'finished'",
-    ),
-    # beat_jobs without AUTOINCREMENT: it updated sqlite_sequence on every insert, ~1.6 µs of
-    # each row of a batch (~11%). seq still orders jobs (a new row gets max(seq) + 1); only
-    # the seq of a deleted newest job can come back, and nothing outside a statement holds
-    # a seq. SQLite cannot drop the keyword in place: the table is rebuilt, same columns
-    # in the same order, seq values kept, then its indexes and trigger.
-    4: (
-        """CREATE TABLE beat_jobs_v4 (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
-            task TEXT NOT NULL,
-            args TEXT NOT NULL,
-            kwargs TEXT NOT NULL,
-            queue TEXT NOT NULL,
-            priority INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            max_attempts INTEGER NOT NULL,
-            scheduled_at INTEGER NOT NULL,
-            created_at INTEGER NOT NULL,
-            started_at INTEGER,
-            finished_at INTEGER,
-            worker TEXT,
-            lease_expires_at INTEGER,
-            result TEXT,
-            error_type TEXT,
-            error_message TEXT,
-            error_traceback TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            meta TEXT NOT NULL DEFAULT '{}',
-            progress TEXT,
-            unique_key TEXT)""",
-        f"INSERT INTO beat_jobs_v4 ({_JOB_COLUMNS}) SELECT {_JOB_COLUMNS} FROM beat_jobs",
-        "DROP TABLE beat_jobs",  # and with it its indexes and trigger
-        "DELETE FROM sqlite_sequence WHERE name = 'beat_jobs'",
-        "ALTER TABLE beat_jobs_v4 RENAME TO beat_jobs",
-        """CREATE INDEX beat_jobs_due ON beat_jobs (priority DESC, scheduled_at, seq)
-            WHERE status = 'queued'""",
-        """CREATE INDEX beat_jobs_leases ON beat_jobs (lease_expires_at)
-            WHERE status = 'running'""",
-        "CREATE INDEX beat_jobs_task ON beat_jobs (task, seq)",
-        """CREATE INDEX beat_jobs_unique ON beat_jobs (unique_key, seq)
-            WHERE unique_key IS NOT NULL""",
-        """CREATE INDEX beat_jobs_finished ON beat_jobs (status, finished_at, seq)
-            WHERE finished_at IS NOT NULL""",
-        """CREATE TRIGGER beat_jobs_requeued AFTER UPDATE OF status ON beat_jobs
-            WHEN NEW.status = 'queued' AND OLD.status <> 'queued' BEGIN
-            UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
-    ),
-}
-
-_FENCE = "id = :id AND status = 'running' AND worker = :worker AND attempt = :attempt"
-_SQL = {
-    # Numbered, not named, parameters (an _Insert each): binding names from a dict cost ~5 µs
-    # of the ~14 µs per row of a 1,000-row executemany.
-    "insert": """
-        INSERT INTO beat_jobs (id, task, args, kwargs, queue, priority, status, attempt,
-                               max_attempts, scheduled_at, created_at, meta, unique_key)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?8, ?9, ?10, ?11)""",
-    # Expired leases that must not run again: out of attempts, or cancellation requested.
-    "expire": """
-        UPDATE beat_jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'dead' END,
-            finished_at = :now, lease_expires_at = NULL,
-            error_type = CASE WHEN cancel_requested THEN error_type ELSE :lease_expired END,
-            error_message = CASE WHEN cancel_requested THEN error_message
-                ELSE 'lease expired after ' || attempt || ' attempt(s)' END,
-            error_traceback = CASE WHEN cancel_requested THEN error_traceback ELSE NULL END
-        WHERE rowid IN (
-            SELECT seq FROM beat_jobs INDEXED BY beat_jobs_leases
-            WHERE status = 'running' AND lease_expires_at < :now
-              AND (cancel_requested OR attempt >= max_attempts)
-              AND queue IN (SELECT value FROM json_each(:queues))
-              AND task IN (SELECT value FROM json_each(:tasks)))""",
-    # The due rows come off beat_jobs_due in claim order and the scan stops at :limit; the
-    # expired leases (after "expire": the ones that may run again) off beat_jobs_leases.
-    # INDEXED BY: left to itself, SQLite read every row of the tasks through beat_jobs_task
-    # and sorted them (3.5 ms a claim with 5,000 jobs stored; now a few rows).
-    "claim": """
-        UPDATE beat_jobs SET status = 'running', attempt = attempt + 1, worker = :worker,
-            started_at = :now, lease_expires_at = :now + :lease
-        WHERE seq IN (
-            SELECT seq FROM (
-                SELECT * FROM (
-                    SELECT seq, priority, scheduled_at FROM beat_jobs INDEXED BY beat_jobs_due
-                    WHERE status = 'queued' AND scheduled_at <= :now
-                      AND queue IN (SELECT value FROM json_each(:queues))
-                      AND task IN (SELECT value FROM json_each(:tasks))
-                    ORDER BY priority DESC, scheduled_at, seq
-                    LIMIT :limit)
-                UNION ALL
-                SELECT * FROM (
-                    SELECT seq, priority, scheduled_at FROM beat_jobs INDEXED BY beat_jobs_leases
-                    WHERE status = 'running' AND lease_expires_at < :now
-                      AND queue IN (SELECT value FROM json_each(:queues))
-                      AND task IN (SELECT value FROM json_each(:tasks))
-                    ORDER BY priority DESC, scheduled_at, seq
-                    LIMIT :limit))
-            ORDER BY priority DESC, scheduled_at, seq
-            LIMIT :limit)
-        RETURNING *""",
-    "heartbeat": """
-        UPDATE beat_jobs SET lease_expires_at = :now + :lease
-        WHERE status = 'running' AND worker = :worker
-          AND id IN (SELECT json_extract(value, '$[0]') FROM json_each(:jobs))
-          AND EXISTS (SELECT 1 FROM json_each(:jobs)
-                      WHERE json_extract(value, '$[0]') = beat_jobs.id
-                        AND json_extract(value, '$[1]') = beat_jobs.attempt)
-        RETURNING id, cancel_requested""",
-    "complete": f"""
-        UPDATE beat_jobs SET status = 'succeeded', result = :result, finished_at = :now,
-            lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING id""",
-    # complete, for a batch of [id, attempt, worker, result text] in one statement: the
-    # write lock is held for one statement instead of a Python loop of them.
-    "complete_many": """
-        UPDATE beat_jobs SET status = 'succeeded', result = done.result, finished_at = :now,
-            lease_expires_at = NULL
-        FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
-                     json_extract(value, '$[2]') AS worker, json_extract(value, '$[3]') AS result
-              FROM json_each(:items)) AS done
-        WHERE beat_jobs.id = done.id AND beat_jobs.status = 'running'
-          AND beat_jobs.worker = done.worker AND beat_jobs.attempt = done.attempt
-        RETURNING beat_jobs.id, beat_jobs.attempt, beat_jobs.worker""",
-    "fail": f"""
-        UPDATE beat_jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled'
-                          WHEN :retry_at IS NOT NULL AND attempt < max_attempts THEN 'queued'
-                          ELSE 'dead' END,
-            scheduled_at = CASE
-                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
-                THEN :retry_at ELSE scheduled_at END,
-            worker = CASE
-                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
-                THEN NULL ELSE worker END,
-            finished_at = CASE
-                WHEN NOT cancel_requested AND :retry_at IS NOT NULL AND attempt < max_attempts
-                THEN NULL ELSE :now END,
-            lease_expires_at = NULL,
-            error_type = :error_type, error_message = :message, error_traceback = :traceback
-        WHERE {_FENCE} RETURNING status""",
-    "release": f"""
-        UPDATE beat_jobs SET
-            status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
-            finished_at = CASE WHEN cancel_requested THEN :now ELSE NULL END,
-            worker = CASE WHEN cancel_requested THEN worker ELSE NULL END,
-            max_attempts = CASE WHEN cancel_requested THEN max_attempts
-                                ELSE max_attempts + 1 END,
-            lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING status""",
-    "mark_cancelled": f"""
-        UPDATE beat_jobs SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL
-        WHERE {_FENCE} RETURNING id""",
-    "cancel": """
-        UPDATE beat_jobs SET
-            status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-            finished_at = CASE WHEN status = 'queued' THEN :now ELSE finished_at END,
-            cancel_requested = CASE WHEN status = 'running' THEN 1 ELSE cancel_requested END
-        WHERE id = :id RETURNING *""",
-    "retry": """
-        UPDATE beat_jobs SET status = 'queued', scheduled_at = :now, worker = NULL,
-            lease_expires_at = NULL, finished_at = NULL, result = NULL, cancel_requested = 0,
-            max_attempts = max(max_attempts, attempt + 1)
-        WHERE id = :id AND status IN ('dead', 'cancelled') RETURNING *""",
-    "get": "SELECT * FROM beat_jobs WHERE id = :id",
-    "seq": "SELECT seq FROM beat_jobs WHERE id = :id",
-    "list": """
-        SELECT * FROM beat_jobs
-        WHERE seq > :low AND seq < :high
-          AND (:task IS NULL OR task = :task) AND (:queue IS NULL OR queue = :queue)
-          AND (:status IS NULL OR :status = CASE
-                WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
-                ELSE status END)
-        ORDER BY CASE WHEN :backward THEN -seq ELSE seq END
-        LIMIT :limit""",
-    "signal": "SELECT counter FROM beat_signals WHERE name = :name",
-    "signal_new": "UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'",
-    # When the next waiting job of these queues/tasks comes due or the next lease expires
-    # (in the past: claimable now): wait_for_jobs returns or wakes then.
-    "next_due": """
-        SELECT MIN(CASE WHEN status = 'queued' THEN scheduled_at ELSE lease_expires_at END)
-        FROM beat_jobs
-        WHERE status IN ('queued', 'running')
-          AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-          AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))""",
-    # -- issues 12/13 --------------------------------------------------------------------------
-    # The newest job a unique enqueue conflicts with (inside the enqueue's write transaction).
-    "unique_find": """
-        SELECT * FROM beat_jobs
-        WHERE unique_key = :key AND status IN (SELECT value FROM json_each(:statuses))
-          AND (:since IS NULL OR created_at > :since)
-        ORDER BY seq DESC LIMIT 1""",
-    "unique_replace": """
-        UPDATE beat_jobs SET args = :args, kwargs = :kwargs, meta = :meta,
-            priority = :priority, queue = :queue, scheduled_at = :scheduled_at,
-            max_attempts = max(:max_attempts, attempt + 1)
-        WHERE seq = :seq AND status = 'queued' RETURNING *""",
-    "progress": f"UPDATE beat_jobs SET progress = :progress WHERE {_FENCE} RETURNING id",
-    "exists": "SELECT 1 FROM beat_jobs WHERE id = :id",
-    "log_insert": """
-        INSERT INTO beat_logs (job_id, attempt, at, level, logger, message)
-        VALUES (:id, :attempt, :at, :level, :logger, :message)""",
-    "logs": """
-        SELECT attempt, at, level, logger, message FROM beat_logs
-        WHERE job_id = :id AND (:attempt IS NULL OR attempt = :attempt)
-        ORDER BY attempt, seq""",
-    "count": """
-        SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
-                           ELSE status END AS derived, count(*) AS n
-        FROM beat_jobs GROUP BY queue, derived""",
-    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
-    # finds it too old or past its count. Rules: JSON [[status, task, max_age_us, max_count]].
-    "prune_select": """
-        WITH rules AS (
-            SELECT key AS n, json_extract(value, '$[0]') AS status,
-                   json_extract(value, '$[1]') AS task, json_extract(value, '$[2]') AS max_age,
-                   json_extract(value, '$[3]') AS max_count
-            FROM json_each(:rules)
-        ), ranked AS (
-            SELECT j.id, j.finished_at, r.max_age, r.max_count,
-                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
-                       AS rank
-            FROM beat_jobs AS j JOIN rules AS r
-              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
-            WHERE j.finished_at IS NOT NULL
-              AND j.status IN ('succeeded', 'dead', 'cancelled')
-        )
-        SELECT DISTINCT id FROM ranked
-        WHERE (max_age IS NOT NULL AND finished_at < :now - max_age)
-           OR (max_count IS NOT NULL AND rank > max_count)""",
-    "prune_logs": "DELETE FROM beat_logs WHERE job_id IN (SELECT value FROM json_each(:ids))",
-    "prune_jobs": """
-        DELETE FROM beat_jobs WHERE id IN (SELECT value FROM json_each(:ids))
-          AND status IN ('succeeded', 'dead', 'cancelled')""",
-    "instance_expire": "DELETE FROM beat_instances WHERE expires_at < :now",
-    "instance_put": """
-        INSERT INTO beat_instances (name, host, pid, started_at, last_seen, expires_at, info)
-        VALUES (:name, :host, :pid, :started_at, :now, :expires_at, :info)
-        ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-            started_at = excluded.started_at, last_seen = excluded.last_seen,
-            expires_at = excluded.expires_at, info = excluded.info""",
-    "instances": "SELECT * FROM beat_instances WHERE expires_at >= :now ORDER BY name",
-    "instance_remove": "DELETE FROM beat_instances WHERE name = :name",
-    "schedule_get": "SELECT * FROM beat_schedules WHERE name = :name",
-    "schedules": "SELECT * FROM beat_schedules ORDER BY name",
-    "schedule_bump": """
-        UPDATE beat_signals SET counter = counter + 1 WHERE name = 'schedules'
-        RETURNING counter""",
-    "schedule_put": """
-        INSERT INTO beat_schedules (name, task, cron, every, at, timezone, args, kwargs, queue,
-            priority, max_attempts, misfire, paused, version, created_at, updated_at)
-        VALUES (:name, :task, :cron, :every, :at, :timezone, :args, :kwargs, :queue,
-            :priority, :max_attempts, :misfire, :paused, :version, :now, :now)
-        ON CONFLICT (name) DO UPDATE SET task = excluded.task, cron = excluded.cron,
-            every = excluded.every, at = excluded.at, timezone = excluded.timezone,
-            args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
-            priority = excluded.priority, max_attempts = excluded.max_attempts,
-            misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
-            updated_at = excluded.updated_at
-        RETURNING *""",
-    "schedule_pause": """
-        UPDATE beat_schedules SET paused = :paused, version = :version, updated_at = :now
-        WHERE name = :name RETURNING *""",
-    "schedule_delete": "DELETE FROM beat_schedules WHERE name = :name RETURNING name",
-    "schedule_advance": """
-        UPDATE beat_schedules SET last_instant = :at
-        WHERE name = :name AND (last_instant IS NULL OR last_instant < :at) RETURNING name""",
-}
 
 
 def _us(value: datetime) -> int:
@@ -623,7 +250,7 @@ class SQLiteStore(Store):
                         f"{SCHEMA_VERSION} (upgrade beat)"
                     )
                 for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step]:
+                    for statement in MIGRATIONS[step]:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
@@ -740,8 +367,8 @@ class SQLiteStore(Store):
                 now = self._now_us()
                 rows = [self._insert_params(job, now) for job in prepared]
                 if all(job.unique is None for job in prepared):
-                    conn.executemany(_SQL["insert"], rows)
-                    conn.execute(_SQL["signal_new"])
+                    conn.executemany(SQL["insert"], rows)
+                    conn.execute(SQL["signal_new"])
                     if not records:
                         return [None] * len(prepared)
                     return [self._enqueued(j, p) for j, p in zip(prepared, rows, strict=True)]
@@ -752,10 +379,10 @@ class SQLiteStore(Store):
                         if found is not None:
                             done.append(replace(self._record(found, now), conflict=True))
                             continue
-                    conn.execute(_SQL["insert"], params)
+                    conn.execute(SQL["insert"], params)
                     done.append(self._enqueued(job, params) if records else None)
                 if any(r is None or not r.conflict for r in done):
-                    conn.execute(_SQL["signal_new"])
+                    conn.execute(SQL["signal_new"])
             return done
 
         done = await self._run(run)
@@ -795,8 +422,8 @@ class SQLiteStore(Store):
             try:
                 with self._write(conn):
                     params["now"] = now = self._now_us()
-                    expired = conn.execute(_SQL["expire"], params).rowcount
-                    rows = conn.execute(_SQL["claim"], params).fetchall()
+                    expired = conn.execute(SQL["expire"], params).rowcount
+                    rows = conn.execute(SQL["claim"], params).fetchall()
             finally:
                 conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             rows.sort(key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
@@ -822,7 +449,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             params["now"] = self._now_us()
-            return conn.execute(_SQL["heartbeat"], params).fetchall()
+            return conn.execute(SQL["heartbeat"], params).fetchall()
 
         rows = await self._run(run)
         kept = {UUID(row["id"]) for row in rows}
@@ -834,7 +461,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> Any:
             params["now"] = self._now_us()
-            row = conn.execute(_SQL[name], params).fetchone()
+            row = conn.execute(SQL[name], params).fetchone()
             return None if row is None else row[0]
 
         return await self._run(run)
@@ -855,7 +482,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> list[bool]:
             params["now"] = self._now_us()
             with self._write(conn):
-                written = {tuple(r) for r in conn.execute(_SQL["complete_many"], params)}
+                written = {tuple(r) for r in conn.execute(SQL["complete_many"], params)}
             return [row[:3] in written for row in rows]
 
         done = await self._run(run) if good else []
@@ -904,7 +531,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> JobRecord | None:
             now = self._now_us()
-            row = conn.execute(_SQL["cancel"], {"id": key, "now": now}).fetchone()
+            row = conn.execute(SQL["cancel"], {"id": key, "now": now}).fetchone()
             return None if row is None else self._record(row, now)
 
         record = await self._run(run)
@@ -919,7 +546,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> JobRecord | None:
             now = self._now_us()
-            row = conn.execute(_SQL["retry"], {"id": key, "now": now}).fetchone()
+            row = conn.execute(SQL["retry"], {"id": key, "now": now}).fetchone()
             return None if row is None else self._record(row, now)
 
         record = await self._run(run)
@@ -940,7 +567,7 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> JobRecord | None:
             now = self._now_us()
-            row = conn.execute(_SQL["get"], {"id": key}).fetchone()
+            row = conn.execute(SQL["get"], {"id": key}).fetchone()
             return None if row is None else self._record(row, now)
 
         return await self._run(run)
@@ -965,13 +592,13 @@ class SQLiteStore(Store):
                 for name, cursor in cursors.items():
                     if cursor is None:
                         continue
-                    row = conn.execute(_SQL["seq"], {"id": str(to_uuid(cursor))}).fetchone()
+                    row = conn.execute(SQL["seq"], {"id": str(to_uuid(cursor))}).fetchone()
                     if row is None:
                         return str(cursor)
                     bounds[name] = row[0]
                 now = self._now_us()
                 rows = conn.execute(
-                    _SQL["list"],
+                    SQL["list"],
                     {
                         "low": bounds.get("after", 0),
                         "high": bounds.get("before", 2**63 - 1),
@@ -1031,9 +658,9 @@ class SQLiteStore(Store):
         }
 
         def run(conn: sqlite3.Connection) -> tuple[int, float]:
-            counter: int = conn.execute(_SQL["signal"], params).fetchone()[0]
+            counter: int = conn.execute(SQL["signal"], params).fetchone()[0]
             now = self._now_us()
-            soonest = conn.execute(_SQL["next_due"], params).fetchone()[0]
+            soonest = conn.execute(SQL["next_due"], params).fetchone()[0]
             left = math.inf if soonest is None else max(0.0, (soonest - now) / 1_000_000)
             return counter, left
 
@@ -1041,7 +668,7 @@ class SQLiteStore(Store):
 
     async def _signal(self, name: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            counter: int = conn.execute(_SQL["signal"], {"name": name}).fetchone()[0]
+            counter: int = conn.execute(SQL["signal"], {"name": name}).fetchone()[0]
             return counter
 
         return await self._run(run)
@@ -1110,12 +737,12 @@ class SQLiteStore(Store):
         asked and still waiting), or ``None`` to insert."""
         since = None if unique.period is None else params.now - round(unique.period * 1e6)
         found: sqlite3.Row | None = conn.execute(
-            _SQL["unique_find"],
+            SQL["unique_find"],
             {"key": unique.key, "statuses": json.dumps(unique.statuses), "since": since},
         ).fetchone()
         if found is not None and unique.replace and found["status"] == STORED_WAITING:
             replaced: sqlite3.Row = conn.execute(
-                _SQL["unique_replace"], {**params._asdict(), "seq": found["seq"]}
+                SQL["unique_replace"], {**params._asdict(), "seq": found["seq"]}
             ).fetchone()
             return replaced
         return found
@@ -1131,10 +758,10 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> bool:
             with self._write(conn):
-                if conn.execute(_SQL["exists"], {"id": key}).fetchone() is None:
+                if conn.execute(SQL["exists"], {"id": key}).fetchone() is None:
                     return False
                 conn.executemany(
-                    _SQL["log_insert"],
+                    SQL["log_insert"],
                     [
                         {
                             "id": key,
@@ -1160,9 +787,9 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row] | None:
             conn.execute("BEGIN")  # one snapshot: the job's existence and its logs
             try:
-                if conn.execute(_SQL["exists"], {"id": key}).fetchone() is None:
+                if conn.execute(SQL["exists"], {"id": key}).fetchone() is None:
                     return None
-                return conn.execute(_SQL["logs"], {"id": key, "attempt": attempt}).fetchall()
+                return conn.execute(SQL["logs"], {"id": key, "attempt": attempt}).fetchall()
             finally:
                 conn.execute("COMMIT")
 
@@ -1177,7 +804,7 @@ class SQLiteStore(Store):
     # -- counts and pruning ----------------------------------------------------------------------
     async def count_jobs(self) -> dict[str, dict[JobStatus, int]]:
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(_SQL["count"], {"now": self._now_us()}).fetchall()
+            return conn.execute(SQL["count"], {"now": self._now_us()}).fetchall()
 
         counts: dict[str, dict[JobStatus, int]] = {}
         for row in await self._run(run):
@@ -1203,10 +830,10 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> int:
             with self._write(conn):
                 now = self._now_us()
-                rows = conn.execute(_SQL["prune_select"], {"rules": encoded, "now": now})
+                rows = conn.execute(SQL["prune_select"], {"rules": encoded, "now": now})
                 ids = json.dumps([row[0] for row in rows])
-                conn.execute(_SQL["prune_logs"], {"ids": ids})
-                return conn.execute(_SQL["prune_jobs"], {"ids": ids}).rowcount
+                conn.execute(SQL["prune_logs"], {"ids": ids})
+                return conn.execute(SQL["prune_jobs"], {"ids": ids}).rowcount
 
         return await self._run(run)
 
@@ -1226,9 +853,9 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> None:
             with self._write(conn):
                 now = self._now_us()
-                conn.execute(_SQL["instance_expire"], {"now": now})
+                conn.execute(SQL["instance_expire"], {"now": now})
                 conn.execute(
-                    _SQL["instance_put"],
+                    SQL["instance_put"],
                     {
                         "name": p.name,
                         "host": p.host,
@@ -1244,7 +871,7 @@ class SQLiteStore(Store):
 
     async def list_instances(self) -> list[InstanceRecord]:
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(_SQL["instances"], {"now": self._now_us()}).fetchall()
+            return conn.execute(SQL["instances"], {"now": self._now_us()}).fetchall()
 
         return [
             InstanceRecord(
@@ -1262,7 +889,7 @@ class SQLiteStore(Store):
         check_name(name, "name")
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute(_SQL["instance_remove"], {"name": name})
+            conn.execute(SQL["instance_remove"], {"name": name})
 
         await self._run(run)
 
@@ -1301,14 +928,14 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> tuple[ScheduleRecord, bool]:
             with self._write(conn):
-                stored = conn.execute(_SQL["schedule_get"], {"name": p.name}).fetchone()
+                stored = conn.execute(SQL["schedule_get"], {"name": p.name}).fetchone()
                 if stored is not None:
                     record = self._schedule(stored)
                     if prepare_schedule(record).content() == p.content():
                         return record, False
-                version = conn.execute(_SQL["schedule_bump"]).fetchone()[0]
+                version = conn.execute(SQL["schedule_bump"]).fetchone()[0]
                 row = conn.execute(
-                    _SQL["schedule_put"],
+                    SQL["schedule_put"],
                     {
                         "name": p.name,
                         "task": p.task,
@@ -1338,7 +965,7 @@ class SQLiteStore(Store):
         check_name(name, "schedule name")
 
         def run(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            row: sqlite3.Row | None = conn.execute(_SQL["schedule_get"], {"name": name}).fetchone()
+            row: sqlite3.Row | None = conn.execute(SQL["schedule_get"], {"name": name}).fetchone()
             return row
 
         row = await self._run(run)
@@ -1346,7 +973,7 @@ class SQLiteStore(Store):
 
     async def list_schedules(self) -> list[ScheduleRecord]:
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(_SQL["schedules"]).fetchall()
+            return conn.execute(SQL["schedules"]).fetchall()
 
         return [self._schedule(row) for row in await self._run(run)]
 
@@ -1356,12 +983,12 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> tuple[sqlite3.Row | None, bool]:
             with self._write(conn):
-                stored = conn.execute(_SQL["schedule_get"], {"name": name}).fetchone()
+                stored = conn.execute(SQL["schedule_get"], {"name": name}).fetchone()
                 if stored is None or bool(stored["paused"]) == paused:
                     return stored, False
-                version = conn.execute(_SQL["schedule_bump"]).fetchone()[0]
+                version = conn.execute(SQL["schedule_bump"]).fetchone()[0]
                 row = conn.execute(
-                    _SQL["schedule_pause"],
+                    SQL["schedule_pause"],
                     {
                         "name": name,
                         "paused": int(paused),
@@ -1383,9 +1010,9 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> bool:
             with self._write(conn):
-                if conn.execute(_SQL["schedule_delete"], {"name": name}).fetchone() is None:
+                if conn.execute(SQL["schedule_delete"], {"name": name}).fetchone() is None:
                     return False
-                conn.execute(_SQL["schedule_bump"]).fetchone()
+                conn.execute(SQL["schedule_bump"]).fetchone()
             return True
 
         deleted = await self._run(run)
@@ -1398,7 +1025,7 @@ class SQLiteStore(Store):
         at = _us(check_aware(instant, "instant"))
 
         def run(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(_SQL["schedule_advance"], {"name": name, "at": at}).fetchone()
+            row = conn.execute(SQL["schedule_advance"], {"name": name, "at": at}).fetchone()
             return row is not None
 
         return await self._run(run)

@@ -15,12 +15,13 @@ from beat.stores import (
     JobStatus,
     LogEntry,
     NewJob,
+    PostgresStore,
     ScheduleSpec,
     SQLiteStore,
     Store,
     Unique,
-    _postgres,
-    _sqlite,
+    _postgres_sql,
+    _sqlite_sql,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -43,7 +44,7 @@ async def _old_job_still_works(store: Store, id: uuid.UUID) -> None:
 def _sqlite_v1(path: Path) -> uuid.UUID:
     """A file as the version-1 store left it, with one waiting job."""
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in _sqlite._MIGRATIONS[1]:
+    for statement in _sqlite_sql.MIGRATIONS[1]:
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 1")
     id = uuid.uuid4()
@@ -63,7 +64,7 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
     async with SQLiteStore(path) as store:
         await _old_job_still_works(store, id)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite_sql.SCHEMA_VERSION == 4
     conn.close()
 
 
@@ -86,7 +87,7 @@ async def test_sqlite_version_3_file_loses_autoincrement_and_keeps_its_jobs(
     path = tmp_path / "v3.db"
     conn = sqlite3.connect(path, isolation_level=None)
     for step in (1, 2, 3):
-        for statement in _sqlite._MIGRATIONS[step]:
+        for statement in _sqlite_sql.MIGRATIONS[step]:
             conn.execute(statement)
     conn.execute("PRAGMA user_version = 3")
     ids = [uuid.uuid4() for _ in range(3)]
@@ -149,7 +150,7 @@ async def _postgres_v1(server: Any) -> tuple[str, uuid.UUID]:
     schema = f"m{uuid.uuid4().hex[:12]}"
     statements = [f"CREATE SCHEMA {schema}"]
     statements.append(f"CREATE TABLE {schema}.beat_schema_version (version integer NOT NULL)")
-    statements += [s.replace("{s}", schema) for s in _postgres._MIGRATIONS[1]]
+    statements += [s.replace("{s}", schema) for s in _postgres_sql.MIGRATIONS[1]]
     statements.append(f"INSERT INTO {schema}.beat_schema_version VALUES (1)")
     id = uuid.uuid4()
     statements.append(
@@ -164,10 +165,10 @@ async def _postgres_v1(server: Any) -> tuple[str, uuid.UUID]:
 async def test_postgres_version_1_schema_is_migrated(request: pytest.FixtureRequest) -> None:
     server: Any = request.getfixturevalue("store_postgres")
     schema, id = await _postgres_v1(server)
-    async with _postgres.PostgresStore(server.dsn(), schema=schema) as store:
+    async with PostgresStore(server.dsn(), schema=schema) as store:
         await _old_job_still_works(store, id)
     rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version ORDER BY 1")
-    assert [r["version"] for r in rows] == list(range(1, _postgres.SCHEMA_VERSION + 1))
+    assert [r["version"] for r in rows] == list(range(1, _postgres_sql.SCHEMA_VERSION + 1))
 
 
 async def test_postgres_stores_opening_a_version_1_schema_together_migrate_it_once(
@@ -175,7 +176,7 @@ async def test_postgres_stores_opening_a_version_1_schema_together_migrate_it_on
 ) -> None:
     server: Any = request.getfixturevalue("store_postgres")
     schema, id = await _postgres_v1(server)
-    stores = [_postgres.PostgresStore(server.dsn(), schema=schema, pool_size=1) for _ in range(6)]
+    stores = [PostgresStore(server.dsn(), schema=schema, pool_size=1) for _ in range(6)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
         for store in stores:
@@ -184,4 +185,4 @@ async def test_postgres_stores_opening_a_version_1_schema_together_migrate_it_on
     finally:
         await asyncio.gather(*(s.close() for s in stores))
     rows = await server.aquery(f"SELECT version FROM {schema}.beat_schema_version ORDER BY 1")
-    assert [r["version"] for r in rows] == list(range(1, _postgres.SCHEMA_VERSION + 1))
+    assert [r["version"] for r in rows] == list(range(1, _postgres_sql.SCHEMA_VERSION + 1))

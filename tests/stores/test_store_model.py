@@ -1,0 +1,357 @@
+"""Every store against one model of the job state machine, driven by Hypothesis.
+
+The example-based conformance tests pin one transition at a time. Here Hypothesis strings
+random sequences of enqueues, claims, heartbeats, outcomes from current and stale owners,
+cancels, retries and the passing of time, and after every step the store's jobs must be
+exactly what a small model of the contract says: status, attempt, owner, attempts allowed,
+cancellation flag, result and error type. A claim must take exactly the jobs the model
+would take (priority, then due time, then insertion order), expire exactly the leases the
+model expires, and every fenced call must be accepted or refused as the model decides.
+
+Time: leases last ``LEASE`` seconds and time moves in steps of ``STEP``, so no lease or due
+time ever sits closer than 5 s to "now". That margin keeps PostgreSQL exact, whose clock
+runs on in real time while the test shifts rows back (see ``conftest.py``). The fake clock
+of the memory and SQLite stores ticks a little on every read, like a real one, so two jobs
+due "at the same moment" are ordered by when their due time was set, on every store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from beat.stores import InvalidJobStateError, JobRecord, JobStatus, NewJob, Store
+from beat.stores._base import LEASE_EXPIRED
+
+from .conftest import KINDS, FakeClock, Harness, _memory, _postgres, _sqlite
+
+_T = TypeVar("_T")
+
+LEASE = 15.0
+STEP = 10.0
+WORKERS = ("a", "b")
+QUEUES, TASKS = ("default",), ("t",)
+EXAMPLES = {"memory": 150, "sqlite": 40, "postgres": 25}
+
+
+class TickingClock(FakeClock):
+    """A fake clock that moves 100 µs on every read, as time passes between real calls."""
+
+    def __call__(self) -> float:
+        self.now += 1e-4
+        return self.now
+
+
+@dataclass
+class Job:
+    """What the contract says one job is now."""
+
+    id: UUID
+    seq: int
+    priority: int
+    max_attempts: int
+    # (model seconds, step it was set at): due times equal in model seconds are ordered by
+    # when they were set, as a ticking clock orders them.
+    due: tuple[float, int]
+    status: str = "queued"  # stored: "queued" covers scheduled
+    attempt: int = 0
+    worker: str | None = None
+    lease_until: float | None = None
+    cancel_requested: bool = False
+    result: int | None = None
+    error_type: str | None = None
+    claims: list[tuple[str, int]] = field(default_factory=list)  # every (worker, attempt)
+
+    def owned(self, worker: str, attempt: int) -> bool:
+        return self.status == "running" and (self.worker, self.attempt) == (worker, attempt)
+
+    def finish(self, status: str) -> None:
+        self.status, self.lease_until = status, None
+
+    def requeue(self, due: tuple[float, int]) -> None:
+        self.status, self.due, self.worker, self.lease_until = "queued", due, None, None
+
+
+class StoreMachine(RuleBasedStateMachine):
+    make: Callable[[], Harness]  # set per store kind by the test
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.harness = self.make()
+        self.call(self.harness.start())
+        self.store: Store = self.harness.store
+        self.jobs: dict[UUID, Job] = {}
+        self.now = 0.0  # model seconds passed
+        self.step = 0
+
+    def call(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        return self.runner.run(coro)
+
+    def teardown(self) -> None:
+        try:
+            self.call(self.harness.stop())
+        finally:
+            self.runner.close()
+
+    def _next(self) -> int:
+        self.step += 1
+        return self.step
+
+    def _pick(self, index: int, claimed: bool = False) -> Job:
+        jobs = [j for j in self.jobs.values() if j.claims or not claimed]
+        return jobs[index % len(jobs)]
+
+    def _has_claimed(self) -> bool:
+        return any(j.claims for j in self.jobs.values())
+
+    # -- rules -------------------------------------------------------------------------------
+    @rule(
+        specs=st.lists(
+            st.tuples(st.sampled_from([0.0, STEP]), st.integers(1, 3), st.integers(0, 1)),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    def enqueue(self, specs: list[tuple[float, int, int]]) -> None:
+        step = self._next()
+        new = [NewJob("t", delay=d, max_attempts=m, priority=p) for d, m, p in specs]
+        records = self.call(self.store.enqueue(new))
+        assert len(records) == len(specs)
+        for record, (delay, attempts, priority) in zip(records, specs, strict=True):
+            assert record.id not in self.jobs
+            assert record.attempt == 0
+            assert record.status is (JobStatus.SCHEDULED if delay else JobStatus.QUEUED)
+            self.jobs[record.id] = Job(
+                record.id, len(self.jobs), priority, attempts, (self.now + delay, step)
+            )
+
+    @rule(worker=st.sampled_from(WORKERS), limit=st.integers(1, 3))
+    def claim(self, worker: str, limit: int) -> None:
+        self._next()
+        candidates = []
+        for job in sorted(self.jobs.values(), key=lambda j: j.seq):
+            if job.status == "running" and job.lease_until is not None:
+                if job.lease_until < self.now:
+                    if job.cancel_requested:
+                        job.finish("cancelled")
+                    elif job.attempt >= job.max_attempts:
+                        job.finish("dead")
+                        job.error_type = LEASE_EXPIRED
+                    else:
+                        candidates.append(job)
+            elif job.status == "queued" and job.due[0] <= self.now:
+                candidates.append(job)
+        candidates.sort(key=lambda j: (-j.priority, j.due, j.seq))
+        taken = candidates[:limit]
+        for job in taken:
+            job.status, job.worker = "running", worker
+            job.attempt += 1
+            job.lease_until = self.now + LEASE
+            job.claims.append((worker, job.attempt))
+        records = self.call(
+            self.store.claim(worker, queues=QUEUES, tasks=TASKS, limit=limit, lease=LEASE)
+        )
+        assert {r.id for r in records} == {j.id for j in taken}, (records, taken)
+        for record in records:
+            job = self.jobs[record.id]
+            assert (record.status, record.worker, record.attempt) == (
+                JobStatus.RUNNING,
+                worker,
+                job.attempt,
+            )
+
+    @precondition(_has_claimed)
+    @rule(index=st.integers(0, 99), stale=st.booleans(), worker=st.sampled_from(WORKERS))
+    def heartbeat(self, index: int, stale: bool, worker: str) -> None:
+        self._next()
+        job = self._pick(index, claimed=True)
+        claim = job.claims[0] if stale else job.claims[-1]
+        owner, attempt = claim if claim[0] == worker else (worker, claim[1])
+        beat = self.call(self.store.heartbeat(owner, [(job.id, attempt)], LEASE))
+        if job.owned(owner, attempt):
+            job.lease_until = self.now + LEASE
+            assert job.id not in beat.lost
+            assert (job.id in beat.cancel_requested) is job.cancel_requested
+        else:
+            assert beat.lost == {job.id} and not beat.cancel_requested
+
+    @precondition(_has_claimed)
+    @rule(index=st.integers(0, 99), stale=st.booleans())
+    def complete(self, index: int, stale: bool) -> None:
+        step = self._next()
+        job = self._pick(index, claimed=True)
+        worker, attempt = job.claims[0] if stale else job.claims[-1]
+        expected = job.owned(worker, attempt)
+        if expected:
+            job.finish("succeeded")
+            job.result = step
+        assert self.call(self.store.complete(job.id, attempt, worker, step)) is expected
+
+    @precondition(_has_claimed)
+    @rule(indexes=st.lists(st.integers(0, 99), min_size=1, max_size=3, unique=True))
+    def complete_many(self, indexes: list[int]) -> None:
+        step = self._next()
+        jobs: dict[UUID, Job] = {}
+        for i in indexes:
+            job = self._pick(i, claimed=True)
+            jobs[job.id] = job  # each job once: a repeated item is a different case
+        items = [(j.id, j.claims[-1][1], j.claims[-1][0], step) for j in jobs.values()]
+        expected = []
+        for job, (_, attempt, worker, _) in zip(jobs.values(), items, strict=True):
+            expected.append(job.owned(worker, attempt))
+            if expected[-1]:
+                job.finish("succeeded")
+                job.result = step
+        assert self.call(self.store.complete_many(items)) == expected
+
+    @precondition(_has_claimed)
+    @rule(index=st.integers(0, 99), stale=st.booleans(), retry=st.sampled_from([None, 0.0, STEP]))
+    def fail(self, index: int, stale: bool, retry: float | None) -> None:
+        step = self._next()
+        job = self._pick(index, claimed=True)
+        worker, attempt = job.claims[0] if stale else job.claims[-1]
+        expected = job.owned(worker, attempt)
+        retry_at = None
+        if retry is not None:
+            retry_at = self.call(self.store.now()) + timedelta(seconds=retry)
+        if expected:
+            job.error_type = "E"
+            if job.cancel_requested:
+                job.finish("cancelled")
+            elif retry is not None and job.attempt < job.max_attempts:
+                job.requeue((self.now + retry, step))
+            else:
+                job.finish("dead")
+        outcome = self.store.fail(
+            job.id, attempt, worker, error_type="E", message="m", retry_at=retry_at
+        )
+        assert self.call(outcome) is expected
+
+    @precondition(_has_claimed)
+    @rule(index=st.integers(0, 99), stale=st.booleans())
+    def release(self, index: int, stale: bool) -> None:
+        self._next()
+        job = self._pick(index, claimed=True)
+        worker, attempt = job.claims[0] if stale else job.claims[-1]
+        expected = job.owned(worker, attempt)
+        if expected:
+            if job.cancel_requested:
+                job.finish("cancelled")
+            else:
+                job.requeue(job.due)  # its old place, and the attempt does not count
+                job.max_attempts += 1
+        assert self.call(self.store.release(job.id, attempt, worker)) is expected
+
+    @precondition(_has_claimed)
+    @rule(index=st.integers(0, 99), stale=st.booleans())
+    def mark_cancelled(self, index: int, stale: bool) -> None:
+        self._next()
+        job = self._pick(index, claimed=True)
+        worker, attempt = job.claims[0] if stale else job.claims[-1]
+        expected = job.owned(worker, attempt)
+        if expected:
+            job.finish("cancelled")
+        assert self.call(self.store.mark_cancelled(job.id, attempt, worker)) is expected
+
+    @precondition(lambda self: self.jobs)
+    @rule(index=st.integers(0, 99))
+    def cancel(self, index: int) -> None:
+        self._next()
+        job = self._pick(index)
+        if job.status == "queued":
+            job.finish("cancelled")
+        elif job.status == "running":
+            job.cancel_requested = True
+        record = self.call(self.store.cancel(job.id))
+        self._check(job, record)
+
+    @precondition(lambda self: self.jobs)
+    @rule(index=st.integers(0, 99))
+    def retry(self, index: int) -> None:
+        step = self._next()
+        job = self._pick(index)
+        if job.status not in ("dead", "cancelled"):
+            with pytest.raises(InvalidJobStateError):
+                self.call(self.store.retry(job.id))
+            return
+        job.requeue((self.now, step))
+        job.cancel_requested, job.result = False, None
+        job.max_attempts = max(job.max_attempts, job.attempt + 1)
+        self._check(job, self.call(self.store.retry(job.id)))
+
+    @rule(seconds=st.sampled_from([STEP, 2 * STEP]))
+    def advance(self, seconds: float) -> None:
+        self._next()
+        self.now += seconds
+        self.call(self.harness.advance(seconds))
+
+    # -- the check ---------------------------------------------------------------------------
+    def _status(self, job: Job) -> JobStatus:
+        if job.status == "queued" and job.due[0] > self.now:
+            return JobStatus.SCHEDULED
+        return JobStatus(job.status)
+
+    def _check(self, job: Job, record: JobRecord) -> None:
+        seen = (
+            record.status,
+            record.attempt,
+            record.max_attempts,
+            record.cancel_requested,
+            record.worker if record.status is JobStatus.RUNNING else None,
+        )
+        worker = job.worker if job.status == "running" else None
+        wanted = (self._status(job), job.attempt, job.max_attempts, job.cancel_requested, worker)
+        assert seen == wanted, f"job {job.seq}: store {seen}, model {wanted}"
+        if job.status == "succeeded":
+            assert record.result == job.result
+        if job.status in ("dead", "cancelled") and job.error_type is not None:
+            assert record.error_type == job.error_type
+
+    @invariant()
+    def every_job_is_where_the_model_says(self) -> None:
+        records = self.call(self.store.list_jobs(limit=1000))
+        assert [r.id for r in records] == [j.id for j in self.jobs.values()]
+        for record in records:
+            self._check(self.jobs[record.id], record)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_store_follows_the_job_model(kind: str, request: pytest.FixtureRequest) -> None:
+    directories: list[str] = []
+
+    def make() -> Harness:
+        clock = TickingClock(start=1_800_000_000)
+        if kind == "memory":
+            return _memory(clock)
+        if kind == "sqlite":
+            directories.append(tempfile.mkdtemp(prefix="beat-model-"))
+            return _sqlite(clock, Path(directories[-1]) / "jobs.db")
+        return _postgres(request.getfixturevalue("store_postgres"))
+
+    machine: type[StoreMachine] = type(
+        f"StoreMachine_{kind}", (StoreMachine,), {"make": staticmethod(make)}
+    )
+    try:
+        machine.TestCase.settings = settings(
+            max_examples=EXAMPLES[kind],
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        machine.TestCase().runTest()
+    finally:
+        for directory in directories:
+            shutil.rmtree(directory, ignore_errors=True)

@@ -4,9 +4,10 @@ The example-based conformance tests pin one transition at a time. Here Hypothesi
 random sequences of enqueues, claims, heartbeats, outcomes from current and stale owners,
 cancels, retries and the passing of time, and after every step the store's jobs must be
 exactly what a small model of the contract says: status, attempt, owner, attempts allowed,
-cancellation flag, result and error type. A claim must take exactly the jobs the model
-would take (priority, then due time, then insertion order), expire exactly the leases the
-model expires, and every fenced call must be accepted or refused as the model decides.
+cancellation flag, result and error type; so must the counts per status and every page of a
+listing by status. A claim must take exactly the jobs the model would take (priority, then
+due time, then insertion order), expire exactly the leases the model expires, and every
+fenced call must be accepted or refused as the model decides.
 
 Time: leases last ``LEASE`` seconds and time moves in steps of ``STEP``, so no lease or due
 time ever sits closer than 5 s to "now". That margin keeps PostgreSQL exact, whose clock
@@ -298,6 +299,33 @@ class StoreMachine(RuleBasedStateMachine):
         self.now += seconds
         self.call(self.harness.advance(seconds))
 
+    @precondition(lambda self: self.jobs)
+    @rule(
+        status=st.sampled_from([None, *JobStatus]),
+        limit=st.integers(1, 4),
+        index=st.integers(0, 99),
+        cursor=st.sampled_from([None, "after", "before"]),
+    )
+    def list_page(
+        self, status: JobStatus | None, limit: int, index: int, cursor: str | None
+    ) -> None:
+        self._next()
+        jobs = [j for j in self.jobs.values() if status is None or self._status(j) == status]
+        mark = self._pick(index)
+        if cursor == "after":
+            wanted = [j for j in jobs if j.seq > mark.seq][:limit]
+        elif cursor == "before":
+            wanted = [j for j in jobs if j.seq < mark.seq][-limit:]
+        else:
+            wanted = jobs[:limit]
+        page = self.store.list_jobs(
+            status=status,
+            limit=limit,
+            after=mark.id if cursor == "after" else None,
+            before=mark.id if cursor == "before" else None,
+        )
+        assert [r.id for r in self.call(page)] == [j.id for j in wanted]
+
     # -- the check ---------------------------------------------------------------------------
     def _status(self, job: Job) -> JobStatus:
         if job.status == "queued" and job.due[0] > self.now:
@@ -326,6 +354,10 @@ class StoreMachine(RuleBasedStateMachine):
         assert [r.id for r in records] == [j.id for j in self.jobs.values()]
         for record in records:
             self._check(self.jobs[record.id], record)
+        counts: dict[JobStatus, int] = {}
+        for job in self.jobs.values():
+            counts[self._status(job)] = counts.get(self._status(job), 0) + 1
+        assert self.call(self.store.count_jobs()) == ({"default": counts} if counts else {})
 
 
 @pytest.mark.parametrize("kind", KINDS)

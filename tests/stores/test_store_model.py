@@ -1,13 +1,15 @@
 """Every store against one model of the job state machine, driven by Hypothesis.
 
 The example-based conformance tests pin one transition at a time. Here Hypothesis strings
-random sequences of enqueues, claims, heartbeats, outcomes from current and stale owners,
-cancels, retries and the passing of time, and after every step the store's jobs must be
-exactly what a small model of the contract says: status, attempt, owner, attempts allowed,
-cancellation flag, result and error type; so must the counts per status and every page of a
-listing by status. A claim must take exactly the jobs the model would take (priority, then
-due time, then insertion order), expire exactly the leases the model expires, and every
-fenced call must be accepted or refused as the model decides.
+random sequences of enqueues (unique ones too), claims, heartbeats, outcomes from current
+and stale owners, cancels, retries and the passing of time, and after every step the
+store's jobs must be exactly what a small model of the contract says: status, attempt,
+owner, attempts allowed, cancellation flag, result and error type; so must the counts per
+status and every page of a listing by status. A claim must take exactly the jobs the model
+would take (priority, then due time, then insertion order), expire exactly the leases the
+model expires, a unique enqueue must conflict with exactly the job the model names (and
+replace it only while it waits), and every fenced call must be accepted or refused as the
+model decides.
 
 Time: leases last ``LEASE`` seconds and time moves in steps of ``STEP``, so no lease or due
 time ever sits closer than 5 s to "now". That margin keeps PostgreSQL exact, whose clock
@@ -33,7 +35,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from beat.stores import InvalidJobStateError, JobRecord, JobStatus, NewJob, Store
+from beat.stores import InvalidJobStateError, JobRecord, JobStatus, NewJob, Store, Unique
 from beat.stores._base import LEASE_EXPIRED
 
 from .conftest import KINDS, FakeClock, Harness, _memory, _postgres, _sqlite
@@ -74,6 +76,8 @@ class Job:
     result: int | None = None
     error_type: str | None = None
     claims: list[tuple[str, int]] = field(default_factory=list)  # every (worker, attempt)
+    key: str | None = None  # its unique key
+    created: float = 0.0  # model seconds
 
     def owned(self, worker: str, attempt: int) -> bool:
         return self.status == "running" and (self.worker, self.attempt) == (worker, attempt)
@@ -138,6 +142,64 @@ class StoreMachine(RuleBasedStateMachine):
             self.jobs[record.id] = Job(
                 record.id, len(self.jobs), priority, attempts, (self.now + delay, step)
             )
+
+    @rule(
+        specs=st.lists(
+            st.tuples(
+                st.sampled_from(["k1", "k2"]),
+                st.sampled_from([0.0, STEP]),
+                st.integers(1, 3),
+                st.integers(0, 1),
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+        statuses=st.sets(st.sampled_from(list(JobStatus)), min_size=1),
+        period=st.sampled_from([None, LEASE]),
+        replace=st.booleans(),
+    )
+    def enqueue_unique(
+        self,
+        specs: list[tuple[str, float, int, int]],
+        statuses: set[JobStatus],
+        period: float | None,
+        replace: bool,
+    ) -> None:
+        step = self._next()
+        unique = {
+            key: Unique(key, period, frozenset(statuses), "replace" if replace else "ignore")
+            for key in ("k1", "k2")
+        }
+        new = [
+            NewJob("t", delay=d, max_attempts=m, priority=p, unique=unique[k])
+            for k, d, m, p in specs
+        ]
+        records = self.call(self.store.enqueue(new))
+        # In order: an earlier job of the batch is stored, for the later ones, before them.
+        for record, (key, delay, attempts, priority) in zip(records, specs, strict=True):
+            existing = self._conflict(key, statuses, period)
+            if existing is None:
+                assert not record.conflict and record.id not in self.jobs
+                job = Job(record.id, len(self.jobs), priority, attempts, (self.now + delay, step))
+                job.key, job.created = key, self.now
+                self.jobs[record.id] = job
+                continue
+            assert record.conflict and record.id == existing.id
+            if replace and existing.status == "queued":
+                existing.priority = priority
+                existing.max_attempts = max(attempts, existing.attempt + 1)
+                existing.due = (self.now + delay, step)
+            self._check(existing, record)
+
+    def _conflict(self, key: str, statuses: set[JobStatus], period: float | None) -> Job | None:
+        """The newest stored job an enqueue with this unique key conflicts with."""
+        waiting = bool(statuses & {JobStatus.SCHEDULED, JobStatus.QUEUED})
+        for job in sorted(self.jobs.values(), key=lambda j: -j.seq):
+            if job.key != key or (period is not None and job.created <= self.now - period):
+                continue
+            if (job.status == "queued" and waiting) or JobStatus(job.status) in statuses:
+                return job
+        return None
 
     @rule(worker=st.sampled_from(WORKERS), limit=st.integers(1, 3))
     def claim(self, worker: str, limit: int) -> None:

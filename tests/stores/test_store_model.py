@@ -6,10 +6,10 @@ and stale owners, cancels, retries and the passing of time, and after every step
 store's jobs must be exactly what a small model of the contract says: status, attempt,
 owner, attempts allowed, cancellation flag, result and error type; so must the counts per
 status and every page of a listing by status. A claim must take exactly the jobs the model
-would take (priority, then due time, then insertion order), expire exactly the leases the
-model expires, a unique enqueue must conflict with exactly the job the model names (and
-replace it only while it waits), and every fenced call must be accepted or refused as the
-model decides.
+would take (of its queues and tasks, by priority, then due time, then insertion order),
+expire exactly the leases the model expires (of its queues and tasks only), a unique
+enqueue must conflict with exactly the job the model names (and replace it only while it
+waits), and every fenced call must be accepted or refused as the model decides.
 
 Time: leases last ``LEASE`` seconds and time moves in steps of ``STEP``, so no lease or due
 time ever sits closer than 5 s to "now". That margin keeps PostgreSQL exact, whose clock
@@ -45,8 +45,10 @@ _T = TypeVar("_T")
 LEASE = 15.0
 STEP = 10.0
 WORKERS = ("a", "b")
-QUEUES, TASKS = ("default",), ("t",)
-EXAMPLES = {"memory": 150, "sqlite": 40, "postgres": 25}
+# What claims ask for: one queue (PostgreSQL's single-queue statement) or both (its other).
+QUEUES = [("default",), ("q2",), ("default", "q2")]
+TASKS = [("t",), ("u",), ("t", "u")]
+EXAMPLES = {"memory": 150, "sqlite": 100, "postgres": 50}
 
 
 class TickingClock(FakeClock):
@@ -76,6 +78,8 @@ class Job:
     result: int | None = None
     error_type: str | None = None
     claims: list[tuple[str, int]] = field(default_factory=list)  # every (worker, attempt)
+    queue: str = "default"
+    task: str = "t"
     key: str | None = None  # its unique key
     created: float = 0.0  # model seconds
 
@@ -125,30 +129,39 @@ class StoreMachine(RuleBasedStateMachine):
     # -- rules -------------------------------------------------------------------------------
     @rule(
         specs=st.lists(
-            st.tuples(st.sampled_from([0.0, STEP]), st.integers(1, 3), st.integers(0, 1)),
+            st.tuples(
+                st.sampled_from([0.0, STEP]),
+                st.integers(1, 2),  # max_attempts: 1 or 2, so leases often run out
+                st.integers(0, 1),
+                st.sampled_from(["default", "q2"]),
+                st.sampled_from(["t", "u"]),
+            ),
             min_size=1,
             max_size=3,
         )
     )
-    def enqueue(self, specs: list[tuple[float, int, int]]) -> None:
+    def enqueue(self, specs: list[tuple[float, int, int, str, str]]) -> None:
         step = self._next()
-        new = [NewJob("t", delay=d, max_attempts=m, priority=p) for d, m, p in specs]
+        new = [
+            NewJob(task, delay=d, max_attempts=m, priority=p, queue=queue)
+            for d, m, p, queue, task in specs
+        ]
         records = self.call(self.store.enqueue(new))
         assert len(records) == len(specs)
-        for record, (delay, attempts, priority) in zip(records, specs, strict=True):
+        for record, (delay, attempts, priority, queue, task) in zip(records, specs, strict=True):
             assert record.id not in self.jobs
             assert record.attempt == 0
             assert record.status is (JobStatus.SCHEDULED if delay else JobStatus.QUEUED)
-            self.jobs[record.id] = Job(
-                record.id, len(self.jobs), priority, attempts, (self.now + delay, step)
-            )
+            job = Job(record.id, len(self.jobs), priority, attempts, (self.now + delay, step))
+            job.queue, job.task = queue, task
+            self.jobs[record.id] = job
 
     @rule(
         specs=st.lists(
             st.tuples(
                 st.sampled_from(["k1", "k2"]),
                 st.sampled_from([0.0, STEP]),
-                st.integers(1, 3),
+                st.integers(1, 2),  # max_attempts: 1 or 2, so leases often run out
                 st.integers(0, 1),
             ),
             min_size=1,
@@ -201,11 +214,20 @@ class StoreMachine(RuleBasedStateMachine):
                 return job
         return None
 
-    @rule(worker=st.sampled_from(WORKERS), limit=st.integers(1, 3))
-    def claim(self, worker: str, limit: int) -> None:
+    @rule(
+        worker=st.sampled_from(WORKERS),
+        limit=st.integers(1, 3),
+        queues=st.sampled_from(QUEUES),
+        tasks=st.sampled_from(TASKS),
+    )
+    def claim(
+        self, worker: str, limit: int, queues: tuple[str, ...], tasks: tuple[str, ...]
+    ) -> None:
         self._next()
         candidates = []
         for job in sorted(self.jobs.values(), key=lambda j: j.seq):
+            if job.queue not in queues or job.task not in tasks:
+                continue  # neither taken nor expired by this claim
             if job.status == "running" and job.lease_until is not None:
                 if job.lease_until < self.now:
                     if job.cancel_requested:
@@ -225,7 +247,7 @@ class StoreMachine(RuleBasedStateMachine):
             job.lease_until = self.now + LEASE
             job.claims.append((worker, job.attempt))
         records = self.call(
-            self.store.claim(worker, queues=QUEUES, tasks=TASKS, limit=limit, lease=LEASE)
+            self.store.claim(worker, queues=queues, tasks=tasks, limit=limit, lease=LEASE)
         )
         assert {r.id for r in records} == {j.id for j in taken}, (records, taken)
         for record in records:
@@ -416,10 +438,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert [r.id for r in records] == [j.id for j in self.jobs.values()]
         for record in records:
             self._check(self.jobs[record.id], record)
-        counts: dict[JobStatus, int] = {}
+        counts: dict[str, dict[JobStatus, int]] = {}
         for job in self.jobs.values():
-            counts[self._status(job)] = counts.get(self._status(job), 0) + 1
-        assert self.call(self.store.count_jobs()) == ({"default": counts} if counts else {})
+            of_queue = counts.setdefault(job.queue, {})
+            of_queue[self._status(job)] = of_queue.get(self._status(job), 0) + 1
+        assert self.call(self.store.count_jobs()) == counts
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -441,7 +464,7 @@ def test_every_store_follows_the_job_model(kind: str, request: pytest.FixtureReq
     try:
         machine.TestCase.settings = settings(
             max_examples=EXAMPLES[kind],
-            stateful_step_count=30,
+            stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         )

@@ -49,39 +49,34 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from uuid import UUID
 
 from . import _logcapture, tracing
 from ._client import Client
 from ._clock import Clock, SystemClock
+from ._completions import CompletionBatcher
 from ._exceptions import (
     InvalidJobError,
     InvalidJobStateError,
     JobNotFoundError,
     SerializationError,
     StoreConfigError,
-    StoreUnavailableError,
 )
+from ._job_context import OUTAGE, JobContext, StopReason
 from ._retention import PRUNE_TASK, Pruner
 from ._units import positive_seconds
-from .stores._base import encode_json, to_uuid
-from .stores._errors import BatchSerializationError
 
 if TYPE_CHECKING:
     from ._observers import JobOutcome, WorkerObserver
-    from ._tasks import JobHandle, Task, TaskCall, TaskRegistry
+    from ._tasks import Task, TaskRegistry
     from .stores import JobRecord, Store
     from .stores._base import PruneRule
-
-P = ParamSpec("P")
 
 __all__ = ["JobContext", "Worker", "WorkerStats"]
 
 log = logging.getLogger("beat.worker")
 
-#: Errors of a store call that mean "cannot reach the store now" (retry later).
-_OUTAGE = (StoreUnavailableError, OSError)
 #: Errors of a fenced call that a retry cannot change. Any other error is retried: every
 #: transition is fenced, so writing it twice is harmless.
 _FINAL = (JobNotFoundError, InvalidJobStateError, StoreConfigError)
@@ -98,115 +93,6 @@ RECORD_TRIES = 5
 RECORD_TRIES_STOPPING = 2
 #: Longest wait (worker's clock) for more successes to join a batch of completions.
 COMPLETION_DELAY = 0.002
-
-StopReason: TypeAlias = Literal["cancel", "lost", "shutdown"]
-
-
-class JobContext:
-    """What a task function gets as ``ctx``: which execution this is, and what it may do.
-
-    ``(id, attempt)`` names this execution; pass ``attempt`` on as a fencing token when the
-    task writes elsewhere. ``cancelled`` turns true once the worker wants this run to stop
-    (cancel request, lease lost, shutdown): coroutine functions are cancelled anyway, plain
-    functions in threads cannot be and may poll it.
-
-    ``await ctx.progress(value)`` stores a JSON progress value readable with
-    ``client.get(id).progress`` while the job runs; ``await ctx.enqueue(task, ...)`` stores a
-    child job (its ``meta["parent"]`` is this job's id) and ``await ctx.wait(child, timeout)``
-    waits for one. **Waiting holds this run's worker slot**: see ``docs/worker.md``.
-    """
-
-    __slots__ = (
-        "_clock",
-        "_loop",
-        "_owner",
-        "_stop",
-        "args",
-        "attempt",
-        "id",
-        "kwargs",
-        "queue",
-        "task",
-        "worker",
-    )
-
-    def __init__(self, record: JobRecord, owner: Worker) -> None:
-        self.id: UUID = record.id
-        self.task: str = record.task
-        self.attempt: int = record.attempt
-        self.args: list[Any] = record.args
-        self.kwargs: dict[str, Any] = record.kwargs
-        self.queue: str = record.queue
-        self.worker: str = owner._name
-        self._owner = owner
-        self._clock = owner._clock
-        self._loop = asyncio.get_running_loop()
-        self._stop: StopReason | None = None
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the worker asked this run to stop."""
-        return self._stop is not None
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep on the worker's clock (a test's fake clock drives it). Coroutine tasks only."""
-        await self._clock.sleep(seconds)
-
-    async def progress(self, value: Any) -> bool:
-        """Store ``value`` (JSON) as the job's progress, replacing the previous one; it is
-        kept after the job ends. Fenced like the outcome: ``False`` if this execution no
-        longer owns the job, or if the store could not be reached (logged; the run goes on).
-        :class:`~beat.SerializationError` if ``value`` is not JSON (nothing stored)."""
-        encode_json(value, f"progress of job {self.id}")
-        try:
-            return await self._owner._store.set_progress(self.id, self.attempt, self.worker, value)
-        except _OUTAGE as exc:
-            log.warning("job %s (%s): progress not stored (%s)", self.id, self.task, exc)
-            return False
-
-    def report_progress(self, value: Any, timeout: float = 30.0) -> bool:
-        """:meth:`progress` for a plain (sync) task function, from its worker thread."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass  # a worker thread, as it should be
-        else:
-            raise InvalidJobError(
-                "report_progress() is for plain functions in worker threads; "
-                "coroutine tasks use `await ctx.progress(value)`"
-            )
-        future = asyncio.run_coroutine_threadsafe(self.progress(value), self._loop)
-        return future.result(timeout)
-
-    @overload
-    async def enqueue(
-        self, task: Task[P] | TaskCall[P], /, *args: P.args, **kwargs: P.kwargs
-    ) -> JobHandle: ...
-
-    @overload
-    async def enqueue(self, task: str, /, *args: Any, **kwargs: Any) -> JobHandle: ...
-
-    async def enqueue(
-        self, task: Task[Any] | TaskCall[Any] | str, /, *args: Any, **kwargs: Any
-    ) -> JobHandle:
-        """Store a child job of ``task`` (a task, ``task.options(...)`` or a task name), as
-        :meth:`beat.Client.enqueue` does, with ``meta={"parent": "<this job's id>"}``."""
-        return await self._owner._client.submit(task, args, kwargs, meta={"parent": str(self.id)})
-
-    async def wait(self, job: JobHandle | UUID | str, timeout: float | timedelta | None) -> Any:
-        """Wait until ``job`` (a handle or an id) is finished and return its result, as
-        :meth:`beat.Client.result` (:class:`~beat.JobFailedError`,
-        :class:`~beat.JobCancelledError`, :class:`TimeoutError` after ``timeout`` seconds).
-
-        The waiting run keeps its worker slot: with every slot of every worker that can run
-        the child taken by waiting parents, the child never runs and the waits time out. Keep
-        waits short and bounded, or end this job and continue in a follow-up job.
-        """
-        id = job if isinstance(job, (UUID, str)) else job.id
-        return await self._owner._client.result(to_uuid(id), timeout)
-
-    def __repr__(self) -> str:
-        return f"<JobContext {self.task} id={self.id} attempt={self.attempt}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,98 +195,6 @@ class _Run:
         return self.describe()
 
 
-@dataclass(frozen=True, slots=True)
-class _Completion:
-    run: _Run
-    value: Any
-    recorded: asyncio.Future[bool | None]
-
-
-class _CompletionBatcher:
-    """Writes successful outcomes in batches, one ``store.complete_many`` per batch.
-
-    The only owner of its buffer. One writer task at a time drains it: it waits until
-    ``limit`` completions are buffered, the worker has nothing else executing (or is
-    stopping), or ``delay`` seconds passed on the worker's clock; then writes up to ``limit``
-    of them (fenced and retried through outages like every outcome, see
-    :meth:`Worker._record_many`) and answers each waiter. Completions arriving meanwhile form
-    the next batch.
-    """
-
-    def __init__(self, worker: Worker, limit: int, delay: float) -> None:
-        self._worker = worker
-        self._limit = limit
-        self._delay = delay
-        self._buffer: list[_Completion] = []
-        self._ready = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-
-    async def complete(self, run: _Run, value: Any) -> bool | None:
-        """Record ``run``'s success; as :meth:`Worker._record`: ``True`` once applied,
-        ``False`` if refused or not recordable; :class:`SerializationError` if not JSON."""
-        recorded: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
-        self._buffer.append(_Completion(run, value, recorded))
-        self.nudge()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain(), name="beat-worker-completions")
-        return await recorded
-
-    def nudge(self) -> None:
-        """Write now if the buffer should not wait any longer (the worker's state changed)."""
-        if self._buffer and self._due():
-            self._ready.set()
-
-    def _due(self) -> bool:
-        worker = self._worker
-        return (
-            len(self._buffer) >= self._limit
-            or worker._stopping.is_set()
-            or all(run.recording for run in worker._running.values())
-        )
-
-    async def _drain(self) -> None:
-        try:
-            while self._buffer:
-                if not self._due():
-                    self._ready.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with self._worker._clock.timeout(self._delay):
-                            await self._ready.wait()
-                batch, self._buffer = self._buffer[: self._limit], self._buffer[self._limit :]
-                await self._write(batch)
-        finally:
-            self._writer = None
-
-    async def _write(self, batch: list[_Completion]) -> None:
-        worker = self._worker
-        items = [(c.run.record.id, c.run.record.attempt, worker.name, c.value) for c in batch]
-
-        async def call() -> list[_Recorded]:
-            try:
-                return list(await worker._store.complete_many(items))
-            except BatchSerializationError as exc:
-                return [exc.errors.get(i, ok) for i, ok in enumerate(exc.recorded)]
-
-        try:
-            results = await worker._record_many([c.run.record for c in batch], "success", call)
-        except BaseException as exc:  # pragma: no cover - a bug, or the loop shutting down
-            for c in batch:
-                if c.recorded.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    c.recorded.cancel()
-                else:
-                    c.recorded.set_exception(exc)
-            raise
-        for c, result in zip(batch, results, strict=True):
-            if c.recorded.done():  # its run was cancelled meanwhile
-                continue
-            if isinstance(result, SerializationError):
-                c.recorded.set_exception(result)
-            else:
-                c.recorded.set_result(result)
-
-
 def _lost_or_abandoned(recorded: bool | None) -> JobOutcome:
     """The observed outcome of a write that did not apply: refused, or given up."""
     return "lost" if recorded is False else "abandoned"
@@ -500,7 +294,7 @@ class Worker:
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._counts = dict.fromkeys(WorkerStats.__dataclass_fields__, 0)
-        self._completions = _CompletionBatcher(self, concurrency, COMPLETION_DELAY)
+        self._completions = CompletionBatcher(self, concurrency, COMPLETION_DELAY)
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -1096,13 +890,13 @@ class Worker:
 
     # -- outages -----------------------------------------------------------------------------
     def _store_down(self, exc: Exception, what: str) -> None:
-        if not isinstance(exc, _OUTAGE):
+        if not isinstance(exc, OUTAGE):
             log.error(
                 "worker %s: store call %s failed; backing off", self._name, what, exc_info=exc
             )
         if self._outage_since is None:
             self._outage_since = self._clock.monotonic()
-            if isinstance(exc, _OUTAGE):
+            if isinstance(exc, OUTAGE):
                 log.warning(
                     "worker %s: store unavailable (%s: %s); backing off until it is back",
                     self._name,

@@ -2,14 +2,16 @@
 
 The example-based conformance tests pin one transition at a time. Here Hypothesis strings
 random sequences of enqueues (unique ones too), claims, heartbeats, outcomes from current
-and stale owners, cancels, retries and the passing of time, and after every step the
+and stale owners, cancels, retries, prunes and the passing of time, and after every step the
 store's jobs must be exactly what a small model of the contract says: status, attempt,
 owner, attempts allowed, cancellation flag, result and error type; so must the counts per
 status and every page of a listing by status. A claim must take exactly the jobs the model
 would take (of its queues and tasks, by priority, then due time, then insertion order),
 expire exactly the leases the model expires (of its queues and tasks only), a unique
 enqueue must conflict with exactly the job the model names (and replace it only while it
-waits), and every fenced call must be accepted or refused as the model decides.
+waits), a prune must delete exactly the finished jobs the model's rules pick (by age, or
+past a count, newest first), and every fenced call must be accepted or refused as the
+model decides.
 
 Time: leases last ``LEASE`` seconds and time moves in steps of ``STEP``, so no lease or due
 time ever sits closer than 5 s to "now". That margin keeps PostgreSQL exact, whose clock
@@ -35,7 +37,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from beat.stores import InvalidJobStateError, JobRecord, JobStatus, NewJob, Store, Unique
+from beat.stores import (
+    InvalidJobStateError,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    PruneRule,
+    Store,
+    Unique,
+)
 from beat.stores._base import LEASE_EXPIRED
 
 from .conftest import KINDS, FakeClock, Harness, _memory, _postgres, _sqlite
@@ -82,15 +92,17 @@ class Job:
     task: str = "t"
     key: str | None = None  # its unique key
     created: float = 0.0  # model seconds
+    finished: tuple[float, int] | None = None  # as due: (model seconds, step)
 
     def owned(self, worker: str, attempt: int) -> bool:
         return self.status == "running" and (self.worker, self.attempt) == (worker, attempt)
 
-    def finish(self, status: str) -> None:
-        self.status, self.lease_until = status, None
+    def finish(self, status: str, when: tuple[float, int]) -> None:
+        self.status, self.lease_until, self.finished = status, None, when
 
     def requeue(self, due: tuple[float, int]) -> None:
         self.status, self.due, self.worker, self.lease_until = "queued", due, None, None
+        self.finished = None
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -105,6 +117,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.jobs: dict[UUID, Job] = {}
         self.now = 0.0  # model seconds passed
         self.step = 0
+        self.seq = 0  # insertion order, as the stores number rows
 
     def call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return self.runner.run(coro)
@@ -118,6 +131,14 @@ class StoreMachine(RuleBasedStateMachine):
     def _next(self) -> int:
         self.step += 1
         return self.step
+
+    def _when(self) -> tuple[float, int]:
+        """Now, as a finish time: steps order finishes within one model instant."""
+        return (self.now, self.step)
+
+    def _new_seq(self) -> int:
+        self.seq += 1
+        return self.seq
 
     def _pick(self, index: int, claimed: bool = False) -> Job:
         jobs = [j for j in self.jobs.values() if j.claims or not claimed]
@@ -152,7 +173,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert record.id not in self.jobs
             assert record.attempt == 0
             assert record.status is (JobStatus.SCHEDULED if delay else JobStatus.QUEUED)
-            job = Job(record.id, len(self.jobs), priority, attempts, (self.now + delay, step))
+            job = Job(record.id, self._new_seq(), priority, attempts, (self.now + delay, step))
             job.queue, job.task = queue, task
             self.jobs[record.id] = job
 
@@ -193,7 +214,7 @@ class StoreMachine(RuleBasedStateMachine):
             existing = self._conflict(key, statuses, period)
             if existing is None:
                 assert not record.conflict and record.id not in self.jobs
-                job = Job(record.id, len(self.jobs), priority, attempts, (self.now + delay, step))
+                job = Job(record.id, self._new_seq(), priority, attempts, (self.now + delay, step))
                 job.key, job.created = key, self.now
                 self.jobs[record.id] = job
                 continue
@@ -231,9 +252,9 @@ class StoreMachine(RuleBasedStateMachine):
             if job.status == "running" and job.lease_until is not None:
                 if job.lease_until < self.now:
                     if job.cancel_requested:
-                        job.finish("cancelled")
+                        job.finish("cancelled", self._when())
                     elif job.attempt >= job.max_attempts:
-                        job.finish("dead")
+                        job.finish("dead", self._when())
                         job.error_type = LEASE_EXPIRED
                     else:
                         candidates.append(job)
@@ -281,7 +302,7 @@ class StoreMachine(RuleBasedStateMachine):
         worker, attempt = job.claims[0] if stale else job.claims[-1]
         expected = job.owned(worker, attempt)
         if expected:
-            job.finish("succeeded")
+            job.finish("succeeded", self._when())
             job.result = step
         assert self.call(self.store.complete(job.id, attempt, worker, step)) is expected
 
@@ -298,7 +319,7 @@ class StoreMachine(RuleBasedStateMachine):
         for job, (_, attempt, worker, _) in zip(jobs.values(), items, strict=True):
             expected.append(job.owned(worker, attempt))
             if expected[-1]:
-                job.finish("succeeded")
+                job.finish("succeeded", self._when())
                 job.result = step
         assert self.call(self.store.complete_many(items)) == expected
 
@@ -315,11 +336,11 @@ class StoreMachine(RuleBasedStateMachine):
         if expected:
             job.error_type = "E"
             if job.cancel_requested:
-                job.finish("cancelled")
+                job.finish("cancelled", self._when())
             elif retry is not None and job.attempt < job.max_attempts:
                 job.requeue((self.now + retry, step))
             else:
-                job.finish("dead")
+                job.finish("dead", self._when())
         outcome = self.store.fail(
             job.id, attempt, worker, error_type="E", message="m", retry_at=retry_at
         )
@@ -334,7 +355,7 @@ class StoreMachine(RuleBasedStateMachine):
         expected = job.owned(worker, attempt)
         if expected:
             if job.cancel_requested:
-                job.finish("cancelled")
+                job.finish("cancelled", self._when())
             else:
                 job.requeue(job.due)  # its old place, and the attempt does not count
                 job.max_attempts += 1
@@ -348,7 +369,7 @@ class StoreMachine(RuleBasedStateMachine):
         worker, attempt = job.claims[0] if stale else job.claims[-1]
         expected = job.owned(worker, attempt)
         if expected:
-            job.finish("cancelled")
+            job.finish("cancelled", self._when())
         assert self.call(self.store.mark_cancelled(job.id, attempt, worker)) is expected
 
     @precondition(lambda self: self.jobs)
@@ -357,7 +378,7 @@ class StoreMachine(RuleBasedStateMachine):
         self._next()
         job = self._pick(index)
         if job.status == "queued":
-            job.finish("cancelled")
+            job.finish("cancelled", self._when())
         elif job.status == "running":
             job.cancel_requested = True
         record = self.call(self.store.cancel(job.id))
@@ -376,6 +397,37 @@ class StoreMachine(RuleBasedStateMachine):
         job.cancel_requested, job.result = False, None
         job.max_attempts = max(job.max_attempts, job.attempt + 1)
         self._check(job, self.call(self.store.retry(job.id)))
+
+    @precondition(lambda self: self.jobs)
+    @rule(
+        rules=st.lists(
+            st.tuples(
+                st.sampled_from(["succeeded", "dead", "cancelled"]),
+                st.sampled_from([None, "t", "u"]),
+                st.sampled_from([None, LEASE]),
+                st.sampled_from([None, 0, 1, 2]),
+            ).filter(lambda r: r[2] is not None or r[3] is not None),
+            min_size=1,
+            max_size=2,
+        )
+    )
+    def prune(self, rules: list[tuple[str, str | None, float | None, int | None]]) -> None:
+        self._next()
+        finished = [j for j in self.jobs.values() if j.finished is not None]
+        doomed: set[UUID] = set()
+        for status, task, max_age, max_count in rules:
+            matching = [j for j in finished if j.status == status and task in (None, j.task)]
+            matching.sort(key=lambda j: (j.finished, j.seq), reverse=True)  # newest first
+            for rank, job in enumerate(matching):
+                assert job.finished is not None
+                if (max_age is not None and job.finished[0] < self.now - max_age) or (
+                    max_count is not None and rank >= max_count
+                ):
+                    doomed.add(job.id)
+        given = [PruneRule(JobStatus(s), t, a, c) for s, t, a, c in rules]
+        assert self.call(self.store.prune(given)) == len(doomed)
+        for id in doomed:
+            del self.jobs[id]
 
     @rule(seconds=st.sampled_from([STEP, 2 * STEP]))
     def advance(self, seconds: float) -> None:

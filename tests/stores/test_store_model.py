@@ -144,6 +144,13 @@ class StoreMachine(RuleBasedStateMachine):
         jobs = [j for j in self.jobs.values() if j.claims or not claimed]
         return jobs[index % len(jobs)]
 
+    def _execution(self, index: int, stale: bool) -> tuple[Job, str, int, bool]:
+        """A claimed job, the (worker, attempt) of its first claim (``stale``) or its latest,
+        and whether that execution owns the job now (the model's fencing verdict)."""
+        job = self._pick(index, claimed=True)
+        worker, attempt = job.claims[0] if stale else job.claims[-1]
+        return job, worker, attempt, job.owned(worker, attempt)
+
     def _has_claimed(self) -> bool:
         return any(j.claims for j in self.jobs.values())
 
@@ -298,9 +305,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 99), stale=st.booleans())
     def complete(self, index: int, stale: bool) -> None:
         step = self._next()
-        job = self._pick(index, claimed=True)
-        worker, attempt = job.claims[0] if stale else job.claims[-1]
-        expected = job.owned(worker, attempt)
+        job, worker, attempt, expected = self._execution(index, stale)
         if expected:
             job.finish("succeeded", self._when())
             job.result = step
@@ -327,9 +332,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 99), stale=st.booleans(), retry=st.sampled_from([None, 0.0, STEP]))
     def fail(self, index: int, stale: bool, retry: float | None) -> None:
         step = self._next()
-        job = self._pick(index, claimed=True)
-        worker, attempt = job.claims[0] if stale else job.claims[-1]
-        expected = job.owned(worker, attempt)
+        job, worker, attempt, expected = self._execution(index, stale)
         retry_at = None
         if retry is not None:
             retry_at = self.call(self.store.now()) + timedelta(seconds=retry)
@@ -350,9 +353,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 99), stale=st.booleans())
     def release(self, index: int, stale: bool) -> None:
         self._next()
-        job = self._pick(index, claimed=True)
-        worker, attempt = job.claims[0] if stale else job.claims[-1]
-        expected = job.owned(worker, attempt)
+        job, worker, attempt, expected = self._execution(index, stale)
         if expected:
             if job.cancel_requested:
                 job.finish("cancelled", self._when())
@@ -365,9 +366,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 99), stale=st.booleans())
     def mark_cancelled(self, index: int, stale: bool) -> None:
         self._next()
-        job = self._pick(index, claimed=True)
-        worker, attempt = job.claims[0] if stale else job.claims[-1]
-        expected = job.owned(worker, attempt)
+        job, worker, attempt, expected = self._execution(index, stale)
         if expected:
             job.finish("cancelled", self._when())
         assert self.call(self.store.mark_cancelled(job.id, attempt, worker)) is expected

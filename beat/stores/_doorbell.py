@@ -56,9 +56,11 @@ class Doorbell:
     """One process's end: :meth:`ring` for the others, and a socket to be rung at for the
     kinds given to :meth:`listen`.
 
-    Owned by one store and used on its event loop only. ``on_ring`` gets each distinct kind
-    received (``NEW`` / ``FINISHED`` / ...), at most once per kind per batch of datagrams
-    read.
+    Owned by one store and used on its event loop, except :meth:`ring`, which the store
+    also calls from its thread: it only reads fields and sends (one that reads ``_path``
+    mid-rename rings this process too: a spurious hint, harmless), and the store closes the
+    doorbell after its thread's last call. ``on_ring`` gets each distinct kind received
+    (``NEW`` / ``FINISHED`` / ...), at most once per kind per batch of datagrams read.
     """
 
     __slots__ = ("_directory", "_kinds", "_loop", "_on_ring", "_path", "_sender", "_sock")

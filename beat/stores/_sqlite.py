@@ -13,7 +13,8 @@ sharing a file should share a host clock.
 
 Wake-ups: a change made through this store object wakes its waiters at once; one made by
 another process rings this process's doorbell (``_doorbell.py``: a Unix datagram per commit
-to each process waiting for that kind of change). Neither is trusted alone: the ``new``
+to each process waiting for that kind of change, sent from the committer's thread as soon as
+its commit returns). Neither is trusted alone: the ``new``
 counter of ``beat_signals`` moves when jobs become claimable (once per enqueue transaction,
 and by a trigger when a job is queued again), :meth:`SQLiteStore.wait_for_jobs` polls it
 every ``poll_interval`` seconds and :meth:`SQLiteStore.wait_finished` polls the job
@@ -137,6 +138,23 @@ def _dt(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + us * _US
 
 
+# What a commit tells the other processes (SQLiteStore._run's ``ring``), from its result.
+def _finished_if(done: object) -> bytes | None:
+    """A fenced statement that, when accepted, finished its job."""
+    return None if done is None else FINISHED
+
+
+def _woken_by(status: str | None) -> bytes | None:
+    """A fenced statement returning the job's new status: queued again, or finished."""
+    if status == STORED_WAITING:
+        return NEW
+    return FINISHED if status in FINISHED_VALUES else None
+
+
+def _schedules_if_changed(result: tuple[object, bool]) -> bytes | None:
+    return SCHEDULES if result[1] else None
+
+
 class SQLiteStore(Store):
     """Jobs in the SQLite file ``path`` (see the module docstring).
 
@@ -171,25 +189,42 @@ class SQLiteStore(Store):
         self._doorbell = Doorbell(self.path, self._rung)
 
     # -- thread plumbing ---------------------------------------------------------------------
-    async def _run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _run(
+        self,
+        fn: Callable[[sqlite3.Connection], _T],
+        ring: Callable[[_T], bytes | None] | None = None,
+    ) -> _T:
+        """``fn(conn)`` on the store's thread; ``fn`` returns after its commit (or makes
+        none). ``ring`` says from ``fn``'s result which change it committed (``NEW``,
+        ``FINISHED``, ``SCHEDULES``; ``None``: nothing to tell). The other processes are rung
+        from the thread the moment ``fn`` returns, not after the hand-back to the loop (a
+        waiting worker starts claiming that much sooner); this object's own waiters are
+        woken on the loop."""
         executor = self._executor
         if executor is None:
             raise StoreUnavailableError("the SQLite store is not open")
 
-        def call() -> _T:
+        def call() -> tuple[_T, bytes | None]:
             conn = self._conn
             if conn is None:
                 raise StoreUnavailableError("the SQLite store is not open")
-            return fn(conn)
+            result = fn(conn)
+            kind = None if ring is None else ring(result)
+            if kind is not None:
+                self._doorbell.ring(kind)
+            return result, kind
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, call)
+            result, kind = await asyncio.get_running_loop().run_in_executor(executor, call)
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"SQLite {self.path}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # the executor was shut down by close()
             if "shutdown" not in str(exc):
                 raise
             raise StoreUnavailableError("the SQLite store is not open") from exc
+        if kind is not None:
+            self._rung(kind)
+        return result
 
     def _now_us(self) -> int:
         return round(float(self._clock()) * 1_000_000)
@@ -265,7 +300,6 @@ class SQLiteStore(Store):
         executor, self._executor = self._executor, None
         if executor is None:
             return
-        self._doorbell.close()
 
         def shut() -> None:
             conn, self._conn = self._conn, None
@@ -276,6 +310,8 @@ class SQLiteStore(Store):
             await asyncio.get_running_loop().run_in_executor(executor, shut)
         finally:
             executor.shutdown(wait=False)
+            # After the thread's last call (it rings the doorbell too).
+            self._doorbell.close()
             self._wake(self._new_waiters)
             self._wake(self._finished_waiters)
             self._wake(self._schedule_waiters)
@@ -385,14 +421,16 @@ class SQLiteStore(Store):
                     conn.execute(SQL["signal_new"])
             return done
 
-        done = await self._run(run)
-        # Jobs that were only found (unique conflicts) wake nobody; a replace may have
-        # made its job due sooner, so it does.
-        if any(r is None or not r.conflict for r in done) or any(
-            j.unique is not None and j.unique.replace for j in prepared
-        ):
-            self._changed(NEW)
-        return done
+        def ring(done: list[JobRecord | None]) -> bytes | None:
+            # Jobs that were only found (unique conflicts) wake nobody; a replace may have
+            # made its job due sooner, so it does.
+            if any(r is None or not r.conflict for r in done) or any(
+                j.unique is not None and j.unique.replace for j in prepared
+            ):
+                return NEW
+            return None
+
+        return await self._run(run, ring)
 
     async def claim(
         self,
@@ -429,9 +467,7 @@ class SQLiteStore(Store):
             rows.sort(key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
             return [self._record(row, now) for row in rows], expired
 
-        records, expired = await self._run(run)
-        if expired:
-            self._changed(FINISHED)
+        records, _ = await self._run(run, lambda done: FINISHED if done[1] else None)
         return records
 
     async def heartbeat(
@@ -456,7 +492,16 @@ class SQLiteStore(Store):
         cancel = {UUID(row["id"]) for row in rows if row["cancel_requested"]}
         return Heartbeat(lost=frozenset(wanted - kept), cancel_requested=frozenset(cancel))
 
-    async def _fenced(self, name: str, id: UUID, attempt: int, worker: str, **extra: Any) -> Any:
+    async def _fenced(
+        self,
+        name: str,
+        id: UUID,
+        attempt: int,
+        worker: str,
+        ring: Callable[[Any], bytes | None] | None = None,
+        **extra: Any,
+    ) -> Any:
+        """The fenced statement ``name``: what it returned (``None``: refused)."""
         params = {"id": str(to_uuid(id)), "attempt": attempt, "worker": worker, **extra}
 
         def run(conn: sqlite3.Connection) -> Any:
@@ -464,13 +509,11 @@ class SQLiteStore(Store):
             row = conn.execute(SQL[name], params).fetchone()
             return None if row is None else row[0]
 
-        return await self._run(run)
+        return await self._run(run, ring)
 
     async def complete(self, id: UUID, attempt: int, worker: str, result: JSON = None) -> bool:
         text = encode_json(result, "result")
-        done = await self._fenced("complete", id, attempt, worker, result=text)
-        if done is not None:
-            self._changed(FINISHED)
+        done = await self._fenced("complete", id, attempt, worker, _finished_if, result=text)
         return done is not None
 
     async def complete_many(self, items: Sequence[tuple[UUID, int, str, JSON]]) -> list[bool]:
@@ -485,9 +528,7 @@ class SQLiteStore(Store):
                 written = {tuple(r) for r in conn.execute(SQL["complete_many"], params)}
             return [row[:3] in written for row in rows]
 
-        done = await self._run(run) if good else []
-        if any(done):
-            self._changed(FINISHED)
+        done = await self._run(run, lambda done: FINISHED if any(done) else None) if good else []
         return batch_outcome(len(items), list(zip(good, done, strict=True)), bad)
 
     async def fail(
@@ -507,23 +548,20 @@ class SQLiteStore(Store):
             id,
             attempt,
             worker,
+            _woken_by,
             retry_at=retry,
             error_type=clean_text(error_type),
             message=clean_text(message),
             traceback=clean_text(traceback),
         )
-        self._woken(status)
         return status is not None
 
     async def release(self, id: UUID, attempt: int, worker: str) -> bool:
-        status = await self._fenced("release", id, attempt, worker)
-        self._woken(status)
+        status = await self._fenced("release", id, attempt, worker, _woken_by)
         return status is not None
 
     async def mark_cancelled(self, id: UUID, attempt: int, worker: str) -> bool:
-        done = await self._fenced("mark_cancelled", id, attempt, worker)
-        if done is not None:
-            self._changed(FINISHED)
+        done = await self._fenced("mark_cancelled", id, attempt, worker, _finished_if)
         return done is not None
 
     async def cancel(self, id: UUID) -> JobRecord:
@@ -534,11 +572,13 @@ class SQLiteStore(Store):
             row = conn.execute(SQL["cancel"], {"id": key, "now": now}).fetchone()
             return None if row is None else self._record(row, now)
 
-        record = await self._run(run)
+        def ring(record: JobRecord | None) -> bytes | None:
+            cancelled = record is not None and record.status is JobStatus.CANCELLED
+            return FINISHED if cancelled else None
+
+        record = await self._run(run, ring)
         if record is None:
             raise JobNotFoundError(f"no job with id {key}")
-        if record.status is JobStatus.CANCELLED:
-            self._changed(FINISHED)
         return record
 
     async def retry(self, id: UUID) -> JobRecord:
@@ -549,7 +589,7 @@ class SQLiteStore(Store):
             row = conn.execute(SQL["retry"], {"id": key, "now": now}).fetchone()
             return None if row is None else self._record(row, now)
 
-        record = await self._run(run)
+        record = await self._run(run, lambda record: None if record is None else NEW)
         if record is None:
             found = await self.get(to_uuid(id))
             if found is None:
@@ -558,7 +598,6 @@ class SQLiteStore(Store):
                 f"job {key} is {found.status}; only dead or cancelled jobs can be retried",
                 status=found.status,
             )
-        self._changed(NEW)
         return record
 
     # -- reads -------------------------------------------------------------------------------
@@ -627,18 +666,6 @@ class SQLiteStore(Store):
             if not future.done():
                 future.set_result(None)
         waiters.clear()
-
-    def _woken(self, status: str | None) -> None:
-        if status == STORED_WAITING:
-            self._changed(NEW)
-        elif status in FINISHED_VALUES:
-            self._changed(FINISHED)
-
-    def _changed(self, kind: bytes) -> None:
-        """After a commit: wake this object's waiters of ``kind`` and ring the other
-        processes' doorbells."""
-        self._rung(kind)
-        self._doorbell.ring(kind)
 
     def _rung(self, kind: bytes) -> None:
         if kind == SCHEDULES:
@@ -919,10 +946,6 @@ class SQLiteStore(Store):
             last_instant=_dt(row["last_instant"]),
         )
 
-    def _schedules_changed(self) -> None:
-        self._rung(SCHEDULES)
-        self._doorbell.ring(SCHEDULES)
-
     async def put_schedule(self, spec: ScheduleSpec) -> ScheduleRecord:
         p = prepare_schedule(spec)
 
@@ -956,9 +979,7 @@ class SQLiteStore(Store):
                 ).fetchone()
             return self._schedule(row), True
 
-        record, changed = await self._run(run)
-        if changed:
-            self._schedules_changed()
+        record, _ = await self._run(run, _schedules_if_changed)
         return record
 
     async def get_schedule(self, name: str) -> ScheduleRecord | None:
@@ -998,11 +1019,9 @@ class SQLiteStore(Store):
                 ).fetchone()
             return row, True
 
-        row, changed = await self._run(run)
+        row, _ = await self._run(run, _schedules_if_changed)
         if row is None:
             raise JobNotFoundError(f"no schedule named {name!r}")
-        if changed:
-            self._schedules_changed()
         return self._schedule(row)
 
     async def delete_schedule(self, name: str) -> bool:
@@ -1015,10 +1034,7 @@ class SQLiteStore(Store):
                 conn.execute(SQL["schedule_bump"]).fetchone()
             return True
 
-        deleted = await self._run(run)
-        if deleted:
-            self._schedules_changed()
-        return deleted
+        return await self._run(run, lambda deleted: SCHEDULES if deleted else None)
 
     async def advance_schedule(self, name: str, instant: datetime) -> bool:
         check_name(name, "schedule name")

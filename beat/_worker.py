@@ -286,6 +286,7 @@ class Worker:
         self._running: dict[tuple[UUID, int], _Run] = {}
         self._recording = 0
         self._stopping = asyncio.Event()
+        self._waits: set[asyncio.Future[Any]] = set()  # the claim loop's; stop() cancels them
         self._slot_freed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -353,6 +354,8 @@ class Worker:
             return 0
         self._stopped = True
         self._stopping.set()
+        for wait in self._waits:
+            wait.cancel()
         self._completions.nudge()
         if self._prune_task is not None:
             self._prune_task.cancel()
@@ -483,24 +486,23 @@ class Worker:
                 await self._until_stopping(asyncio.sleep(left))
 
     async def _until_stopping(self, awaitable: Awaitable[Any]) -> None:
-        """Await ``awaitable`` unless the worker starts stopping first (then cancel it)."""
+        """Await ``awaitable`` unless the worker starts stopping first: :meth:`stop` cancels
+        every wait in ``_waits``. A store error propagates to the claim loop's handler."""
         if self._stopping.is_set():
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
             return
-        waiter = asyncio.ensure_future(awaitable)
-        stopper = asyncio.ensure_future(self._stopping.wait())
+        wait = asyncio.ensure_future(awaitable)
+        self._waits.add(wait)
         try:
-            await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
+            await wait
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if this is not None and this.cancelling():
+                raise  # the claim loop itself is cancelled (its wait went with it)
+            # Only the wait was: stop() ended it (or it cancelled itself); carry on.
         finally:
-            for future in (waiter, stopper):
-                if not future.done():
-                    future.cancel()
-            await asyncio.gather(stopper, return_exceptions=True)
-        if waiter.done() and not waiter.cancelled():
-            waiter.result()  # a store error propagates to the loop's handler
-        else:
-            await asyncio.gather(waiter, return_exceptions=True)
+            self._waits.discard(wait)
 
     def _backoff(self, failures: int) -> float:
         base = min(BACKOFF_CAP, BACKOFF_INITIAL * 2.0 ** min(failures - 1, 16))

@@ -619,9 +619,7 @@ class PostgresStore(Store):
                 timeout = min(timeout, max(0.0, due))
             if timeout <= 0:
                 return
-            await asyncio.wait_for(asyncio.shield(future), min(timeout, self.poll_interval))
-        except TimeoutError:
-            pass
+            await asyncio.wait((future,), timeout=min(timeout, self.poll_interval))
         finally:
             self._new_waiters.discard(future)
 
@@ -645,8 +643,7 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 waiters.discard(future)
                 if not waiters and self._finished_waiters.get(key) is waiters:
@@ -947,8 +944,7 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)
 

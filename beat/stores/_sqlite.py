@@ -705,9 +705,7 @@ class SQLiteStore(Store):
         future = asyncio.get_running_loop().create_future()
         waiters.add(future)
         try:
-            await asyncio.wait_for(asyncio.shield(future), seconds)
-        except TimeoutError:
-            pass
+            await asyncio.wait((future,), timeout=seconds)
         finally:
             waiters.discard(future)
 
@@ -732,8 +730,7 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
                 if future.done() or await self._signal("new") != start:
                     return
         finally:
@@ -1065,7 +1062,6 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), min(left, self.poll_interval))
+                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)

@@ -35,6 +35,7 @@ from ._errors import (
 from ._memory import MemoryStore
 from ._schedules import ScheduleRecord, ScheduleSpec
 from ._sqlite import SQLiteStore
+from ._waits import Waits
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore as PostgresStore
@@ -60,6 +61,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "Unique",
+    "Waits",
 ]
 
 

@@ -40,6 +40,7 @@ from uuid import UUID
 
 from .._exceptions import InvalidJobError
 from ._errors import BatchSerializationError, SerializationError
+from ._waits import Waits
 
 if TYPE_CHECKING:
     from ._schedules import ScheduleRecord, ScheduleSpec
@@ -848,7 +849,14 @@ class Store(abc.ABC):
     :class:`~beat.stores.StoreUnavailableError` when the store cannot be reached,
     :class:`~beat.stores.JobNotFoundError`, :class:`~beat.stores.InvalidJobStateError`,
     :class:`~beat.stores.SerializationError` for non-JSON values (nothing is stored).
+
+    ``waits``: this object's parked waits (``_waits.py``); an implementation calls
+    ``super().__init__()`` and sleeps inside ``self.waits.parking()`` in its ``wait_*``
+    methods, after their look.
     """
+
+    def __init__(self) -> None:
+        self.waits = Waits()
 
     async def __aenter__(self) -> Self:
         await self.open()

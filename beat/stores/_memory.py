@@ -138,6 +138,7 @@ class MemoryStore(Store):
     """Jobs in a dict, for one process. ``clock``: epoch seconds (default ``time.time``)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self._clock = clock
         self._rows: dict[UUID, _Row] = {}
         # Every waiting or running row, and finished rows not yet dropped: claims look only
@@ -509,10 +510,8 @@ class MemoryStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
-            async with asyncio.timeout(timeout):
-                await future
-        except TimeoutError:
-            pass
+            with self.waits.parking():
+                await asyncio.wait((future,), timeout=timeout)
         finally:
             self._new_waiters.discard(future)
 
@@ -543,7 +542,8 @@ class MemoryStore(Store):
                     return self._record(row, now)
                 future = asyncio.get_running_loop().create_future()
                 self._finished_waiters.setdefault(key, set()).add(future)
-                await future
+                with self.waits.parking():
+                    await future
 
     # -- progress and logs ---------------------------------------------------------------------
     async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
@@ -708,10 +708,8 @@ class MemoryStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._schedule_waiters.add(future)
         try:
-            async with asyncio.timeout(timeout):
-                await future
-        except TimeoutError:
-            pass
+            with self.waits.parking():
+                await asyncio.wait((future,), timeout=timeout)
         finally:
             self._schedule_waiters.discard(future)
         return await self.schedules_version()

@@ -205,6 +205,7 @@ class PostgresStore(Store):
             raise StoreConfigError(f"schema must be a lower-case SQL identifier, got {schema!r}")
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise StoreConfigError(f"pool_size must be a positive integer, got {pool_size!r}")
+        super().__init__()
         self.dsn = dsn
         self.schema = schema
         self.pool_size = pool_size
@@ -619,7 +620,8 @@ class PostgresStore(Store):
                 timeout = min(timeout, max(0.0, due))
             if timeout <= 0:
                 return
-            await asyncio.wait((future,), timeout=min(timeout, self.poll_interval))
+            with self.waits.parking():
+                await asyncio.wait((future,), timeout=min(timeout, self.poll_interval))
         finally:
             self._new_waiters.discard(future)
 
@@ -643,7 +645,8 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                with self.waits.parking():
+                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 waiters.discard(future)
                 if not waiters and self._finished_waiters.get(key) is waiters:
@@ -944,7 +947,8 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                with self.waits.parking():
+                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)
 

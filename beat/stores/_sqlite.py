@@ -176,6 +176,7 @@ class SQLiteStore(Store):
     ) -> None:
         if str(synchronous).upper() not in _SYNCHRONOUS:
             raise StoreConfigError(f"synchronous must be one of {_SYNCHRONOUS}")
+        super().__init__()
         self.path = Path(path)
         self.busy_timeout = check_seconds(busy_timeout, "busy_timeout")
         self.poll_interval = check_seconds(poll_interval, "poll_interval")
@@ -705,7 +706,8 @@ class SQLiteStore(Store):
         future = asyncio.get_running_loop().create_future()
         waiters.add(future)
         try:
-            await asyncio.wait((future,), timeout=seconds)
+            with self.waits.parking():
+                await asyncio.wait((future,), timeout=seconds)
         finally:
             waiters.discard(future)
 
@@ -730,7 +732,8 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     return
-                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                with self.waits.parking():
+                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
                 if future.done() or await self._signal("new") != start:
                     return
         finally:
@@ -1062,6 +1065,7 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                with self.waits.parking():
+                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from beat.stores import JobRecord, NewJob, Store
 
 HOUR = timedelta(hours=1)
 LEASE = 60.0
+PARK_LIMIT = 10.0  # a wait that has not parked by then is broken
+
+
+@contextlib.asynccontextmanager
+async def parked(store: Store, count: int = 1) -> AsyncIterator[None]:
+    """Start waits in the body; leave once ``count`` waits of ``store`` have parked since it
+    began (looked, now asleep), so a change made after the block reaches them only through a
+    wake-up. Replaces sleeping "long enough" for the waiter to get there."""
+    since = store.waits.total
+    yield
+    await parks_after(store, since, count)
+
+
+async def parks_after(store: Store, since: int, count: int = 1) -> None:
+    """Until ``count`` waits of ``store`` have parked since its ``waits.total`` was
+    ``since``."""
+    async with asyncio.timeout(PARK_LIMIT):
+        await store.waits.until_parked(since, count)
 
 
 async def add(store: Store, *jobs: NewJob) -> list[JobRecord]:

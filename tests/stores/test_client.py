@@ -32,7 +32,7 @@ from beat.stores import JobRecord, JobStatus, SQLiteStore, Store, Unique
 from tests.coordinators.conftest import PostgresServer
 
 from ._processes import claim_in_processes
-from ._util import claim, claim_one
+from ._util import claim, claim_one, parked
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -214,9 +214,9 @@ async def test_enqueue_many_is_atomic(store: Store) -> None:
 async def test_result_of_a_succeeded_job(store: Store) -> None:
     client = Client(store)
     handle = await client.enqueue(add, 1, b=2)
-    waiter = asyncio.create_task(handle.result(timeout=30))
-    got = await claim_one(store, "w1")
-    await asyncio.sleep(0.05)
+    async with parked(store):
+        waiter = asyncio.create_task(handle.result(timeout=30))
+        got = await claim_one(store, "w1")
     assert not waiter.done()
     assert await store.complete(got.id, got.attempt, "w1", {"sum": [3]})
     assert await asyncio.wait_for(waiter, PROMPT) == {"sum": [3]}
@@ -262,10 +262,10 @@ async def test_result_of_a_cancelled_job(store: Store) -> None:
 
     got = await claim_one(store, "w1")
     assert got.id == running.id
-    waiter = asyncio.create_task(client.result(running.id, timeout=30))
-    requested = await client.cancel(running.id)
+    async with parked(store):
+        waiter = asyncio.create_task(client.result(running.id, timeout=30))
+        requested = await client.cancel(running.id)
     assert requested.status is JobStatus.RUNNING and requested.cancel_requested
-    await asyncio.sleep(0.05)
     assert not waiter.done()
     assert await store.mark_cancelled(got.id, got.attempt, "w1")
     with pytest.raises(JobCancelledError):
@@ -288,8 +288,8 @@ async def test_result_timeout(store: Store) -> None:
     with pytest.raises(JobNotFoundError):
         await client.result(uuid4(), timeout=1)
     # No limit: waits until the job finishes.
-    waiter = asyncio.create_task(client.result(handle.id))
-    await asyncio.sleep(0.1)
+    async with parked(store):
+        waiter = asyncio.create_task(client.result(handle.id))
     got = await claim_one(store)
     await store.complete(got.id, got.attempt, "w1", 7)
     assert await asyncio.wait_for(waiter, PROMPT) == 7
@@ -299,9 +299,9 @@ async def test_result_woken_by_another_connection(harness: Harness) -> None:
     client = Client(harness.store)
     other = await harness.other()
     handle = await client.enqueue(add, 1)
-    waiter = asyncio.create_task(client.result(handle.id))
-    got = await claim_one(other, "w9")
-    await asyncio.sleep(0.2)
+    async with parked(harness.store):
+        waiter = asyncio.create_task(client.result(handle.id))
+        got = await claim_one(other, "w9")
     assert not waiter.done()
     started = time.monotonic()
     assert await other.complete(got.id, got.attempt, "w9", "from elsewhere")

@@ -14,7 +14,7 @@ import pytest
 
 from beat.stores import BatchSerializationError, JobStatus, NewJob, SerializationError, Store
 
-from ._util import add, claim, claim_one, one
+from ._util import add, claim, claim_one, one, parked
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -138,10 +138,10 @@ async def test_waiters_are_woken_across_handles(
 ) -> None:
     store, other = harness.store, await harness.other()
     first, second = await one(store), await one(store)
-    waiters = [asyncio.create_task(store.wait_finished(j.id, 30)) for j in (first, second)]
-    claimed = await claim(other, "w9")
+    async with parked(store, 2):
+        waiters = [asyncio.create_task(store.wait_finished(j.id, 30)) for j in (first, second)]
+        claimed = await claim(other, "w9")
     assert {r.id for r in claimed} == {first.id, second.id}
-    await asyncio.sleep(0.2)
     assert not any(w.done() for w in waiters)
     items = [(r.id, r.attempt, "w9", {"id": str(r.id)}) for r in claimed]
     assert await complete_many(other, items) == [True, True]

@@ -19,6 +19,7 @@ from beat.stores._postgres import SCHEMA_VERSION
 from tests.coordinators.conftest import PostgresServer, free_port
 
 from ._processes import claim_in_processes
+from ._util import parked
 
 pytestmark = pytest.mark.asyncio
 
@@ -67,15 +68,15 @@ async def test_notify_wakes_long_before_the_fallback_poll(
         PostgresStore(server.dsn(), schema=schema, poll_interval=60) as a,
         PostgresStore(server.dsn(), schema=schema, poll_interval=60) as b,
     ):
-        waiter = asyncio.create_task(a.wait_for_jobs(30))
-        await asyncio.sleep(0.1)
+        async with parked(a):
+            waiter = asyncio.create_task(a.wait_for_jobs(30))
         started = time.monotonic()
         [job] = await b.enqueue([NewJob("t")])
         await asyncio.wait_for(waiter, 5)
         assert time.monotonic() - started < 1
-        finished = asyncio.create_task(a.wait_finished(job.id, 30))
-        [got] = await b.claim("w", queues=["default"], tasks=["t"], limit=1, lease=30)
-        await asyncio.sleep(0.1)
+        async with parked(a):
+            finished = asyncio.create_task(a.wait_finished(job.id, 30))
+            [got] = await b.claim("w", queues=["default"], tasks=["t"], limit=1, lease=30)
         started = time.monotonic()
         assert await b.complete(job.id, got.attempt, "w", "ok")
         done = await asyncio.wait_for(finished, 5)
@@ -94,8 +95,8 @@ async def test_one_statement_finishing_many_jobs_wakes_every_waiter(
     ):
         jobs = await b.enqueue([NewJob("t", args=[i]) for i in range(251)])
         got = await b.claim("w", queues=["default"], tasks=["t"], limit=251, lease=30)
-        waits = [asyncio.create_task(a.wait_finished(j.id, 30)) for j in jobs[:250]]
-        await asyncio.sleep(0.1)
+        async with parked(a, 250):
+            waits = [asyncio.create_task(a.wait_finished(j.id, 30)) for j in jobs[:250]]
         started = time.monotonic()
         by_id = {r.id: r for r in got}
         items = [(j.id, by_id[j.id].attempt, "w", j.args[0]) for j in jobs[:250]]
@@ -103,8 +104,8 @@ async def test_one_statement_finishing_many_jobs_wakes_every_waiter(
         done = await asyncio.wait_for(asyncio.gather(*waits), 5)
         assert time.monotonic() - started < 1
         assert [d.result for d in done] == list(range(250))
-        claimer = asyncio.create_task(a.wait_for_jobs(30))
-        await asyncio.sleep(0.1)
+        async with parked(a):
+            claimer = asyncio.create_task(a.wait_for_jobs(30))
         started = time.monotonic()
         assert await b.release(jobs[250].id, by_id[jobs[250].id].attempt, "w")
         await asyncio.wait_for(claimer, 5)

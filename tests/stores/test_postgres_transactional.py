@@ -17,6 +17,8 @@ from beat.stores import NewJob, Unique
 from beat.stores._postgres import PostgresStore
 from tests.coordinators.conftest import PostgresServer
 
+from ._util import parked
+
 pytestmark = pytest.mark.asyncio
 
 PROMPT = 5.0
@@ -51,8 +53,8 @@ async def test_rolled_back_enqueue_leaves_no_job(store: PostgresStore, conn: Any
 async def test_committed_enqueue_wakes_a_worker_only_after_commit(
     store: PostgresStore, conn: Any
 ) -> None:
-    waiter = asyncio.create_task(store.wait_for_jobs(60))
-    await asyncio.sleep(0.1)  # it is listening
+    async with parked(store):  # it is listening
+        waiter = asyncio.create_task(store.wait_for_jobs(60))
     transaction = conn.transaction()
     await transaction.start()
     [job] = await store.enqueue([NewJob("t")], connection=conn)
@@ -65,13 +67,19 @@ async def test_committed_enqueue_wakes_a_worker_only_after_commit(
     assert stored is not None and stored.task == "t"
 
 
+LOCK_WAITERS = """SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+
+
 async def test_unique_key_is_held_until_the_callers_commit(store: PostgresStore, conn: Any) -> None:
     transaction = conn.transaction()
     await transaction.start()
     [mine] = await store.enqueue([NewJob("t", unique=Unique(key="k"))], connection=conn)
     other = asyncio.create_task(store.enqueue([NewJob("t", unique=Unique(key="k"))]))
-    await asyncio.sleep(0.3)
-    assert not other.done()  # waiting for the key's lock
+    async with asyncio.timeout(10):  # until the server shows it waiting for the key's lock
+        while not await conn.fetchval(LOCK_WAITERS):  # noqa: ASYNC110 - server state, no event
+            await asyncio.sleep(0.01)
+    assert not other.done()
     await transaction.commit()
     [theirs] = await asyncio.wait_for(other, PROMPT)
     assert theirs.conflict and theirs.id == mine.id

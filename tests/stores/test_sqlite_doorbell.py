@@ -20,6 +20,8 @@ import pytest
 from beat.stores import JobStatus, NewJob, SQLiteStore
 from beat.stores._doorbell import FINISHED, NEW, Doorbell, wake_directory
 
+from ._util import parked
+
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix-domain sockets"),
@@ -105,8 +107,8 @@ async def test_a_completion_in_another_process_wakes_wait_finished(tmp_path: Pat
         try:
             assert await asyncio.to_thread(other.say, "") == "ready"
             loop = asyncio.get_running_loop()
-            waiting = asyncio.create_task(store.wait_finished(job.id, WAIT))
-            await asyncio.sleep(0.05)  # let the waiter read the job once (still queued)
+            async with parked(store):  # it read the job once (still queued)
+                waiting = asyncio.create_task(store.wait_finished(job.id, WAIT))
             started = loop.time()
             assert await asyncio.to_thread(other.say, "finish") == "finished"
             record = await asyncio.wait_for(waiting, WAIT)

@@ -15,6 +15,7 @@ from beat import CronSyntaxError, InvalidJobError, InvalidScheduleError
 from beat.stores import JobNotFoundError, ScheduleRecord, ScheduleSpec, SerializationError, Store
 
 from ._processes import act_in_processes
+from ._util import parked
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -178,8 +179,8 @@ async def test_wait_returns_at_once_when_the_version_differs(store: Store) -> No
 async def test_wait_is_woken_by_a_change_through_another_handle(harness: Harness) -> None:
     store, other = harness.store, await harness.other()
     version = await store.schedules_version()
-    waiter = asyncio.create_task(store.wait_schedules_changed(version, 60))
-    await asyncio.sleep(0.05)  # let it start waiting
+    async with parked(store):
+        waiter = asyncio.create_task(store.wait_schedules_changed(version, 60))
     assert not waiter.done()
     started = time.monotonic()
     await other.put_schedule(ScheduleSpec("s", "t", every=1))

@@ -13,7 +13,7 @@ from beat import InvalidJobError
 from beat.stores import JobStatus, NewJob, PruneRule, SerializationError, Store, Unique
 
 from ._processes import act_in_processes
-from ._util import HOUR, claim, claim_one, one
+from ._util import HOUR, claim, claim_one, one, parked
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -181,8 +181,8 @@ async def test_two_processes_enqueue_each_key_once(harness: Harness) -> None:
 async def test_a_replace_that_makes_a_job_due_wakes_a_waiting_worker(harness: Harness) -> None:
     store = harness.store
     later = await one(store, delay=3600, unique=Unique(key="k"))
-    waiter = asyncio.create_task(store.wait_for_jobs(60))
-    await asyncio.sleep(0.05)  # it is waiting: nothing is claimable for an hour
+    async with parked(store):  # nothing is claimable for an hour
+        waiter = asyncio.create_task(store.wait_for_jobs(60))
     assert not waiter.done()
     now = NewJob("t", unique=Unique(key="k", on_conflict="replace"))
     [replaced] = await (await harness.other()).enqueue([now])

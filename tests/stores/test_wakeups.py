@@ -10,7 +10,7 @@ import pytest
 
 from beat.stores import JobNotFoundError, JobStatus, NewJob
 
-from ._util import claim_one, one
+from ._util import claim_one, one, parked
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -20,8 +20,8 @@ PROMPT = 2.0  # well under the 5 s fallback poll of PostgreSQL
 
 async def test_wait_for_jobs_is_woken_by_an_enqueue_elsewhere(harness: Harness) -> None:
     other = await harness.other()
-    waiter = asyncio.create_task(harness.store.wait_for_jobs(30))
-    await asyncio.sleep(0.2)
+    async with parked(harness.store):
+        waiter = asyncio.create_task(harness.store.wait_for_jobs(30))
     assert not waiter.done()
     started = time.monotonic()
     await other.enqueue([NewJob("t")])
@@ -38,9 +38,9 @@ async def test_wait_for_jobs_times_out(harness: Harness) -> None:
 async def test_wait_finished_across_handles(harness: Harness) -> None:
     store, other = harness.store, await harness.other()
     job = await one(store)
-    waiter = asyncio.create_task(store.wait_finished(job.id, 30))
-    got = await claim_one(other, "w9")
-    await asyncio.sleep(0.2)
+    async with parked(store):
+        waiter = asyncio.create_task(store.wait_finished(job.id, 30))
+        got = await claim_one(other, "w9")
     assert not waiter.done()
     assert await other.complete(job.id, got.attempt, "w9", {"answer": 42})
     done = await asyncio.wait_for(waiter, PROMPT)
@@ -50,9 +50,10 @@ async def test_wait_finished_across_handles(harness: Harness) -> None:
 async def test_wait_finished_sees_cancel_and_dead(harness: Harness) -> None:
     store, other = harness.store, await harness.other()
     a, b = await store.enqueue([NewJob("t"), NewJob("t", max_attempts=1)])
-    wait_a = asyncio.create_task(store.wait_finished(a.id, 30))
-    wait_b = asyncio.create_task(store.wait_finished(b.id, 30))
-    await asyncio.sleep(0.1)
+    async with parked(store, 2):
+        wait_a = asyncio.create_task(store.wait_finished(a.id, 30))
+        wait_b = asyncio.create_task(store.wait_finished(b.id, 30))
+    assert not wait_a.done() and not wait_b.done()
     await other.cancel(a.id)
     got = await claim_one(other, "w9")
     assert got.id == b.id
@@ -96,3 +97,24 @@ async def test_wait_for_jobs_returns_at_once_if_a_job_of_its_kind_is_claimable(
     await harness.store.wait_for_jobs(0.4, queues=["q3"], tasks={"mine", "other"})
     await harness.store.wait_for_jobs(0.4, queues=["q1", "q2"], tasks={"nobody"})
     assert time.monotonic() - started >= 0.7
+
+
+async def test_waits_counts_the_waits_asleep(harness: Harness) -> None:
+    """``store.waits``: a wait counts as parked from its look until it returns, and
+    ``until_parked`` returns once the asked-for number has parked since ``since``."""
+    store = harness.store
+    assert store.waits.parked == 0
+    job = await one(store, delay=3600)  # nothing is claimable for an hour
+    since = store.waits.total
+    claimer = asyncio.create_task(store.wait_for_jobs(30))
+    finisher = asyncio.create_task(store.wait_finished(job.id, 30))
+    await store.waits.until_parked(since, 2)
+    assert store.waits.parked == 2 and not claimer.done() and not finisher.done()
+    assert await store.cancel(job.id)
+    await asyncio.wait_for(finisher, PROMPT)
+    assert store.waits.parked == 1 and not claimer.done()
+    await one(store)
+    await asyncio.wait_for(claimer, PROMPT)
+    assert store.waits.parked == 0
+    assert store.waits.total >= since + 2
+    await store.waits.until_parked(since, 2)  # already reached: returns at once

@@ -27,7 +27,7 @@ from beat.stores import JobRecord, JobStatus, MemoryStore, NewJob, Store
 from beat.testing import FakeClock
 from tests.coordinators.conftest import PostgresServer
 
-from ._util import claim_one
+from ._util import claim_one, parked, parks_after
 from .conftest import Harness
 
 pytestmark = pytest.mark.asyncio
@@ -271,8 +271,8 @@ async def test_a_job_enqueued_later_wakes_the_worker(store: Store, workers: list
         return 7
 
     # A long poll: only the store's wake-up (NOTIFY, same-process signal) can be this fast.
-    await start(workers, store, registry(make_task(t, "t")), poll=30)
-    await asyncio.sleep(0.1)
+    async with parked(store):
+        await start(workers, store, registry(make_task(t, "t")), poll=30)
     job = await enqueue(store, "t")
     assert (await store.wait_finished(job.id, 10)).result == 7
 
@@ -306,8 +306,10 @@ async def test_failing_task_is_retried_with_backoff_then_dead(
         assert record.error_message == f"boom {attempt}"
         due_in = (record.scheduled_at - await store.now()).total_seconds()
         assert delay - 2 < due_in <= delay
-        await asyncio.sleep(0.15)
-        assert calls == list(range(1, attempt + 1))  # not run again before it is due
+        # Not run again before it is due: the worker's next parked wait follows a claim
+        # it made after the failure was stored.
+        await parks_after(store, store.waits.total)
+        assert calls == list(range(1, attempt + 1))
         await harness.advance(delay)
     record = await wait_status(store, job.id, JobStatus.DEAD)
     assert calls == [1, 2, 3] and record.attempt == 3

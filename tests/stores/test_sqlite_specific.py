@@ -18,7 +18,7 @@ from beat.stores import (
     StoreConfigError,
     StoreUnavailableError,
 )
-from beat.stores._sqlite import SCHEMA_VERSION
+from beat.stores._sqlite import SCHEMA_VERSION, _retrying_busy
 
 from ._processes import claim_in_processes
 
@@ -162,3 +162,47 @@ async def test_a_held_write_lock_blocks_neither_the_loop_nor_forever(tmp_path: P
             release.set()
             holder.join()
         assert len(await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=5)) == 1
+
+
+async def test_a_call_that_finds_the_file_locked_is_tried_again(tmp_path: Path) -> None:
+    """Another process's write lock: the call is tried again (not failed, not waited on by
+    SQLite's millisecond busy sleeps) until it gets the lock; a snapshot the failed try left
+    open is rolled back first; any other error is raised at once."""
+    path = tmp_path / "jobs.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        for snapshot in (False, True):
+            holder.execute("BEGIN IMMEDIATE")
+            tries = 0
+
+            def write(conn: sqlite3.Connection, snapshot: bool = snapshot) -> int:
+                nonlocal tries
+                tries += 1
+                if tries == 3:
+                    holder.execute("ROLLBACK")  # the other process lets go
+                # A read snapshot first, then a write: the write is the one refused.
+                conn.execute("BEGIN" if snapshot else "BEGIN IMMEDIATE")
+                count: int = conn.execute("SELECT count(*) FROM t").fetchone()[0]
+                conn.execute("INSERT INTO t VALUES (?)", (tries,))
+                conn.execute("COMMIT")
+                return count
+
+            assert _retrying_busy(write, conn, 5.0) == int(snapshot)
+            assert tries == 3 and not conn.in_transaction
+        assert conn.execute("SELECT x FROM t").fetchall() == [(3,), (3,)]
+
+        def broken(conn: sqlite3.Connection) -> None:
+            nonlocal tries
+            tries += 1
+            conn.execute("SELECT * FROM missing")
+
+        tries = 0
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            _retrying_busy(broken, conn, 5.0)
+        assert tries == 1
+    finally:
+        conn.close()
+        holder.close()

@@ -65,7 +65,7 @@ class CompletionBatcher:
         worker = self._worker
         return (
             len(self._buffer) >= self._limit
-            or worker._stopping.is_set()
+            or worker._stopped
             or all(run.recording for run in worker._running.values())
         )
 

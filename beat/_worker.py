@@ -285,7 +285,6 @@ class Worker:
         # then); ``_recording`` of them have ended and only wait for their outcome's write.
         self._running: dict[tuple[UUID, int], _Run] = {}
         self._recording = 0
-        self._stopping = asyncio.Event()
         self._waits: set[asyncio.Future[Any]] = set()  # the claim loop's; stop() cancels them
         self._slot_freed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -293,7 +292,7 @@ class Worker:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._outage_since: float | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._stopped = False
+        self._stopped = False  # set once by stop(): no more claims, pending waits cancelled
         self._counts = dict.fromkeys(WorkerStats.__dataclass_fields__, 0)
         self._completions = CompletionBatcher(self, concurrency, COMPLETION_DELAY)
 
@@ -353,7 +352,6 @@ class Worker:
                 self._release_capture = None
             return 0
         self._stopped = True
-        self._stopping.set()
         for wait in self._waits:
             wait.cancel()
         self._completions.nudge()
@@ -431,7 +429,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         failures = 0
         empty = 0  # claims in a row that found nothing
-        while not self._stopping.is_set():
+        while not self._stopped:
             free = self._free_slots()
             if free <= 0:
                 self._slot_freed.clear()
@@ -448,7 +446,7 @@ class Worker:
                 self._store_up()
                 failures = 0
                 self._counts["claimed"] += len(claimed)
-                if self._stopping.is_set():
+                if self._stopped:
                     # Stopped while claiming: hand them straight back.
                     await asyncio.gather(*(self._hand_back(r) for r in claimed))
                     break
@@ -488,7 +486,7 @@ class Worker:
     async def _until_stopping(self, awaitable: Awaitable[Any]) -> None:
         """Await ``awaitable`` unless the worker starts stopping first: :meth:`stop` cancels
         every wait in ``_waits``. A store error propagates to the claim loop's handler."""
-        if self._stopping.is_set():
+        if self._stopped:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
             return
@@ -799,7 +797,7 @@ class Worker:
         """Write fenced outcomes with one store call, retrying through outages; per record,
         ``True`` if it was applied, ``False`` if refused (logged) or not recordable (logged;
         left to lease expiry), or the :class:`SerializationError` ``call`` gave for it."""
-        tries = RECORD_TRIES_STOPPING if self._stopping.is_set() else RECORD_TRIES
+        tries = RECORD_TRIES_STOPPING if self._stopped else RECORD_TRIES
         names = [f"job {r.id} ({r.task}) attempt {r.attempt}" for r in records]
         about = names[0] if len(names) == 1 else f"{len(names)} jobs"
         for n in range(1, tries + 1):

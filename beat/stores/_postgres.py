@@ -436,12 +436,8 @@ class PostgresStore(Store):
         queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
         if not queue_list or not task_list:
             return []
-        queue_arg: str | list[str] = queue_list
-        name = "claim_any"
-        if len(queue_list) == 1:
-            name, queue_arg = "claim", queue_list[0]
         rows = await self._call(
-            "fetch", name, queue_arg, task_list, limit, worker, float(lease), LEASE_EXPIRED
+            "fetch", "claim", queue_list, task_list, limit, worker, float(lease), LEASE_EXPIRED
         )
         rows = sorted(rows, key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
         return [_record(row) for row in rows]
@@ -610,11 +606,10 @@ class PostgresStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
+            if queues is None:
+                queues = [row["queue"] for row in await self._call("fetch", "queues")]
             due: float | None = await self._call(
-                "fetchval",
-                "next_due",
-                None if queues is None else list(queues),
-                None if tasks is None else sorted(tasks),
+                "fetchval", "next_due", list(queues), None if tasks is None else sorted(tasks)
             )
             if due is not None:
                 timeout = min(timeout, max(0.0, due))

@@ -166,6 +166,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
+# The priority levels of the waiting jobs, highest first, one index seek each: a skip scan
+# of beat_jobs_due, whose rows sort by priority, then due time. Within one level the due
+# rows come first, so a claim reads a level's due rows and stops; a single scan in
+# (priority, due time) order would read every job due later at a level before reaching
+# the next one (13 ms a claim with 100,000 jobs due in an hour). The cost is a seek per
+# distinct priority among waiting jobs: a handful, for the way priorities are used.
+_LEVELS = """levels(priority) AS (
+        SELECT (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
+                WHERE status = 'queued' ORDER BY priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
+                WHERE status = 'queued' AND priority < levels.priority
+                ORDER BY priority DESC LIMIT 1)
+        FROM levels WHERE levels.priority IS NOT NULL)"""
 _FENCE = "id = :id AND status = 'running' AND worker = :worker AND attempt = :attempt"
 SQL = {
     # Numbered, not named, parameters (an _Insert each): binding names from a dict cost ~5 µs
@@ -189,21 +203,26 @@ SQL = {
               AND (cancel_requested OR attempt >= max_attempts)
               AND queue IN (SELECT value FROM json_each(:queues))
               AND task IN (SELECT value FROM json_each(:tasks)))""",
-    # The due rows come off beat_jobs_due in claim order and the scan stops at :limit; the
-    # expired leases (after "expire": the ones that may run again) off beat_jobs_leases.
+    # The waiting rows are found one priority level at a time (see _LEVELS): in
+    # beat_jobs_due a level's due rows come first, in claim order, and the scan of a level
+    # stops at :limit, so jobs due later (any number of them) are never read. The expired
+    # leases (after "expire": the ones that may run again) come off beat_jobs_leases.
     # INDEXED BY: left to itself, SQLite read every row of the tasks through beat_jobs_task
     # and sorted them (3.5 ms a claim with 5,000 jobs stored; now a few rows).
-    "claim": """
+    "claim": f"""
+        WITH RECURSIVE {_LEVELS}
         UPDATE beat_jobs SET status = 'running', attempt = attempt + 1, worker = :worker,
             started_at = :now, lease_expires_at = :now + :lease
         WHERE seq IN (
             SELECT seq FROM (
-                SELECT * FROM (
-                    SELECT seq, priority, scheduled_at FROM beat_jobs INDEXED BY beat_jobs_due
-                    WHERE status = 'queued' AND scheduled_at <= :now
+                SELECT j.seq, j.priority, j.scheduled_at FROM levels CROSS JOIN beat_jobs AS j
+                WHERE j.seq IN (
+                    SELECT seq FROM beat_jobs INDEXED BY beat_jobs_due
+                    WHERE status = 'queued' AND priority = levels.priority
+                      AND scheduled_at <= :now
                       AND queue IN (SELECT value FROM json_each(:queues))
                       AND task IN (SELECT value FROM json_each(:tasks))
-                    ORDER BY priority DESC, scheduled_at, seq
+                    ORDER BY scheduled_at, seq
                     LIMIT :limit)
                 UNION ALL
                 SELECT * FROM (
@@ -293,13 +312,27 @@ SQL = {
     "signal": "SELECT counter FROM beat_signals WHERE name = :name",
     "signal_new": "UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'",
     # When the next waiting job of these queues/tasks comes due or the next lease expires
-    # (in the past: claimable now): wait_for_jobs returns or wakes then.
-    "next_due": """
-        SELECT MIN(CASE WHEN status = 'queued' THEN scheduled_at ELSE lease_expires_at END)
-        FROM beat_jobs
-        WHERE status IN ('queued', 'running')
-          AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-          AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))""",
+    # (in the past: claimable now): wait_for_jobs returns or wakes then. The first job of
+    # each priority level (by due time) and the first lease to expire: a few index seeks,
+    # however many jobs wait.
+    "next_due": f"""
+        WITH RECURSIVE {_LEVELS}
+        SELECT MIN(soonest) FROM (
+            SELECT (SELECT scheduled_at FROM beat_jobs INDEXED BY beat_jobs_due
+                    WHERE status = 'queued' AND priority = levels.priority
+                      AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+                      AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+                    ORDER BY scheduled_at, seq
+                    LIMIT 1) AS soonest
+            FROM levels
+            UNION ALL
+            SELECT * FROM (
+                SELECT lease_expires_at FROM beat_jobs INDEXED BY beat_jobs_leases
+                WHERE status = 'running'
+                  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+                  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+                ORDER BY lease_expires_at
+                LIMIT 1))""",
     # -- unique keys, progress and logs, pruning, instances, stored schedules --------------
     # The newest job a unique enqueue conflicts with (inside the enqueue's write transaction).
     "unique_find": """

@@ -47,6 +47,30 @@ async def test_priority_then_fifo(store: Store) -> None:
     assert order == ["high-old", "high-new", "mid-0", "mid-1", "mid-2", "low-old", "neg"]
 
 
+async def test_jobs_due_later_never_hide_due_ones(store: Store) -> None:
+    """Each priority level also holds jobs due later (stored first, at higher priorities
+    too): claims take exactly the due jobs, by priority, then due time, whatever number of
+    later jobs sits between them; due jobs of another queue or task stay."""
+    now = await store.now()
+    second = timedelta(seconds=1)
+    later = [
+        NewJob("t", args=[f"later {p}"], priority=p, scheduled_at=now + HOUR + i * second)
+        for p in (9, 5, 2, 0, -4)
+        for i in range(4)
+    ]
+    due = [
+        NewJob("t", args=[f"due {p} {i}"], priority=p, scheduled_at=now - HOUR + i * second)
+        for p in (-4, 5, 0)
+        for i in (1, 0)
+    ]
+    others = [NewJob("u", priority=7), NewJob("t", queue="q2", priority=7)]
+    await add(store, *later, *others, *due)
+    order = [r.args[0] for r in await claim(store, limit=3)]
+    order += [r.args[0] for r in await claim(store, limit=10)]
+    assert order == ["due 5 0", "due 5 1", "due 0 0", "due 0 1", "due -4 0", "due -4 1"]
+    assert await claim(store) == []
+
+
 async def test_fifo_by_insertion_within_one_instant(store: Store) -> None:
     at = await store.now() - HOUR
     jobs = await add(store, *(NewJob("t", args=[i], scheduled_at=at) for i in range(12)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import time
 import uuid
 
@@ -173,3 +175,49 @@ async def test_closed_store_is_unavailable(server: PostgresServer, schema: str) 
         await store.enqueue([NewJob("t")])
     with pytest.raises(StoreUnavailableError):
         await store.wait_for_jobs(0.1)
+
+
+async def test_claims_and_waits_read_no_jobs_due_later(server: PostgresServer, schema: str) -> None:
+    """A claim and a wait's look read the same index and table pages with 40 or 4,000 jobs
+    due later: they seek from one priority level to the next instead of reading those jobs.
+    Counted in buffers that EXPLAIN ANALYZE reports, not time; each statement runs in a
+    transaction that is rolled back."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    async with PostgresStore(server.dsn(), schema=schema) as store:
+        conn = await asyncpg.connect(server.dsn())
+
+        async def buffers(name: str, *args: object) -> int:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                [plan] = json.loads(
+                    await conn.fetchval(
+                        f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {store._sql[name]}", *args
+                    )
+                )
+            finally:
+                await transaction.rollback()
+            top = plan["Plan"]
+            return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+        async def cost() -> tuple[int, int]:
+            claimed = await buffers("claim", ["default"], ["t"], 10, "w", 60.0, "expired")
+            looked = await buffers("next_due", ["default"], ["t"])
+            return claimed, looked
+
+        try:
+            await store.enqueue([NewJob("t", priority=1)])  # due: claimed, rolled back
+            later = await store.now() + datetime.timedelta(hours=1)
+            await store.enqueue(
+                [NewJob("t", priority=i % 2, scheduled_at=later) for i in range(40)]
+            )
+            few = await cost()
+            await store.enqueue(
+                [NewJob("t", priority=i % 2, scheduled_at=later) for i in range(3960)]
+            )
+            many = await cost()
+        finally:
+            await conn.close()
+        # A few more pages, as the indexes grow a level deeper; not a hundred more.
+        assert many[0] < few[0] + 10 and many[1] < few[1] + 10, (few, many)

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -206,3 +207,35 @@ async def test_a_call_that_finds_the_file_locked_is_tried_again(tmp_path: Path) 
     finally:
         conn.close()
         holder.close()
+
+
+async def test_claims_and_waits_read_no_jobs_due_later(tmp_path: Path) -> None:
+    """A claim and a wait's look cost the same with 40 or 4,000 jobs due later: they seek
+    from one priority level to the next instead of reading those jobs. Counted in SQLite
+    virtual-machine steps, not time."""
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0  # go on
+
+        await store._run(lambda conn: conn.set_progress_handler(count, 1))
+
+        async def cost() -> tuple[int, int]:
+            nonlocal steps
+            [due] = await store.enqueue([NewJob("t", priority=1)])
+            steps = 0
+            [claimed] = await store.claim("w", queues=["default"], tasks=["t"], limit=10, lease=60)
+            assert claimed.id == due.id
+            claim_steps, steps = steps, 0
+            await store.wait_for_jobs(0, queues=["default"], tasks=["t"])
+            return claim_steps, steps
+
+        later = await store.now() + timedelta(hours=1)
+        await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(40)])
+        few = await cost()
+        await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(3960)])
+        many = await cost()
+        assert many[0] < 1.5 * few[0] and many[1] < 1.5 * few[1], (few, many)

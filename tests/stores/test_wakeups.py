@@ -84,6 +84,24 @@ async def test_wait_for_jobs_wakes_when_a_delayed_job_comes_due(harness: Harness
     assert time.monotonic() - started < PROMPT
 
 
+async def test_wait_for_jobs_wakes_for_the_soonest_job_at_any_priority(
+    harness: Harness,
+) -> None:
+    """The job that comes due first ends the wait whatever its priority or queue, with
+    jobs of higher priorities due an hour later stored around it; for a wait limited to
+    some queues and tasks, the first of those."""
+    store = harness.store
+    hour = [NewJob(t, priority=p, queue=q, delay=3600) for t in "ab" for p in (9, 3) for q in "xy"]
+    await store.enqueue([*hour[:4], NewJob("a", priority=-1, queue="y", delay=0.4)])
+    await store.enqueue([*hour[4:], NewJob("b", priority=-5, queue="x", delay=0.8)])
+    started = time.monotonic()
+    await store.wait_for_jobs(30)
+    first = time.monotonic() - started
+    await store.wait_for_jobs(30, queues=["x"], tasks={"b"})
+    second = time.monotonic() - started
+    assert 0.3 < first < second < PROMPT, (first, second)
+
+
 async def test_wait_for_jobs_returns_at_once_if_a_job_of_its_kind_is_claimable(
     harness: Harness,
 ) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,11 @@ class System:
         raise NotImplementedError
 
     async def enqueue_many(self, items: Sequence[int]) -> None:
+        raise NotImplementedError
+
+    async def enqueue_later(self, items: Sequence[int], seconds: float) -> None:
+        """``enqueue_many``, each job due ``seconds`` from now (the backlog of jobs due
+        later that ``pickup_backlog`` measures with)."""
         raise NotImplementedError
 
     async def pending(self) -> int:
@@ -169,6 +175,18 @@ class _Beat(System):
 
         await self.store.enqueue([NewJob(TASK, (i,), max_attempts=1) for i in items])
 
+    async def enqueue_later(self, items: Sequence[int], seconds: float) -> None:
+        from beat.stores import NewJob
+
+        if self.client is not None:
+            from beat._client import JobRequest
+
+            later = self.task.options(delay=seconds)
+            await self.client.enqueue_many([JobRequest.of(later, i) for i in items])
+            return
+        jobs = [NewJob(TASK, (i,), max_attempts=1, delay=seconds) for i in items]
+        await self.store.enqueue(jobs)
+
     async def start_worker(self, concurrency: int) -> None:
         from beat._worker import Worker  # the product's worker; no stand-in loop
 
@@ -273,6 +291,10 @@ class Procrastinate(System):
     async def enqueue_many(self, items: Sequence[int]) -> None:
         await self.task.batch_defer_async(*[{"i": i} for i in items])
 
+    async def enqueue_later(self, items: Sequence[int], seconds: float) -> None:
+        later = self.task.configure(schedule_in={"seconds": seconds})
+        await later.batch_defer_async(*[{"i": i} for i in items])
+
     def counter(self) -> Any:
         return _PgCounter(
             self.dsn, "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
@@ -334,6 +356,11 @@ class PgQueuer(System):
     async def enqueue_many(self, items: Sequence[int]) -> None:
         n = len(items)
         await self.queries.enqueue([TASK] * n, [str(i).encode() for i in items], [0] * n)
+
+    async def enqueue_later(self, items: Sequence[int], seconds: float) -> None:
+        n, later = len(items), timedelta(seconds=seconds)
+        payloads = [str(i).encode() for i in items]
+        await self.queries.enqueue([TASK] * n, payloads, [0] * n, [later] * n)
 
     def counter(self) -> Any:
         return _PgCounter(self.dsn, "SELECT count(*) FROM pgqueuer")
@@ -409,6 +436,10 @@ class Oban(System):
 
     async def enqueue_many(self, items: Sequence[int]) -> None:
         await self.oban.enqueue_many([self.worker_cls.new({"i": i}) for i in items])
+
+    async def enqueue_later(self, items: Sequence[int], seconds: float) -> None:
+        jobs = [self.worker_cls.new({"i": i}, scheduled_in=seconds) for i in items]
+        await self.oban.enqueue_many(jobs)
 
     def counter(self) -> Any:
         return _PgCounter(

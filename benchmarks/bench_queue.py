@@ -79,15 +79,19 @@ class Plan:
     e2e: int
     pickup: int
     warmup: int
+    backlog: int
 
 
 FULL = Plan(reps=3, enqueue_one=2000, enqueue_batch=20000, batch=1000, e2e=5000, pickup=300,
-            warmup=50)  # fmt: skip
+            warmup=50, backlog=50000)  # fmt: skip
 QUICK = Plan(reps=1, enqueue_one=300, enqueue_batch=5000, batch=1000, e2e=1000, pickup=40,
-             warmup=20)  # fmt: skip
+             warmup=20, backlog=5000)  # fmt: skip
+BACKLOG_DUE_IN = 3600.0
+"""Seconds until the backlog jobs of ``pickup_backlog`` come due: they only wait."""
 
-METRICS = ("enqueue_one", "enqueue_batch", "e2e_1", "e2e_4", "pickup")
-WORKER_METRICS = ("e2e_1", "e2e_4", "pickup")
+METRICS = ("enqueue_one", "enqueue_batch", "e2e_1", "e2e_4", "pickup", "pickup_backlog")
+WORKER_METRICS = ("e2e_1", "e2e_4", "pickup", "pickup_backlog")
+LATENCY_METRICS = ("pickup", "pickup_backlog")
 
 
 def _has_beat_worker() -> bool:
@@ -305,6 +309,13 @@ async def measure(metric: str, system: str, dsn: str, directory: Path, plan: Pla
             result |= await _end_to_end(adapter, int(metric[4:]), plan, dsn, directory)
         elif metric == "pickup":
             result |= await _pickup(adapter, plan, dsn, directory)
+        elif metric == "pickup_backlog":
+            # "Send this email in three hours", at scale: many jobs stored that are not
+            # due yet, while new ones must start at once.
+            for k in range(0, plan.backlog, plan.batch):
+                items = range(-1_000_000 - k, -1_000_000 - min(k + plan.batch, plan.backlog), -1)
+                await adapter.enqueue_later(items, BACKLOG_DUE_IN)
+            result |= await _pickup(adapter, plan, dsn, directory)
         else:
             raise ValueError(metric)
         return result
@@ -431,7 +442,7 @@ class Run:
                     cells[system].append(result)
                     shown = (
                         f"p50 {result['p50']:.2f} ms p99 {result['p99']:.2f} ms"
-                        if metric == "pickup"
+                        if metric in LATENCY_METRICS
                         else f"{result['rate']:,.0f} jobs/s"
                     )
                     print(
@@ -452,6 +463,7 @@ TITLES = {
     "e2e_1": "End to end, 1 worker process",
     "e2e_4": "End to end, 4 worker processes",
     "pickup": "Pickup latency (enqueue → job function starts), idle worker",
+    "pickup_backlog": "Pickup latency with {backlog:,} jobs due in an hour stored, idle worker",
 }
 
 
@@ -491,17 +503,19 @@ def report(run: Run, quick: bool) -> str:
         cells = run.results.get(metric)
         if not cells:
             continue
-        title = TITLES[metric].format(batch=plan.batch)
+        title = TITLES[metric].format(batch=plan.batch, backlog=plan.backlog)
         n = {
             "enqueue_one": plan.enqueue_one,
             "enqueue_batch": plan.enqueue_batch,
             "e2e_1": plan.e2e,
             "e2e_4": plan.e2e,
             "pickup": plan.pickup,
+            "pickup_backlog": plan.pickup,
         }[metric]
         lines += ["", f"## {title} (N = {n:,})", ""]
         peers = [s for s in run.systems if s not in qs.BEAT and cells.get(s)]
-        if metric == "pickup":
+        if metric in LATENCY_METRICS:
+            what = "pickup p50 ms" + (", backlog" if metric == "pickup_backlog" else "")
             med = {s: {k: _median([r[k] for r in rs]) for k in ("p50", "p99", "after_p50")}
                    for s, rs in cells.items() if rs}  # fmt: skip
             best = min(peers, key=lambda s: med[s]["p50"]) if peers else None
@@ -522,9 +536,7 @@ def report(run: Run, quick: bool) -> str:
                 )
             for s in qs.BEAT:
                 if s in med:
-                    summary.append(
-                        (s, "pickup p50 ms", med[s]["p50"], best and med[best]["p50"], "low")
-                    )
+                    summary.append((s, what, med[s]["p50"], best and med[best]["p50"], "low"))
         else:
             med1 = {s: _median([r["rate"] for r in rs]) for s, rs in cells.items() if rs}
             best = max(peers, key=lambda s: med1[s]) if peers else None

@@ -122,6 +122,8 @@ from ._schedules import (
 __all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
+_CHUNK = 100
+"""Items per execution of a batch statement over parallel arrays (see _fetch_in_chunks)."""
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 # InternalClientError: asyncpg resetting a connection the server dropped mid-operation
@@ -449,11 +451,9 @@ class PostgresStore(Store):
         wanted = {to_uuid(id) for id, _ in jobs}
         if not wanted:
             return Heartbeat()
-        rows = await self._call(
-            "fetch",
+        rows = await self._fetch_in_chunks(
             "heartbeat",
-            [to_uuid(id) for id, _ in jobs],
-            [int(attempt) for _, attempt in jobs],
+            [[to_uuid(id) for id, _ in jobs], [int(attempt) for _, attempt in jobs]],
             worker,
             float(lease),
         )
@@ -473,13 +473,14 @@ class PostgresStore(Store):
         good, bad = prepare_results(items)
         rows = []
         if good:
-            rows = await self._call(
-                "fetch",
+            rows = await self._fetch_in_chunks(
                 "complete_many",
-                [item.id for item in good],
-                [item.attempt for item in good],
-                [item.worker for item in good],
-                [item.result for item in good],
+                [
+                    [item.id for item in good],
+                    [item.attempt for item in good],
+                    [item.worker for item in good],
+                    [item.result for item in good],
+                ],
             )
         done = {(UUID(int=row["id"].int), row["attempt"], row["worker"]) for row in rows}
         written = [(item, (item.id, item.attempt, item.worker) in done) for item in good]
@@ -667,6 +668,31 @@ class PostgresStore(Store):
             return await fn(connection, *args)
         except _UNAVAILABLE as exc:
             raise StoreUnavailableError(self._describe(exc)) from exc
+
+    async def _fetch_in_chunks(
+        self, name: str, columns: Sequence[Sequence[Any]], *scalars: Any
+    ) -> list[Any]:
+        """The rows of statement ``name`` over parallel arrays ``columns`` (then
+        ``scalars``), at most ``_CHUNK`` items per execution, all in one transaction.
+
+        Why chunks: such a statement joins the table to ``unnest`` of its arrays, and the
+        plan PostgreSQL keeps for the prepared statement guesses ten items; it may then
+        rescan the items for every row (a nested loop): 0.45 s for 1,000 completions,
+        1.8 s for 2,000. Chunks keep that to ~100² comparisons per execution."""
+        n = len(columns[0])
+        if n <= _CHUNK:
+            rows: list[Any] = await self._call("fetch", name, *columns, *scalars)
+            return rows
+        sql = self._sql[name]
+
+        async def run(conn: Any) -> list[Any]:
+            found: list[Any] = []
+            for start in range(0, n, _CHUNK):
+                part = [column[start : start + _CHUNK] for column in columns]
+                found += await conn.fetch(sql, *part, *scalars)
+            return found
+
+        return await self._transaction(run)
 
     async def _transaction(self, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """``fn(conn, *args)`` inside one transaction on a pool connection."""

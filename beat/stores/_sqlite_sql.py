@@ -235,13 +235,15 @@ SQL = {
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT :limit)
         RETURNING *""",
+    # A join, each [id, attempt] found by key: the test "this row's attempt is listed" as
+    # a subquery read the whole list again for every row (0.6 s for 1,000 running jobs,
+    # 2.4 s for 2,000, with the write lock held).
     "heartbeat": """
         UPDATE beat_jobs SET lease_expires_at = :now + :lease
-        WHERE status = 'running' AND worker = :worker
-          AND id IN (SELECT json_extract(value, '$[0]') FROM json_each(:jobs))
-          AND EXISTS (SELECT 1 FROM json_each(:jobs)
-                      WHERE json_extract(value, '$[0]') = beat_jobs.id
-                        AND json_extract(value, '$[1]') = beat_jobs.attempt)
+        FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt
+              FROM json_each(:jobs)) AS beat
+        WHERE beat_jobs.id = beat.id AND beat_jobs.attempt = beat.attempt
+          AND beat_jobs.status = 'running' AND beat_jobs.worker = :worker
         RETURNING id, cancel_requested""",
     "complete": f"""
         UPDATE beat_jobs SET status = 'succeeded', result = :result, finished_at = :now,

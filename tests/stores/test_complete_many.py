@@ -148,3 +148,27 @@ async def test_waiters_are_woken_across_handles(
     for waiter, job in zip(waiters, (first, second), strict=True):
         done = await asyncio.wait_for(waiter, PROMPT)
         assert done.status is JobStatus.SUCCEEDED and done.result == {"id": str(job.id)}
+
+
+async def test_a_batch_of_hundreds_is_fenced_item_by_item(
+    store: Store, complete_many: CompleteMany
+) -> None:
+    """250 runs (PostgreSQL writes them in several statements, one transaction): a
+    heartbeat of all of them keeps the current ones and reports the stale ones lost, and
+    a batch completion refuses exactly the stale items, wherever they sit in the batch."""
+    jobs = await add(store, *(NewJob("t", args=[i]) for i in range(250)))
+    claimed = await claim(store, "w1", limit=250)
+    assert len(claimed) == 250
+    stale = {5, 120, 249}
+    listed = [(r.id, r.attempt + (i in stale)) for i, r in enumerate(claimed)]
+    beat = await store.heartbeat("w1", listed, 60)
+    assert beat.lost == {claimed[i].id for i in stale} and not beat.cancel_requested
+    items = [(r.id, r.attempt, "w9" if i in stale else "w1", i) for i, r in enumerate(claimed)]
+    done = await complete_many(store, items)
+    assert [i for i, ok in enumerate(done) if not ok] == sorted(stale)
+    by_id = {r.id: r for r in await store.list_jobs(limit=1000)}
+    assert len(by_id) == len(jobs)
+    for i, r in enumerate(claimed):
+        record = by_id[r.id]
+        assert record.status is (JobStatus.RUNNING if i in stale else JobStatus.SUCCEEDED)
+        assert record.result == (None if i in stale else i)

@@ -209,29 +209,40 @@ async def test_a_call_that_finds_the_file_locked_is_tried_again(tmp_path: Path) 
         holder.close()
 
 
+class _Steps:
+    """SQLite virtual-machine steps taken on ``store``'s connection since the last
+    :meth:`take`: a count of work, where a timing would be noise."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _step(self) -> int:
+        self.count += 1
+        return 0  # go on
+
+    async def install(self, store: SQLiteStore) -> _Steps:
+        await store._run(lambda conn: conn.set_progress_handler(self._step, 1))
+        return self
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
 async def test_claims_and_waits_read_no_jobs_due_later(tmp_path: Path) -> None:
     """A claim and a wait's look cost the same with 40 or 4,000 jobs due later: they seek
-    from one priority level to the next instead of reading those jobs. Counted in SQLite
-    virtual-machine steps, not time."""
+    from one priority level to the next instead of reading those jobs."""
     async with SQLiteStore(tmp_path / "jobs.db") as store:
-        steps = 0
-
-        def count() -> int:
-            nonlocal steps
-            steps += 1
-            return 0  # go on
-
-        await store._run(lambda conn: conn.set_progress_handler(count, 1))
+        steps = await _Steps().install(store)
 
         async def cost() -> tuple[int, int]:
-            nonlocal steps
             [due] = await store.enqueue([NewJob("t", priority=1)])
-            steps = 0
+            steps.take()
             [claimed] = await store.claim("w", queues=["default"], tasks=["t"], limit=10, lease=60)
             assert claimed.id == due.id
-            claim_steps, steps = steps, 0
+            claim_steps = steps.take()
             await store.wait_for_jobs(0, queues=["default"], tasks=["t"])
-            return claim_steps, steps
+            return claim_steps, steps.take()
 
         later = await store.now() + timedelta(hours=1)
         await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(40)])
@@ -239,3 +250,24 @@ async def test_claims_and_waits_read_no_jobs_due_later(tmp_path: Path) -> None:
         await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(3960)])
         many = await cost()
         assert many[0] < 1.5 * few[0] and many[1] < 1.5 * few[1], (few, many)
+
+
+async def test_heartbeats_and_batch_completions_grow_linearly(tmp_path: Path) -> None:
+    """Ten times the running jobs, about ten times the work: each listed job is found by
+    key, not by reading the whole list again for every row."""
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        steps = await _Steps().install(store)
+
+        async def cost(n: int) -> tuple[int, int]:
+            await store.enqueue([NewJob("t") for _ in range(n)])
+            claimed = await store.claim("w", queues=["default"], tasks=["t"], limit=n, lease=60)
+            steps.take()
+            beat = await store.heartbeat("w", [(r.id, r.attempt) for r in claimed], 60)
+            assert not beat.lost
+            heartbeat = steps.take()
+            done = await store.complete_many([(r.id, r.attempt, "w", None) for r in claimed])
+            assert all(done) and len(done) == n
+            return heartbeat, steps.take()
+
+        small, large = await cost(100), await cost(1000)
+        assert large[0] < 20 * small[0] and large[1] < 20 * small[1], (small, large)

@@ -851,7 +851,7 @@ class Store(abc.ABC):
     :class:`~beat.stores.SerializationError` for non-JSON values (nothing is stored).
 
     ``waits``: this object's parked waits (``_waits.py``); an implementation calls
-    ``super().__init__()`` and sleeps inside ``self.waits.parking()`` in its ``wait_*``
+    ``super().__init__()`` and sleeps through ``self.waits.sleep(...)`` in its ``wait_*``
     methods, after their look.
     """
 

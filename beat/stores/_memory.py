@@ -510,8 +510,7 @@ class MemoryStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._new_waiters.add(future)
         try:
-            with self.waits.parking():
-                await asyncio.wait((future,), timeout=timeout)
+            await self.waits.sleep(future, timeout)
         finally:
             self._new_waiters.discard(future)
 
@@ -541,9 +540,12 @@ class MemoryStore(Store):
                 if row.status in FINISHED_VALUES:
                     return self._record(row, now)
                 future = asyncio.get_running_loop().create_future()
-                self._finished_waiters.setdefault(key, set()).add(future)
-                with self.waits.parking():
-                    await future
+                waiters = self._finished_waiters.setdefault(key, set())
+                waiters.add(future)
+                try:
+                    await self.waits.sleep(future, None)
+                finally:
+                    waiters.discard(future)  # timed out: not kept until the job finishes
 
     # -- progress and logs ---------------------------------------------------------------------
     async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:
@@ -708,8 +710,7 @@ class MemoryStore(Store):
         future = asyncio.get_running_loop().create_future()
         self._schedule_waiters.add(future)
         try:
-            with self.waits.parking():
-                await asyncio.wait((future,), timeout=timeout)
+            await self.waits.sleep(future, timeout)
         finally:
             self._schedule_waiters.discard(future)
         return await self.schedules_version()

@@ -616,8 +616,7 @@ class PostgresStore(Store):
                 timeout = min(timeout, max(0.0, due))
             if timeout <= 0:
                 return
-            with self.waits.parking():
-                await asyncio.wait((future,), timeout=min(timeout, self.poll_interval))
+            await self.waits.sleep(future, min(timeout, self.poll_interval))
         finally:
             self._new_waiters.discard(future)
 
@@ -641,8 +640,7 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-                with self.waits.parking():
-                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                await self.waits.sleep(future, min(left, self.poll_interval))
             finally:
                 waiters.discard(future)
                 if not waiters and self._finished_waiters.get(key) is waiters:
@@ -968,8 +966,7 @@ class PostgresStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                with self.waits.parking():
-                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                await self.waits.sleep(future, min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)
 

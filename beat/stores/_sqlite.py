@@ -745,8 +745,7 @@ class SQLiteStore(Store):
         future = asyncio.get_running_loop().create_future()
         waiters.add(future)
         try:
-            with self.waits.parking():
-                await asyncio.wait((future,), timeout=seconds)
+            await self.waits.sleep(future, seconds)
         finally:
             waiters.discard(future)
 
@@ -771,8 +770,7 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if left <= 0:
                     return
-                with self.waits.parking():
-                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                await self.waits.sleep(future, min(left, self.poll_interval))
                 if future.done() or await self._signal("new") != start:
                     return
         finally:
@@ -1104,7 +1102,6 @@ class SQLiteStore(Store):
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current
-                with self.waits.parking():
-                    await asyncio.wait((future,), timeout=min(left, self.poll_interval))
+                await self.waits.sleep(future, min(left, self.poll_interval))
             finally:
                 self._schedule_waiters.discard(future)

@@ -7,8 +7,9 @@ the wake-up (a same-object signal, a doorbell ring, a ``NOTIFY``) or the fallbac
 show that a wake-up works, a test must make its change after the waiter parked. Sleeping
 "long enough" proves nothing; :meth:`Waits.until_parked` says when.
 
-Each store object owns one ``Waits`` (``store.waits``) and wraps every sleep of its
-``wait_*`` methods in :meth:`Waits.parked`. Used on the store's event loop only.
+Each store object owns one ``Waits`` (``store.waits``) and does every sleep of its
+``wait_*`` methods through :meth:`Waits.sleep` (or inside :meth:`Waits.parking`). Used on
+the store's event loop only.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Waits:
             yield
         finally:
             self.parked -= 1
+
+    async def sleep(self, future: asyncio.Future[None], timeout: float | None) -> None:
+        """Parked, until ``future`` is done (a wake-up) or ``timeout`` seconds pass
+        (``None``: no limit). Never cancels ``future``: its owner may still be woken by it
+        or discard it."""
+        with self.parking():
+            await asyncio.wait((future,), timeout=timeout)
 
     def _release(self) -> None:
         keep = []

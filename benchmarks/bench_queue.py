@@ -313,6 +313,7 @@ async def measure(metric: str, system: str, dsn: str, directory: Path, plan: Pla
             # "Send this email in three hours", at scale: many jobs stored that are not
             # due yet, while new ones must start at once.
             for k in range(0, plan.backlog, plan.batch):
+                # Negative numbers: the pickup's own jobs count up from 0.
                 items = range(-1_000_000 - k, -1_000_000 - min(k + plan.batch, plan.backlog), -1)
                 await adapter.enqueue_later(items, BACKLOG_DUE_IN)
             result |= await _pickup(adapter, plan, dsn, directory)

@@ -30,7 +30,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -733,6 +733,62 @@ def prepare_rules(rules: Sequence[PruneRule]) -> list[PreparedRule]:
     return prepared
 
 
+#: Jobs a database store deletes per transaction when pruning. Each batch is a short
+#: transaction of its own (SQLite's write lock, PostgreSQL's statement timeout), so a prune of
+#: a million jobs never stalls enqueues, claims or heartbeats for longer than one batch.
+PRUNE_BATCH = 500
+
+PruneKey: TypeAlias = tuple[Any, int]
+"""Where a finished job sits in prune order: ``(finished_at, seq)``, in the store's types."""
+
+
+def prune_bound(age_cutoff: Any | None, nth_newest: PruneKey | None) -> PruneKey | None:
+    """The key below which one rule deletes (exclusive), or ``None``: it deletes nothing.
+
+    ``age_cutoff``: the store-clock instant before which a job is too old (``max_age``);
+    ``nth_newest``: the key of the job ranked ``max_count`` (0-based) newest first, the
+    newest the count rule deletes, if there is one. A job goes if either selects it, so the
+    bound is the larger of the two. Sequence numbers start at 1: ``(cutoff, 0)`` excludes
+    every job finished at ``cutoff`` itself."""
+    bounds = []
+    if age_cutoff is not None:
+        bounds.append((age_cutoff, 0))
+    if nth_newest is not None:
+        bounds.append((nth_newest[0], nth_newest[1] + 1))
+    return max(bounds) if bounds else None
+
+
+async def prune_in_batches(
+    rules: Sequence[PreparedRule],
+    bounds: Sequence[PruneKey | None],
+    batch: int,
+    delete: Callable[
+        [PreparedRule, PruneKey | None, PruneKey, int], Awaitable[tuple[PruneKey | None, int]]
+    ],
+) -> int:
+    """Delete each rule's jobs below its bound, oldest first, ``batch`` per call; how many.
+
+    ``bounds`` (:func:`prune_bound` per rule) come from one snapshot taken first, so one
+    rule's deletions never move another's bound. ``delete(rule, after, bound, limit)``
+    deletes, in one transaction, up to ``limit`` of the rule's finished jobs with
+    ``after < key < bound`` (``after=None``: from the oldest) and their logs, and returns the
+    largest key it deleted (``None``: none) and how many it deleted. The next call starts
+    after that key, so jobs of other tasks in the range are read once, not once per batch.
+    A rule is done when a call deletes nothing."""
+    deleted = 0
+    for rule, bound in zip(rules, bounds, strict=True):
+        after: PruneKey | None = None
+        while bound is not None:
+            last, count = await delete(rule, after, bound, batch)
+            if last is None:
+                break
+            # Not "count < batch": a batch may come back short because a job in it changed
+            # under its lock (PostgreSQL re-checks locked rows) while more lie beyond it.
+            deleted += count
+            after = last
+    return deleted
+
+
 def prune_doomed(
     rows: Sequence[tuple[Any, str, str, float, int]],
     rules: Sequence[PreparedRule],
@@ -842,7 +898,8 @@ def epoch_to_dt(epoch: float | None) -> datetime | None:
 # The interface
 # -------------------------------------------------------------------------------------------
 class Store(abc.ABC):
-    """A durable job store. Every method is one atomic transition (see ``docs/stores.md``).
+    """A durable job store. Every method but :meth:`prune` (batches) is one atomic
+    transition (see ``docs/stores.md``).
 
     Open it with ``await store.open()`` (or ``async with store:``) before use; ``open`` creates
     or migrates the schema and ``close`` releases connections. Both are idempotent. Errors:
@@ -854,6 +911,10 @@ class Store(abc.ABC):
     ``super().__init__()`` and sleeps through ``self.waits.sleep(...)`` in its ``wait_*``
     methods, after their look.
     """
+
+    #: Most jobs :meth:`prune` deletes in one transaction (a store that deletes without
+    #: locking anyone out, like the memory store, may delete more at once).
+    prune_batch: int = PRUNE_BATCH
 
     def __init__(self) -> None:
         self.waits = Waits()
@@ -1069,11 +1130,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def prune(self, rules: Sequence[PruneRule]) -> int:
-        """Delete the finished jobs the rules select (and their logs), atomically; how many.
+        """Delete the finished jobs the rules select (and their logs); how many.
 
         A job is deleted if any rule matching its status and task selects it (see
-        :class:`PruneRule`); every rule is judged against the same snapshot. Unfinished jobs
-        are never touched. :class:`InvalidJobError` (nothing deleted) for a bad rule.
+        :class:`PruneRule`); every rule is judged against the same snapshot, taken when the
+        prune starts. The deletions are transactions of at most :attr:`prune_batch` jobs,
+        oldest first, so a large prune never holds locks for long; a prune cut short keeps
+        what it deleted, and pruning again finishes the work. Unfinished jobs are never
+        touched. :class:`InvalidJobError` (nothing deleted) for a bad rule.
         """
 
     # -- instances -------------------------------------------------------------------------------

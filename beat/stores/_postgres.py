@@ -56,7 +56,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -76,7 +76,9 @@ from ._base import (
     LogEntry,
     NewJob,
     PreparedJob,
+    PreparedRule,
     PreparedUnique,
+    PruneKey,
     PruneRule,
     Store,
     as_enqueued,
@@ -98,6 +100,8 @@ from ._base import (
     prepare_logs,
     prepare_results,
     prepare_rules,
+    prune_bound,
+    prune_in_batches,
     to_uuid,
 )
 from ._errors import (
@@ -122,6 +126,8 @@ from ._schedules import (
 __all__ = ["PostgresStore"]
 
 _T = TypeVar("_T")
+#: Before every finished_at: where a rule's first prune batch starts.
+_BEFORE_ALL = datetime(1, 1, 1, tzinfo=UTC)
 _CHUNK = 100
 """Items per execution of a batch statement over parallel arrays (see _fetch_in_chunks)."""
 
@@ -797,15 +803,30 @@ class PostgresStore(Store):
         prepared = prepare_rules(rules)
         if not prepared:
             return 0
-        deleted: int = await self._call(
-            "fetchval",
-            "prune",
+        rows = await self._call(
+            "fetch",
+            "prune_bounds",
             [r.status for r in prepared],
             [r.task for r in prepared],
             [r.max_age for r in prepared],
             [r.max_count for r in prepared],
         )
-        return deleted
+        bounds = [
+            prune_bound(row["cutoff"], None if row["seq"] is None else (row[1], row[2]))
+            for row in rows
+        ]
+
+        async def delete(
+            rule: PreparedRule, after: PruneKey | None, bound: PruneKey, limit: int
+        ) -> tuple[PruneKey | None, int]:
+            after_at, after_seq = (_BEFORE_ALL, 0) if after is None else after
+            args = (rule.status, rule.task, after_at, after_seq, bound[0], bound[1], limit)
+            deleted = await self._call("fetch", "prune_batch", *args)
+            if not deleted:
+                return None, 0
+            return max((row[0], row[1]) for row in deleted), len(deleted)
+
+        return await prune_in_batches(prepared, bounds, self.prune_batch, delete)
 
     # -- instances -------------------------------------------------------------------------------
     async def record_instance(

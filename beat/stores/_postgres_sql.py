@@ -378,31 +378,38 @@ SQL = {
         SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > now() THEN 'scheduled'
                            ELSE status END AS derived, count(*)::int AS n
         FROM {s}.beat_jobs GROUP BY 1, 2""",
-    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
-    # finds it too old or past its count. Its logs go with it (ON DELETE CASCADE).
-    "prune": """
-        WITH rules AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::int[])
-                WITH ORDINALITY AS r(status, task, max_age, max_count, n)
-        ), ranked AS (
-            SELECT j.id, j.finished_at, r.max_age, r.max_count,
-                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
-                       AS rank
-            FROM {s}.beat_jobs AS j JOIN rules AS r
-              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
-            WHERE j.finished_at IS NOT NULL
-              AND j.status IN ('succeeded', 'dead', 'cancelled')
-        ), doomed AS (
-            SELECT DISTINCT id FROM ranked
-            WHERE (max_age IS NOT NULL
-                   AND finished_at < now() - make_interval(secs => max_age))
-               OR (max_count IS NOT NULL AND rank > max_count)
-        ), deleted AS (
-            DELETE FROM {s}.beat_jobs WHERE id IN (SELECT id FROM doomed)
-              AND status IN ('succeeded', 'dead', 'cancelled')
-            RETURNING 1
+    # Pruning (see prune_in_batches in _base.py). Every rule's bounds in one snapshot: the
+    # age cutoff on the database clock, and the key of the job ranked max_count newest
+    # first, read off the beat_jobs_finished index (max_count entries walked; with a task,
+    # their rows too).
+    "prune_bounds": """
+        SELECT now() - make_interval(secs => r.max_age) AS cutoff, nth.finished_at, nth.seq
+        FROM unnest($1::text[], $2::text[], $3::float8[], $4::int[])
+            WITH ORDINALITY AS r(status, task, max_age, max_count, n)
+        LEFT JOIN LATERAL (
+            SELECT finished_at, seq FROM {s}.beat_jobs
+            WHERE status = r.status AND finished_at IS NOT NULL
+              AND (r.task IS NULL OR task = r.task) AND r.max_count IS NOT NULL
+            ORDER BY finished_at DESC, seq DESC
+            OFFSET r.max_count LIMIT 1
+        ) AS nth ON true
+        ORDER BY r.n""",
+    # One batch: the rule's oldest jobs between two (finished_at, seq) keys, one range of
+    # beat_jobs_finished, locked (a job being retried is waited for and re-checked). Their
+    # logs go with them (ON DELETE CASCADE).
+    "prune_batch": """
+        WITH doomed AS (
+            SELECT id FROM {s}.beat_jobs
+            WHERE status = $1 AND finished_at IS NOT NULL
+              AND (finished_at, seq) > ($3::timestamptz, $4::bigint)
+              AND (finished_at, seq) < ($5::timestamptz, $6::bigint)
+              AND ($2::text IS NULL OR task = $2)
+            ORDER BY finished_at, seq
+            LIMIT $7
+            FOR UPDATE
         )
-        SELECT count(*)::int FROM deleted""",
+        DELETE FROM {s}.beat_jobs AS j USING doomed WHERE j.id = doomed.id
+        RETURNING j.finished_at, j.seq""",
     "instance_put": """
         WITH gone AS (DELETE FROM {s}.beat_instances WHERE expires_at < now() AND name <> $1)
         INSERT INTO {s}.beat_instances (name, host, pid, started_at, last_seen, expires_at, info)

@@ -57,7 +57,9 @@ from ._base import (
     LogEntry,
     NewJob,
     PreparedJob,
+    PreparedRule,
     PreparedUnique,
+    PruneKey,
     PruneRule,
     Store,
     as_enqueued,
@@ -80,6 +82,8 @@ from ._base import (
     prepare_logs,
     prepare_results,
     prepare_rules,
+    prune_bound,
+    prune_in_batches,
     to_uuid,
 )
 from ._doorbell import FINISHED, NEW, Doorbell
@@ -106,6 +110,8 @@ SCHEDULES = b"s"
 _T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+#: Below every finished_at: where a rule's first prune batch starts.
+_BEFORE_ALL = -(2**62)
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 # Claims commit without flushing to disk (WAL + NORMAL: durable across a process crash, not a
 # power loss or an OS crash). Such a crash stops every process of the host, so every worker
@@ -879,27 +885,57 @@ class SQLiteStore(Store):
         prepared = prepare_rules(rules)
         if not prepared:
             return 0
-        encoded = json.dumps(
-            [
-                [
-                    r.status,
-                    r.task,
-                    None if r.max_age is None else round(r.max_age * 1_000_000),
-                    r.max_count,
-                ]
-                for r in prepared
-            ]
-        )
 
-        def run(conn: sqlite3.Connection) -> int:
-            with self._write(conn):
+        def bounds(conn: sqlite3.Connection) -> list[PruneKey | None]:
+            # One read transaction: every rule's bound from the same snapshot.
+            conn.execute("BEGIN")
+            try:
                 now = self._now_us()
-                rows = conn.execute(SQL["prune_select"], {"rules": encoded, "now": now})
-                ids = json.dumps([row[0] for row in rows])
-                conn.execute(SQL["prune_logs"], {"ids": ids})
-                return conn.execute(SQL["prune_jobs"], {"ids": ids}).rowcount
+                found = []
+                for rule in prepared:
+                    nth = None
+                    if rule.max_count is not None:
+                        params = {
+                            "status": rule.status,
+                            "task": rule.task,
+                            "max_count": rule.max_count,
+                        }
+                        row = conn.execute(SQL["prune_nth_newest"], params).fetchone()
+                        nth = None if row is None else (row[0], row[1])
+                    cutoff = None if rule.max_age is None else now - round(rule.max_age * 1e6)
+                    found.append(prune_bound(cutoff, nth))
+                return found
+            finally:
+                conn.execute("COMMIT")
 
-        return await self._run(run)
+        async def delete(
+            rule: PreparedRule, after: PruneKey | None, bound: PruneKey, limit: int
+        ) -> tuple[PruneKey | None, int]:
+            def run(conn: sqlite3.Connection) -> tuple[PruneKey | None, int]:
+                after_at, after_seq = (_BEFORE_ALL, 0) if after is None else after
+                with self._write(conn):
+                    rows = conn.execute(
+                        SQL["prune_select"],
+                        {
+                            "status": rule.status,
+                            "task": rule.task,
+                            "after_at": after_at,
+                            "after_seq": after_seq,
+                            "bound_at": bound[0],
+                            "bound_seq": bound[1],
+                            "limit": limit,
+                        },
+                    ).fetchall()
+                    if not rows:
+                        return None, 0
+                    ids = json.dumps([row[0] for row in rows])
+                    conn.execute(SQL["prune_logs"], {"ids": ids})
+                    count = conn.execute(SQL["prune_jobs"], {"ids": ids}).rowcount
+                return (rows[-1][1], rows[-1][2]), count
+
+            return await self._run(run)
+
+        return await prune_in_batches(prepared, await self._run(bounds), self.prune_batch, delete)
 
     # -- instances -------------------------------------------------------------------------------
     async def record_instance(

@@ -360,26 +360,24 @@ SQL = {
         SELECT queue, CASE WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
                            ELSE status END AS derived, count(*) AS n
         FROM beat_jobs GROUP BY queue, derived""",
-    # Every rule ranks its jobs newest first over the same snapshot; a job goes if any rule
-    # finds it too old or past its count. Rules: JSON [[status, task, max_age_us, max_count]].
+    # Pruning (see prune_in_batches in _base.py): a count rule's newest doomed job is the one
+    # ranked :max_count newest first, read off the beat_jobs_finished index (its max_count
+    # entries are walked; with a task, their rows too). A batch is the rule's oldest jobs
+    # between two (finished_at, seq) keys, one range of that index.
+    "prune_nth_newest": """
+        SELECT finished_at, seq FROM beat_jobs INDEXED BY beat_jobs_finished
+        WHERE status = :status AND finished_at IS NOT NULL
+          AND (:task IS NULL OR task = :task)
+        ORDER BY finished_at DESC, seq DESC
+        LIMIT 1 OFFSET :max_count""",
     "prune_select": """
-        WITH rules AS (
-            SELECT key AS n, json_extract(value, '$[0]') AS status,
-                   json_extract(value, '$[1]') AS task, json_extract(value, '$[2]') AS max_age,
-                   json_extract(value, '$[3]') AS max_count
-            FROM json_each(:rules)
-        ), ranked AS (
-            SELECT j.id, j.finished_at, r.max_age, r.max_count,
-                   row_number() OVER (PARTITION BY r.n ORDER BY j.finished_at DESC, j.seq DESC)
-                       AS rank
-            FROM beat_jobs AS j JOIN rules AS r
-              ON j.status = r.status AND (r.task IS NULL OR j.task = r.task)
-            WHERE j.finished_at IS NOT NULL
-              AND j.status IN ('succeeded', 'dead', 'cancelled')
-        )
-        SELECT DISTINCT id FROM ranked
-        WHERE (max_age IS NOT NULL AND finished_at < :now - max_age)
-           OR (max_count IS NOT NULL AND rank > max_count)""",
+        SELECT id, finished_at, seq FROM beat_jobs INDEXED BY beat_jobs_finished
+        WHERE status = :status AND finished_at IS NOT NULL
+          AND (finished_at, seq) > (:after_at, :after_seq)
+          AND (finished_at, seq) < (:bound_at, :bound_seq)
+          AND (:task IS NULL OR task = :task)
+        ORDER BY finished_at, seq
+        LIMIT :limit""",
     "prune_logs": "DELETE FROM beat_logs WHERE job_id IN (SELECT value FROM json_each(:ids))",
     "prune_jobs": """
         DELETE FROM beat_jobs WHERE id IN (SELECT value FROM json_each(:ids))

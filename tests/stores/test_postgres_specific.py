@@ -221,3 +221,45 @@ async def test_claims_and_waits_read_no_jobs_due_later(server: PostgresServer, s
             await conn.close()
         # A few more pages, as the indexes grow a level deeper; not a hundred more.
         assert many[0] < few[0] + 10 and many[1] < few[1] + 10, (few, many)
+
+
+async def test_prune_commits_batch_by_batch_and_rechecks_locked_jobs(
+    server: PostgresServer, schema: str
+) -> None:
+    """Batches of two over ten dead jobs while another transaction retries the fifth oldest:
+    the prune waits at that job's lock with the four oldest already deleted and committed
+    (one long DELETE would still hold them all), then re-checks the job, keeps it (it is
+    queued now) and goes on to delete the rest."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    from beat.stores import PruneRule
+
+    async with PostgresStore(server.dsn(), schema=schema) as store:
+        store.prune_batch = 2
+        dead = []
+        for i in range(10):
+            [job] = await store.enqueue([NewJob("t", args=[i], max_attempts=1)])
+            [run] = await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=60)
+            assert await store.fail(run.id, run.attempt, "w", error_type="E", message="m")
+            dead.append(job.id)
+        retrier = await asyncpg.connect(server.dsn())
+        watcher = await asyncpg.connect(server.dsn())
+        try:
+            retrying = retrier.transaction()
+            await retrying.start()
+            assert await retrier.fetchrow(store._sql["retry"], dead[4]) is not None
+            prune = asyncio.create_task(store.prune([PruneRule(JobStatus.DEAD, max_age=0)]))
+            blocked = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))"
+            async with asyncio.timeout(10):
+                while not await watcher.fetchval(blocked, retrier.get_server_pid()):
+                    assert not prune.done()
+                    await asyncio.sleep(0.01)
+            left = f"SELECT id FROM {schema}.beat_jobs ORDER BY seq"
+            assert [r["id"] for r in await watcher.fetch(left)] == dead[4:]
+            await retrying.commit()
+            assert await prune == 9
+        finally:
+            await retrier.close()
+            await watcher.close()
+        [kept] = await store.list_jobs(limit=10)
+        assert (kept.id, kept.status) == (dead[4], JobStatus.QUEUED)

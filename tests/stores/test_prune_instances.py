@@ -87,6 +87,31 @@ async def test_rules_are_judged_together_and_any_rule_deletes(harness: Harness) 
     assert await remaining(store) == {ok[2], cancelled[1], cancelled[2]}
 
 
+async def test_a_prune_of_many_batches_deletes_exactly_what_one_would(
+    harness: Harness,
+) -> None:
+    """Batches of three, rules whose tasks interleave in finishing order: every batch
+    starts where the last one stopped, and the sum is what the rules select."""
+    store = harness.store
+    store.prune_batch = 3
+    a: list[UUID] = []
+    b: list[UUID] = []
+    for _ in range(8):  # a, b, a, b, ... one second apart; the newest last
+        a += await finish(harness, "a", SUCCEEDED)
+        b += await finish(harness, "b", SUCCEEDED)
+    dead = await finish(harness, "a", DEAD, 7)
+    # Ages now: a 23, 21, ... 9 s; b 22, 20, ... 8 s; the dead 7, 6, ... 1 s.
+    rules = [
+        PruneRule(SUCCEEDED, task="a", max_count=2),  # 6 of a
+        PruneRule(SUCCEEDED, task="b", max_age=12.5),  # b aged 22, 20, 18, 16, 14: 5
+        PruneRule(DEAD, max_count=0),  # all 7
+    ]
+    assert await store.prune(rules) == 18
+    assert await remaining(store) == {*a[6:], *b[5:]}
+    assert not set(dead) & await remaining(store)
+    assert await store.prune(rules) == 0
+
+
 async def test_unfinished_jobs_are_never_touched(harness: Harness) -> None:
     store = harness.store
     waiting = await one(store)

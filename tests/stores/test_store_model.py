@@ -114,6 +114,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.harness = self.make()
         self.call(self.harness.start())
         self.store: Store = self.harness.store
+        self.store.prune_batch = 2  # a prune of a few jobs already takes several batches
         self.jobs: dict[UUID, Job] = {}
         self.now = 0.0  # model seconds passed
         self.step = 0

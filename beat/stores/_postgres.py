@@ -562,15 +562,15 @@ class PostgresStore(Store):
                 if seq is None:
                     raise JobNotFoundError(f"no job with id {cursor} (cursor)")
                 bounds[name] = seq
+        backward = before is not None and after is None  # the page just before `before`
         rows = await self._call(
             "fetch",
-            "list",
+            "list_backward" if backward else "list",
             bounds.get("after", 0),
             bounds.get("before", 2**63 - 1),
             task,
             queue,
             None if wanted is None else wanted.value,
-            before is not None and after is None,
             limit,
         )
         return [_record(row) for row in sorted(rows, key=lambda r: r["seq"])]

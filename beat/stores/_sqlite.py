@@ -669,6 +669,8 @@ class SQLiteStore(Store):
     ) -> list[JobRecord]:
         wanted = check_listing(status, task, queue, limit)
         cursors = {"after": after, "before": before}
+        backward = before is not None and after is None  # the page just before `before`
+        statement = "list" + "_task" * (task is not None) + "_backward" * backward
 
         def run(conn: sqlite3.Connection) -> list[JobRecord] | str:
             conn.execute("BEGIN")  # one snapshot for the cursors and the page
@@ -683,7 +685,7 @@ class SQLiteStore(Store):
                     bounds[name] = row[0]
                 now = self._now_us()
                 rows = conn.execute(
-                    SQL["list"],
+                    SQL[statement],
                     {
                         "low": bounds.get("after", 0),
                         "high": bounds.get("before", 2**63 - 1),
@@ -691,7 +693,6 @@ class SQLiteStore(Store):
                         "queue": queue,
                         "status": None if wanted is None else wanted.value,
                         "now": now,
-                        "backward": before is not None and after is None,
                         "limit": limit,
                     },
                 ).fetchall()

@@ -302,15 +302,6 @@ SQL = {
         WHERE id = :id AND status IN ('dead', 'cancelled') RETURNING *""",
     "get": "SELECT * FROM beat_jobs WHERE id = :id",
     "seq": "SELECT seq FROM beat_jobs WHERE id = :id",
-    "list": """
-        SELECT * FROM beat_jobs
-        WHERE seq > :low AND seq < :high
-          AND (:task IS NULL OR task = :task) AND (:queue IS NULL OR queue = :queue)
-          AND (:status IS NULL OR :status = CASE
-                WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
-                ELSE status END)
-        ORDER BY CASE WHEN :backward THEN -seq ELSE seq END
-        LIMIT :limit""",
     "signal": "SELECT counter FROM beat_signals WHERE name = :name",
     "signal_new": "UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'",
     # When the next waiting job of these queues/tasks comes due or the next lease expires
@@ -416,3 +407,29 @@ SQL = {
         UPDATE beat_schedules SET last_instant = :at
         WHERE name = :name AND (last_instant IS NULL OR last_instant < :at) RETURNING name""",
 }
+
+
+def _list(by_task: bool, backward: bool) -> str:
+    # A page of the listing in seq order, read off the primary key (or, for one task, the
+    # beat_jobs_task index) in the page's direction: a first page reads its rows, not every
+    # row of the table. Queue and status filter those rows.
+    return f"""
+        SELECT * FROM beat_jobs
+        WHERE seq > :low AND seq < :high
+          AND {"task = :task" if by_task else ":task IS NULL"}
+          AND (:queue IS NULL OR queue = :queue)
+          AND (:status IS NULL OR :status = CASE
+                WHEN status = 'queued' AND scheduled_at > :now THEN 'scheduled'
+                ELSE status END)
+        ORDER BY seq{" DESC" if backward else ""}
+        LIMIT :limit"""
+
+
+# "list", "list_backward", "list_task", "list_task_backward": see _list.
+SQL.update(
+    {
+        "list" + "_task" * t + "_backward" * b: _list(t, b)
+        for t in (False, True)
+        for b in (False, True)
+    }
+)

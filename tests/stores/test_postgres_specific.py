@@ -263,3 +263,39 @@ async def test_prune_commits_batch_by_batch_and_rechecks_locked_jobs(
             await watcher.close()
         [kept] = await store.list_jobs(limit=10)
         assert (kept.id, kept.status) == (dead[4], JobStatus.QUEUED)
+
+
+async def test_a_page_of_the_listing_reads_its_rows_not_the_table(
+    server: PostgresServer, schema: str
+) -> None:
+    """The plan PostgreSQL keeps for the prepared listing (forced generic here) reads a
+    page in order off the seq index, in either direction: the same buffers with 100 or
+    10,000 jobs stored, where sorting every row would grow with them."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    async with PostgresStore(server.dsn(), schema=schema) as store:
+        conn = await asyncpg.connect(server.dsn())
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        for name in ("list", "list_backward"):
+            await conn.execute(f"PREPARE {name} AS {store._sql[name]}")
+
+        async def buffers() -> list[int]:
+            spent = []
+            for name in ("list", "list_backward"):
+                explained = await conn.fetchval(
+                    f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+                    f"EXECUTE {name}(0, {2**63 - 1}, NULL, NULL, NULL, 10)"
+                )
+                plan = json.loads(explained)[0]["Plan"]
+                assert plan["Actual Rows"] == 10
+                spent.append(int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"]))
+            return spent
+
+        try:
+            await store.enqueue([NewJob("t") for _ in range(100)])
+            few = await buffers()
+            await store.enqueue([NewJob("t") for _ in range(10_000)])
+            many = await buffers()
+        finally:
+            await conn.close()
+        assert all(m < f + 10 for f, m in zip(few, many, strict=True)), (few, many)

@@ -295,3 +295,29 @@ async def test_prune_takes_the_write_lock_one_batch_at_a_time(tmp_path: Path) ->
         assert await store.prune([PruneRule(JobStatus.SUCCEEDED, max_age=0)]) == 1000
         assert statements.count("BEGIN IMMEDIATE") == 11, statements[:20]
         assert await store.list_jobs(limit=10) == []
+
+
+async def test_a_page_of_the_listing_reads_its_rows_not_the_table(tmp_path: Path) -> None:
+    """The first page and the page before the newest job, of all jobs and of one task, cost
+    the same with 100 or 10,000 jobs stored: read in order off the primary key or the task
+    index, never sorted."""
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        steps = await _Steps().install(store)
+
+        async def cost() -> list[int]:
+            [newest] = await store.enqueue([NewJob("t")])
+            spent = []
+            for task in (None, "t"):
+                for before in (None, newest.id):
+                    steps.take()
+                    page = await store.list_jobs(limit=10, task=task, before=before)
+                    assert len(page) == 10
+                    spent.append(steps.take())
+            return spent
+
+        await store.enqueue([NewJob("t" if i % 10 == 0 else "u") for i in range(100)])
+        few = await cost()
+        await store.enqueue([NewJob("u") for i in range(10_000)])
+        await store.enqueue([NewJob("t" if i % 10 == 0 else "u") for i in range(100)])
+        many = await cost()
+        assert all(m < 1.5 * f for f, m in zip(few, many, strict=True)), (few, many)

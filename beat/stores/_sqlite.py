@@ -5,9 +5,10 @@ and processes wait for each other's short write transactions (up to ``busy_timeo
 instead of failing: a call that finds the file locked is tried again after a pause that
 starts at 50 µs and doubles up to 1 ms (see :func:`_retrying_busy`). Every call runs on a
 dedicated single worker thread per store, which owns the connection, so the event loop never
-blocks on disk or locks. A claim is one ``BEGIN IMMEDIATE`` transaction (it takes the write
-lock first, so two claims are serialized and never see the same job as free); every other
-transition is a single ``UPDATE … RETURNING``.
+blocks on disk or locks; the long reads (counts, listings) have a thread and a read-only
+connection of their own (see ``_run``). A claim is one ``BEGIN IMMEDIATE`` transaction (it
+takes the write lock first, so two claims are serialized and never see the same job as
+free); every other transition is a single ``UPDATE … RETURNING``.
 
 Time comes from ``clock`` (epoch seconds, default :func:`time.time`) read inside the write
 transaction; timestamps are stored as integer microseconds since the epoch, UTC. Processes
@@ -225,8 +226,12 @@ class SQLiteStore(Store):
         self.poll_interval = check_seconds(poll_interval, "poll_interval")
         self.synchronous = str(synchronous).upper()
         self._clock = clock
+        # The store's thread and its connection: every write, and every short read.
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        # The scan thread and its read-only connection: the long reads (see _run).
+        self._scanner: ThreadPoolExecutor | None = None
+        self._scan_conn: sqlite3.Connection | None = None
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: set[asyncio.Future[None]] = set()
         self._schedule_waiters: set[asyncio.Future[None]] = set()
@@ -237,19 +242,26 @@ class SQLiteStore(Store):
         self,
         fn: Callable[[sqlite3.Connection], _T],
         ring: Callable[[_T], bytes | None] | None = None,
+        *,
+        scan: bool = False,
     ) -> _T:
         """``fn(conn)`` on the store's thread; ``fn`` returns after its commit (or makes
         none). ``ring`` says from ``fn``'s result which change it committed (``NEW``,
         ``FINISHED``, ``SCHEDULES``; ``None``: nothing to tell). The other processes are rung
         from the thread the moment ``fn`` returns, not after the hand-back to the loop (a
         waiting worker starts claiming that much sooner); this object's own waiters are
-        woken on the loop."""
-        executor = self._executor
+        woken on the loop.
+
+        ``scan=True``: ``fn`` only reads, and may read much of the file (counts, listings
+        for an operator); it runs on the scan thread and its own connection instead, so the
+        claims, heartbeats and completions queued on the store's thread never wait behind
+        it. It sees every change this object made before the call (each committed first)."""
+        executor = self._scanner if scan else self._executor
         if executor is None:
             raise StoreUnavailableError("the SQLite store is not open")
 
         def call() -> tuple[_T, bytes | None]:
-            conn = self._conn
+            conn = self._scan_conn if scan else self._conn
             if conn is None:
                 raise StoreUnavailableError("the SQLite store is not open")
             result = _retrying_busy(fn, conn, self.busy_timeout)
@@ -288,13 +300,20 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         if self._executor is not None:
             return
+        loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite")
+        scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite-scan")
         try:
-            self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+            self._conn = await loop.run_in_executor(executor, self._connect)
+            self._scan_conn = await loop.run_in_executor(scanner, self._connect_scanner)
         except BaseException:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await loop.run_in_executor(executor, conn.close)
             executor.shutdown(wait=False)
+            scanner.shutdown(wait=False)
             raise
-        self._executor = executor
+        self._executor, self._scanner = executor, scanner
         self._doorbell.open()
 
     def _enter_wal(self, conn: sqlite3.Connection) -> None:
@@ -342,9 +361,21 @@ class SQLiteStore(Store):
             raise
         return conn
 
+    def _connect_scanner(self) -> sqlite3.Connection:
+        """The scan thread's connection, once ``_connect`` has made the file current."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 0")  # _retrying_busy waits
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"SQLite {self.path}: {exc}") from exc
+        return conn
+
     async def close(self) -> None:
         executor, self._executor = self._executor, None
-        if executor is None:
+        scanner, self._scanner = self._scanner, None
+        if executor is None or scanner is None:
             return
 
         def shut() -> None:
@@ -352,10 +383,19 @@ class SQLiteStore(Store):
             if conn is not None:
                 conn.close()
 
+        def shut_scanner() -> None:
+            conn, self._scan_conn = self._scan_conn, None
+            if conn is not None:
+                conn.close()
+
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.get_running_loop().run_in_executor(executor, shut)
+            await asyncio.gather(
+                loop.run_in_executor(executor, shut), loop.run_in_executor(scanner, shut_scanner)
+            )
         finally:
             executor.shutdown(wait=False)
+            scanner.shutdown(wait=False)
             # After the thread's last call (it rings the doorbell too).
             self._doorbell.close()
             self._wake(self._new_waiters)
@@ -701,7 +741,7 @@ class SQLiteStore(Store):
             rows.sort(key=lambda r: r["seq"])
             return [self._record(row, now) for row in rows]
 
-        result = await self._run(run)
+        result = await self._run(run, scan=True)
         if isinstance(result, str):
             raise JobNotFoundError(f"no job with id {result} (cursor)")
         return result
@@ -878,7 +918,7 @@ class SQLiteStore(Store):
             return conn.execute(SQL["count"], {"now": self._now_us()}).fetchall()
 
         counts: dict[str, dict[JobStatus, int]] = {}
-        for row in await self._run(run):
+        for row in await self._run(run, scan=True):
             counts.setdefault(row["queue"], {})[JobStatus(row["derived"])] = row["n"]
         return counts
 

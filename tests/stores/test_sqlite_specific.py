@@ -220,8 +220,9 @@ class _Steps:
         self.count += 1
         return 0  # go on
 
-    async def install(self, store: SQLiteStore) -> _Steps:
-        await store._run(lambda conn: conn.set_progress_handler(self._step, 1))
+    async def install(self, store: SQLiteStore, *, scan: bool = False) -> _Steps:
+        """Count on the store's connection, or (``scan``) on its scan connection."""
+        await store._run(lambda conn: conn.set_progress_handler(self._step, 1), scan=scan)
         return self
 
     def take(self) -> int:
@@ -302,7 +303,7 @@ async def test_a_page_of_the_listing_reads_its_rows_not_the_table(tmp_path: Path
     the same with 100 or 10,000 jobs stored: read in order off the primary key or the task
     index, never sorted."""
     async with SQLiteStore(tmp_path / "jobs.db") as store:
-        steps = await _Steps().install(store)
+        steps = await _Steps().install(store, scan=True)  # listings run there
 
         async def cost() -> list[int]:
             [newest] = await store.enqueue([NewJob("t")])
@@ -321,3 +322,35 @@ async def test_a_page_of_the_listing_reads_its_rows_not_the_table(tmp_path: Path
         await store.enqueue([NewJob("t" if i % 10 == 0 else "u") for i in range(100)])
         many = await cost()
         assert all(m < 1.5 * f for f, m in zip(few, many, strict=True)), (few, many)
+
+
+async def test_counts_and_listings_never_hold_up_claims(tmp_path: Path) -> None:
+    """An operator's count or listing (on a large file, seconds) runs on the store's scan
+    thread: here it is held mid-query, and enqueue, claim and completion go through
+    meanwhile; released, it answers."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hold() -> int:
+        entered.set()
+        release.wait(10)
+        return 0  # go on
+
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        await store.enqueue([NewJob("t")])
+        await store._run(lambda conn: conn.set_progress_handler(hold, 1), scan=True)
+        counting = asyncio.create_task(store.count_jobs())
+        listing = asyncio.create_task(store.list_jobs(limit=10))
+        assert await asyncio.to_thread(entered.wait, 10)
+        [job] = await store.enqueue([NewJob("t")])
+        claimed = await store.claim("w", queues=["default"], tasks=["t"], limit=2, lease=60)
+        assert job.id in {r.id for r in claimed}
+        assert all(await store.complete_many([(r.id, r.attempt, "w", None) for r in claimed]))
+        assert not counting.done() and not listing.done()
+        release.set()
+        assert await counting in (
+            {"default": {JobStatus.QUEUED: 1}},  # counted before the claims
+            {"default": {JobStatus.SUCCEEDED: 2}},
+        )
+        assert len(await listing) in (1, 2)
+        assert await store.count_jobs() == {"default": {JobStatus.SUCCEEDED: 2}}

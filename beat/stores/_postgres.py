@@ -103,6 +103,7 @@ from ._base import (
     prune_bound,
     prune_in_batches,
     to_uuid,
+    wait_finished_by_looking,
 )
 from ._errors import (
     InvalidJobStateError,
@@ -630,27 +631,9 @@ class PostgresStore(Store):
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
         await self._ensure_listening(self._finished_channel)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            # Listen first, then look: a finish between the two still wakes us.
-            future = loop.create_future()
-            waiters = self._finished_waiters.setdefault(key, set())
-            waiters.add(future)
-            try:
-                record = await self.get(key)
-                if record is None:
-                    raise JobNotFoundError(f"no job with id {key}")
-                if record.status.finished:
-                    return record
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-                await self.waits.sleep(future, min(left, self.poll_interval))
-            finally:
-                waiters.discard(future)
-                if not waiters and self._finished_waiters.get(key) is waiters:
-                    del self._finished_waiters[key]
+        return await wait_finished_by_looking(
+            self, key, timeout, self._finished_waiters, poll=self.poll_interval
+        )
 
     # -- connections of the caller -----------------------------------------------------------------
     async def _on(self, connection: Any, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -86,6 +87,7 @@ from ._base import (
     prune_bound,
     prune_in_batches,
     to_uuid,
+    wait_finished_by_looking,
 )
 from ._doorbell import FINISHED, NEW, Doorbell
 from ._errors import (
@@ -195,6 +197,10 @@ def _woken_by(status: str | None) -> bytes | None:
     return FINISHED if status in FINISHED_VALUES else None
 
 
+def _fetch_all(name: str, params: dict[str, Any], conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(SQL[name], params).fetchall()
+
+
 def _schedules_if_changed(result: tuple[object, bool]) -> bytes | None:
     return SCHEDULES if result[1] else None
 
@@ -233,7 +239,11 @@ class SQLiteStore(Store):
         self._scanner: ThreadPoolExecutor | None = None
         self._scan_conn: sqlite3.Connection | None = None
         self._new_waiters: set[asyncio.Future[None]] = set()
-        self._finished_waiters: set[asyncio.Future[None]] = set()
+        # job id -> the futures of its wait_finished callers, woken by _sweep_finished only.
+        self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        # The sweep of those jobs (running while any is awaited), and what a ring sets.
+        self._sweeper: asyncio.Task[None] | None = None
+        self._finished_rung: asyncio.Event | None = None
         self._schedule_waiters: set[asyncio.Future[None]] = set()
         self._doorbell = Doorbell(self.path, self._rung)
 
@@ -398,8 +408,11 @@ class SQLiteStore(Store):
             scanner.shutdown(wait=False)
             # After the thread's last call (it rings the doorbell too).
             self._doorbell.close()
+            if self._sweeper is not None:
+                self._sweeper.cancel()
             self._wake(self._new_waiters)
-            self._wake(self._finished_waiters)
+            for waiters in self._finished_waiters.values():
+                self._wake(waiters)
             self._wake(self._schedule_waiters)
 
     async def now(self) -> datetime:
@@ -757,8 +770,10 @@ class SQLiteStore(Store):
     def _rung(self, kind: bytes) -> None:
         if kind == SCHEDULES:
             self._wake(self._schedule_waiters)
-            return
-        self._wake(self._new_waiters if kind == NEW else self._finished_waiters)
+        elif kind == NEW:
+            self._wake(self._new_waiters)
+        elif self._finished_rung is not None:
+            self._finished_rung.set()  # the sweep looks at every awaited job once
 
     async def _look_for_jobs(
         self, queues: Sequence[str] | None, tasks: Collection[str] | None
@@ -826,19 +841,37 @@ class SQLiteStore(Store):
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         self._doorbell.listen(FINISHED)
-        while True:
-            record = await self.get(key)
-            if record is None:
-                raise JobNotFoundError(f"no job with id {key}")
-            if record.status.finished:
-                return record
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-            await self._sleep(self._finished_waiters, min(left, self.poll_interval))
+        return await wait_finished_by_looking(
+            self, key, timeout, self._finished_waiters, poll=None, parked=self._start_sweeping
+        )
+
+    def _start_sweeping(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._finished_rung = asyncio.Event()
+            self._sweeper = asyncio.get_running_loop().create_task(
+                self._sweep_finished(self._finished_rung), name="beat-sqlite-finished"
+            )
+
+    async def _sweep_finished(self, rung: asyncio.Event) -> None:
+        """While any job is awaited: after each ring (rings during a look are one more
+        look) and every ``poll_interval``, one statement finds which of them have finished
+        or are gone, and only their waiters wake (each then reads its job). Waking every
+        waiter to read its own job on every ring cost a process awaiting 1,000 results
+        ~500 reads per finished job: it fell behind, and so did its enqueues."""
+        while self._finished_waiters:
+            rung.clear()
+            params = {"ids": json.dumps([str(key) for key in self._finished_waiters])}
+            try:
+                rows = await self._run(partial(_fetch_all, "settled", params))
+                settled = [UUID(row[0]) for row in rows]
+            except StoreUnavailableError:
+                settled = list(self._finished_waiters)  # each waiter's own look reports it
+            for key in settled:
+                self._wake(self._finished_waiters.get(key, set()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await rung.wait()
 
     # -- unique keys ------------------------------------------------------------------------------
     def _unique_conflict(

@@ -302,6 +302,11 @@ SQL = {
         WHERE id = :id AND status IN ('dead', 'cancelled') RETURNING *""",
     "get": "SELECT * FROM beat_jobs WHERE id = :id",
     "seq": "SELECT seq FROM beat_jobs WHERE id = :id",
+    # Of the awaited jobs, those finished or gone (json list of ids): their waiters wake.
+    "settled": """
+        SELECT value FROM json_each(:ids)
+        WHERE NOT EXISTS (SELECT 1 FROM beat_jobs
+                          WHERE id = value AND status IN ('queued', 'running'))""",
     "signal": "SELECT counter FROM beat_signals WHERE name = :name",
     "signal_new": "UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'",
     # When the next waiting job of these queues/tasks comes due or the next lease expires

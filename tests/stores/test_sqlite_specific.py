@@ -354,3 +354,30 @@ async def test_counts_and_listings_never_hold_up_claims(tmp_path: Path) -> None:
         )
         assert len(await listing) in (1, 2)
         assert await store.count_jobs() == {"default": {JobStatus.SUCCEEDED: 2}}
+
+
+async def test_a_finish_wakes_the_waiters_of_that_job_only(tmp_path: Path) -> None:
+    """101 results awaited in one process; another store object on the file (as another
+    process would) finishes one job. Its waiter returns; the other 100 stay parked, neither
+    woken by the ring nor polling on their own (one look serves them all)."""
+    async with (
+        SQLiteStore(tmp_path / "jobs.db") as mine,
+        SQLiteStore(tmp_path / "jobs.db") as other,
+    ):
+        jobs = await mine.enqueue([NewJob("t") for _ in range(101)])
+        since = mine.waits.total
+        waits = [asyncio.create_task(mine.wait_finished(job.id, 60)) for job in jobs]
+        try:
+            async with asyncio.timeout(10):
+                await mine.waits.until_parked(since, 101)
+            parked = mine.waits.total
+            [run] = await other.claim("w", queues=["default"], tasks=["t"], limit=1, lease=60)
+            assert run.id == jobs[0].id
+            assert await other.complete(run.id, run.attempt, "w", 42)
+            async with asyncio.timeout(10):
+                done = await waits[0]
+            assert (done.status, done.result) == (JobStatus.SUCCEEDED, 42)
+            assert (mine.waits.total, mine.waits.parked) == (parked, 100)
+        finally:
+            for wait in waits:
+                wait.cancel()

@@ -10,7 +10,7 @@ old ones stay as they were, since files at every earlier version must still upgr
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """What ``PRAGMA user_version`` says once every migration below has run."""
 
 # The columns of beat_jobs, in the table's order (version 4 copies them by name).
@@ -164,21 +164,47 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             WHEN NEW.status = 'queued' AND OLD.status <> 'queued' BEGIN
             UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'; END""",
     ),
+    # The queue first in the due index, as on PostgreSQL: a claim walks its own queues'
+    # levels. Without it a claim read past every due job of the other queues at its level:
+    # 38 ms a claim with 100,000 jobs waiting in another queue, against 0.7 ms.
+    5: (
+        "DROP INDEX beat_jobs_due",
+        """CREATE INDEX beat_jobs_due ON beat_jobs (queue, priority DESC, scheduled_at, seq)
+            WHERE status = 'queued'""",
+    ),
 }
 
-# The priority levels of the waiting jobs, highest first, one index seek each: a skip scan
-# of beat_jobs_due, whose rows sort by priority, then due time. Within one level the due
-# rows come first, so a claim reads a level's due rows and stops; a single scan in
-# (priority, due time) order would read every job due later at a level before reaching
-# the next one (13 ms a claim with 100,000 jobs due in an hour). The cost is a seek per
-# distinct priority among waiting jobs: a handful, for the way priorities are used.
-_LEVELS = """levels(priority) AS (
-        SELECT (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
-                WHERE status = 'queued' ORDER BY priority DESC LIMIT 1)
+# The priority levels of the waiting jobs of each queue wanted, highest first, one index
+# seek each: a skip scan of beat_jobs_due, whose rows sort by queue, priority, then due
+# time. Within one level the due rows come first, so a claim reads a level's due rows and
+# stops; a single scan in (priority, due time) order would read every job due later at a
+# level before reaching the next one (13 ms a claim with 100,000 jobs due in an hour), and
+# every job of the other queues. The cost is a seek per queue and distinct priority among
+# its waiting jobs: a handful, for the way queues and priorities are used. The queues
+# wanted: the JSON list :queues, or (NULL) every queue with a waiting job, found by a skip
+# scan too.
+_LEVELS = """every_queue(queue) AS (
+        SELECT (SELECT queue FROM beat_jobs INDEXED BY beat_jobs_due
+                WHERE status = 'queued' ORDER BY queue LIMIT 1)
+        WHERE :queues IS NULL
         UNION ALL
-        SELECT (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
-                WHERE status = 'queued' AND priority < levels.priority
-                ORDER BY priority DESC LIMIT 1)
+        SELECT (SELECT queue FROM beat_jobs INDEXED BY beat_jobs_due
+                WHERE status = 'queued' AND queue > every_queue.queue
+                ORDER BY queue LIMIT 1)
+        FROM every_queue WHERE every_queue.queue IS NOT NULL),
+    wanted(queue) AS (
+        SELECT value FROM json_each(:queues)
+        UNION SELECT queue FROM every_queue WHERE queue IS NOT NULL),
+    levels(queue, priority) AS (
+        SELECT queue, (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
+                       WHERE status = 'queued' AND queue = wanted.queue
+                       ORDER BY priority DESC LIMIT 1)
+        FROM wanted
+        UNION ALL
+        SELECT levels.queue, (SELECT priority FROM beat_jobs INDEXED BY beat_jobs_due
+                              WHERE status = 'queued' AND queue = levels.queue
+                                AND priority < levels.priority
+                              ORDER BY priority DESC LIMIT 1)
         FROM levels WHERE levels.priority IS NOT NULL)"""
 _FENCE = "id = :id AND status = 'running' AND worker = :worker AND attempt = :attempt"
 SQL = {
@@ -203,7 +229,7 @@ SQL = {
               AND (cancel_requested OR attempt >= max_attempts)
               AND queue IN (SELECT value FROM json_each(:queues))
               AND task IN (SELECT value FROM json_each(:tasks)))""",
-    # The waiting rows are found one priority level at a time (see _LEVELS): in
+    # The waiting rows are found one queue and priority level at a time (see _LEVELS): in
     # beat_jobs_due a level's due rows come first, in claim order, and the scan of a level
     # stops at :limit, so jobs due later (any number of them) are never read. The expired
     # leases (after "expire": the ones that may run again) come off beat_jobs_leases.
@@ -218,9 +244,8 @@ SQL = {
                 SELECT j.seq, j.priority, j.scheduled_at FROM levels CROSS JOIN beat_jobs AS j
                 WHERE j.seq IN (
                     SELECT seq FROM beat_jobs INDEXED BY beat_jobs_due
-                    WHERE status = 'queued' AND priority = levels.priority
-                      AND scheduled_at <= :now
-                      AND queue IN (SELECT value FROM json_each(:queues))
+                    WHERE status = 'queued' AND queue = levels.queue
+                      AND priority = levels.priority AND scheduled_at <= :now
                       AND task IN (SELECT value FROM json_each(:tasks))
                     ORDER BY scheduled_at, seq
                     LIMIT :limit)
@@ -311,14 +336,14 @@ SQL = {
     "signal_new": "UPDATE beat_signals SET counter = counter + 1 WHERE name = 'new'",
     # When the next waiting job of these queues/tasks comes due or the next lease expires
     # (in the past: claimable now): wait_for_jobs returns or wakes then. The first job of
-    # each priority level (by due time) and the first lease to expire: a few index seeks,
+    # each queue's priority levels (by due time) and the first lease to expire: index seeks,
     # however many jobs wait.
     "next_due": f"""
         WITH RECURSIVE {_LEVELS}
         SELECT MIN(soonest) FROM (
             SELECT (SELECT scheduled_at FROM beat_jobs INDEXED BY beat_jobs_due
-                    WHERE status = 'queued' AND priority = levels.priority
-                      AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+                    WHERE status = 'queued' AND queue = levels.queue
+                      AND priority = levels.priority
                       AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
                     ORDER BY scheduled_at, seq
                     LIMIT 1) AS soonest

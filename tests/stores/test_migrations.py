@@ -64,7 +64,7 @@ async def test_sqlite_version_1_file_is_migrated(tmp_path: Path) -> None:
     async with SQLiteStore(path) as store:
         await _old_job_still_works(store, id)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite_sql.SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == _sqlite_sql.SCHEMA_VERSION == 5
     conn.close()
 
 
@@ -110,7 +110,7 @@ async def test_sqlite_version_3_file_loses_autoincrement_and_keeps_its_jobs(
         assert _new_counter(path) == before + 1  # by the requeue trigger
 
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     rows = conn.execute("SELECT seq, id FROM beat_jobs ORDER BY seq").fetchall()
     assert rows == [(5, str(ids[0])), (9, str(ids[1])), (20, str(ids[2])), (21, str(new.id))]
     [table] = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'beat_jobs'").fetchone()
@@ -128,6 +128,9 @@ async def test_sqlite_version_3_file_loses_autoincrement_and_keeps_its_jobs(
         conn.execute("SELECT count(*) FROM sqlite_sequence WHERE name = 'beat_jobs'").fetchone()[0]
         == 0
     )
+    # Version 5: the queue first in the due index.
+    due = [r[2] for r in conn.execute("PRAGMA index_info(beat_jobs_due)")]
+    assert due == ["queue", "priority", "scheduled_at", "seq"]
     conn.close()
 
 

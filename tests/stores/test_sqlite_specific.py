@@ -230,25 +230,36 @@ class _Steps:
         return count
 
 
-async def test_claims_and_waits_read_no_jobs_due_later(tmp_path: Path) -> None:
-    """A claim and a wait's look cost the same with 40 or 4,000 jobs due later: they seek
-    from one priority level to the next instead of reading those jobs."""
+@pytest.mark.parametrize("backlog", ["due later", "in another queue"])
+async def test_claims_and_waits_read_no_jobs_due_later_or_of_other_queues(
+    tmp_path: Path, backlog: str
+) -> None:
+    """A claim and a wait's look for queue "fast" cost the same with 40 or 4,000 jobs due
+    later in it, or due now in queue "slow" (a backlog another worker drains): they seek to
+    their queue, then from one priority level to the next, instead of reading those jobs."""
     async with SQLiteStore(tmp_path / "jobs.db") as store:
         steps = await _Steps().install(store)
+        later = await store.now() + timedelta(hours=1)
+
+        def jobs(n: int) -> list[NewJob]:
+            if backlog == "due later":
+                return [
+                    NewJob("t", queue="fast", priority=i % 2, scheduled_at=later) for i in range(n)
+                ]
+            return [NewJob("t", queue="slow", priority=i % 2) for i in range(n)]
 
         async def cost() -> tuple[int, int]:
-            [due] = await store.enqueue([NewJob("t", priority=1)])
+            [due] = await store.enqueue([NewJob("t", queue="fast", priority=1)])
             steps.take()
-            [claimed] = await store.claim("w", queues=["default"], tasks=["t"], limit=10, lease=60)
+            [claimed] = await store.claim("w", queues=["fast"], tasks=["t"], limit=10, lease=60)
             assert claimed.id == due.id
             claim_steps = steps.take()
-            await store.wait_for_jobs(0, queues=["default"], tasks=["t"])
+            await store.wait_for_jobs(0, queues=["fast"], tasks=["t"])
             return claim_steps, steps.take()
 
-        later = await store.now() + timedelta(hours=1)
-        await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(40)])
+        await store.enqueue(jobs(40))
         few = await cost()
-        await store.enqueue([NewJob("t", priority=i % 2, scheduled_at=later) for i in range(3960)])
+        await store.enqueue(jobs(3960))
         many = await cost()
         assert many[0] < 1.5 * few[0] and many[1] < 1.5 * few[1], (few, many)
 

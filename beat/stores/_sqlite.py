@@ -306,6 +306,16 @@ class SQLiteStore(Store):
             raise
         conn.execute("COMMIT")
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+        """One read transaction: every statement inside sees the same committed state."""
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         if self._executor is not None:
@@ -726,8 +736,7 @@ class SQLiteStore(Store):
         statement = "list" + "_task" * (task is not None) + "_backward" * backward
 
         def run(conn: sqlite3.Connection) -> list[JobRecord] | str:
-            conn.execute("BEGIN")  # one snapshot for the cursors and the page
-            try:
+            with self._snapshot(conn):  # the cursors and the page
                 bounds = {}
                 for name, cursor in cursors.items():
                     if cursor is None:
@@ -749,8 +758,6 @@ class SQLiteStore(Store):
                         "limit": limit,
                     },
                 ).fetchall()
-            finally:
-                conn.execute("COMMIT")
             rows.sort(key=lambda r: r["seq"])
             return [self._record(row, now) for row in rows]
 
@@ -801,15 +808,6 @@ class SQLiteStore(Store):
             return counter
 
         return await self._run(run)
-
-    async def _sleep(self, waiters: set[asyncio.Future[None]], seconds: float) -> None:
-        """Sleep ``seconds`` or until a change through this store object."""
-        future = asyncio.get_running_loop().create_future()
-        waiters.add(future)
-        try:
-            await self.waits.sleep(future, seconds)
-        finally:
-            waiters.discard(future)
 
     async def wait_for_jobs(
         self,
@@ -929,13 +927,10 @@ class SQLiteStore(Store):
         key = str(to_uuid(id))
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row] | None:
-            conn.execute("BEGIN")  # one snapshot: the job's existence and its logs
-            try:
+            with self._snapshot(conn):  # the job's existence and its logs
                 if conn.execute(SQL["exists"], {"id": key}).fetchone() is None:
                     return None
                 return conn.execute(SQL["logs"], {"id": key, "attempt": attempt}).fetchall()
-            finally:
-                conn.execute("COMMIT")
 
         rows = await self._run(run)
         if rows is None:
@@ -961,9 +956,7 @@ class SQLiteStore(Store):
             return 0
 
         def bounds(conn: sqlite3.Connection) -> list[PruneKey | None]:
-            # One read transaction: every rule's bound from the same snapshot.
-            conn.execute("BEGIN")
-            try:
+            with self._snapshot(conn):  # every rule's bound from the same state
                 now = self._now_us()
                 found = []
                 for rule in prepared:
@@ -979,8 +972,6 @@ class SQLiteStore(Store):
                     cutoff = None if rule.max_age is None else now - round(rule.max_age * 1e6)
                     found.append(prune_bound(cutoff, nth))
                 return found
-            finally:
-                conn.execute("COMMIT")
 
         async def delete(
             rule: PreparedRule, after: PruneKey | None, bound: PruneKey, limit: int

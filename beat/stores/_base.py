@@ -23,7 +23,6 @@ otherwise.
 from __future__ import annotations
 
 import abc
-import asyncio
 import enum
 import hashlib
 import json
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, TypeAlias
 from uuid import UUID
 
 from .._exceptions import InvalidJobError
-from ._errors import BatchSerializationError, JobNotFoundError, SerializationError
+from ._errors import BatchSerializationError, SerializationError
 from ._waits import Waits
 
 if TYPE_CHECKING:
@@ -732,46 +731,6 @@ def prepare_rules(rules: Sequence[PruneRule]) -> list[PreparedRule]:
             )
         )
     return prepared
-
-
-async def wait_finished_by_looking(
-    store: Store,
-    key: UUID,
-    timeout: float,
-    waiters: dict[UUID, set[asyncio.Future[None]]],
-    *,
-    poll: float | None,
-    parked: Callable[[], None] | None = None,
-) -> JobRecord:
-    """:meth:`Store.wait_finished` for a store that learns of finishes by a wake-up, then
-    reads the job: register a future under ``key`` in ``waiters`` (the store completes it
-    when the job may have finished), look with ``store.get``, sleep, repeat.
-
-    Registered before each look, so a finish between the two still wakes it. ``poll``:
-    look again at least this often on its own (``None``: the store polls for every waiter
-    at once). ``parked`` runs after each registration (to start that poll)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        future = loop.create_future()
-        registered = waiters.setdefault(key, set())
-        registered.add(future)
-        if parked is not None:
-            parked()
-        try:
-            record = await store.get(key)
-            if record is None:
-                raise JobNotFoundError(f"no job with id {key}")
-            if record.status.finished:
-                return record
-            left = deadline - loop.time()
-            if left <= 0:
-                raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
-            await store.waits.sleep(future, left if poll is None else min(left, poll))
-        finally:
-            registered.discard(future)
-            if not registered and waiters.get(key) is registered:
-                del waiters[key]
 
 
 #: Jobs a database store deletes per transaction when pruning. Each batch is a short

@@ -103,7 +103,6 @@ from ._base import (
     prune_bound,
     prune_in_batches,
     to_uuid,
-    wait_finished_by_looking,
 )
 from ._errors import (
     InvalidJobStateError,
@@ -111,6 +110,7 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._finished import ResultWaits
 from ._postgres_sql import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -233,7 +233,11 @@ class PostgresStore(Store):
         self._wanted_channels: set[str] = set()
         self._heard_channels: set[str] = set()
         self._new_waiters: set[asyncio.Future[None]] = set()
-        self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        # Result waits: a NOTIFY names the jobs it finished; the sweep's look every
+        # poll_interval covers lost notifications, reopening the listener if it closed.
+        self._results = ResultWaits(
+            self, self._settled, self.poll_interval, before_look=self._listen_for_finished
+        )
         self._schedule_waiters: set[asyncio.Future[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -325,10 +329,8 @@ class PostgresStore(Store):
                     await closing.close()
             except (*_UNAVAILABLE, TimeoutError):
                 closing.terminate()
+        self._results.close()
         self._wake(self._new_waiters)
-        for waiters in self._finished_waiters.values():
-            self._wake(waiters)
-        self._finished_waiters.clear()
         self._wake(self._schedule_waiters)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -590,9 +592,7 @@ class PostgresStore(Store):
     def _on_finished(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         for id in payload.split(","):  # the ids of jobs one statement finished
             with contextlib.suppress(ValueError):
-                waiters = self._finished_waiters.pop(UUID(id), None)
-                if waiters:
-                    self._wake(waiters)
+                self._results.finished(UUID(id))
 
     async def _ensure_listening(self, channel: str) -> None:
         if self._pool is None:
@@ -630,10 +630,16 @@ class PostgresStore(Store):
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
+        await self._listen_for_finished()
+        return await self._results.wait(key, timeout)
+
+    async def _listen_for_finished(self) -> None:
         await self._ensure_listening(self._finished_channel)
-        return await wait_finished_by_looking(
-            self, key, timeout, self._finished_waiters, poll=self.poll_interval
-        )
+
+    async def _settled(self, keys: list[UUID]) -> list[UUID]:
+        """Of these awaited jobs, those finished or gone (the result sweep's look)."""
+        rows = await self._call("fetch", "settled", keys)
+        return [row["id"] for row in rows]
 
     # -- connections of the caller -----------------------------------------------------------------
     async def _on(self, connection: Any, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:

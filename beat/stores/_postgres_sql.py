@@ -330,6 +330,10 @@ SQL = {
         WHERE id = $1 AND status IN ('dead', 'cancelled') RETURNING {_COLUMNS}""",
     "get": f"SELECT {_COLUMNS} FROM {{s}}.beat_jobs WHERE id = $1",
     "seq": "SELECT seq FROM {s}.beat_jobs WHERE id = $1",
+    "settled": """
+        SELECT w.id FROM unnest($1::uuid[]) AS w(id)
+        WHERE NOT EXISTS (SELECT 1 FROM {s}.beat_jobs
+                          WHERE id = w.id AND status IN ('queued', 'running'))""",
     # -- unique keys, progress and logs, pruning, instances, stored schedules --------------
     # Unique enqueue: inside one transaction, lock each key (sorted, so two batches never
     # deadlock), then look up and insert. The lock is held until commit, so a concurrent

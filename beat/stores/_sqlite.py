@@ -87,7 +87,6 @@ from ._base import (
     prune_bound,
     prune_in_batches,
     to_uuid,
-    wait_finished_by_looking,
 )
 from ._doorbell import FINISHED, NEW, Doorbell
 from ._errors import (
@@ -96,6 +95,7 @@ from ._errors import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._finished import ResultWaits
 from ._schedules import (
     PreparedSchedule,
     ScheduleRecord,
@@ -239,11 +239,8 @@ class SQLiteStore(Store):
         self._scanner: ThreadPoolExecutor | None = None
         self._scan_conn: sqlite3.Connection | None = None
         self._new_waiters: set[asyncio.Future[None]] = set()
-        # job id -> the futures of its wait_finished callers, woken by _sweep_finished only.
-        self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
-        # The sweep of those jobs (running while any is awaited), and what a ring sets.
-        self._sweeper: asyncio.Task[None] | None = None
-        self._finished_rung: asyncio.Event | None = None
+        # Result waits: a 'finished' ring has the sweep look for every awaited job.
+        self._results = ResultWaits(self, self._settled, self.poll_interval)
         self._schedule_waiters: set[asyncio.Future[None]] = set()
         self._doorbell = Doorbell(self.path, self._rung)
 
@@ -418,11 +415,8 @@ class SQLiteStore(Store):
             scanner.shutdown(wait=False)
             # After the thread's last call (it rings the doorbell too).
             self._doorbell.close()
-            if self._sweeper is not None:
-                self._sweeper.cancel()
+            self._results.close()
             self._wake(self._new_waiters)
-            for waiters in self._finished_waiters.values():
-                self._wake(waiters)
             self._wake(self._schedule_waiters)
 
     async def now(self) -> datetime:
@@ -779,8 +773,8 @@ class SQLiteStore(Store):
             self._wake(self._schedule_waiters)
         elif kind == NEW:
             self._wake(self._new_waiters)
-        elif self._finished_rung is not None:
-            self._finished_rung.set()  # the sweep looks at every awaited job once
+        else:
+            self._results.look_now()
 
     async def _look_for_jobs(
         self, queues: Sequence[str] | None, tasks: Collection[str] | None
@@ -840,36 +834,13 @@ class SQLiteStore(Store):
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
         self._doorbell.listen(FINISHED)
-        return await wait_finished_by_looking(
-            self, key, timeout, self._finished_waiters, poll=None, parked=self._start_sweeping
-        )
+        return await self._results.wait(key, timeout)
 
-    def _start_sweeping(self) -> None:
-        if self._sweeper is None or self._sweeper.done():
-            self._finished_rung = asyncio.Event()
-            self._sweeper = asyncio.get_running_loop().create_task(
-                self._sweep_finished(self._finished_rung), name="beat-sqlite-finished"
-            )
-
-    async def _sweep_finished(self, rung: asyncio.Event) -> None:
-        """While any job is awaited: after each ring (rings during a look are one more
-        look) and every ``poll_interval``, one statement finds which of them have finished
-        or are gone, and only their waiters wake (each then reads its job). Waking every
-        waiter to read its own job on every ring cost a process awaiting 1,000 results
-        ~500 reads per finished job: it fell behind, and so did its enqueues."""
-        while self._finished_waiters:
-            rung.clear()
-            params = {"ids": json.dumps([str(key) for key in self._finished_waiters])}
-            try:
-                rows = await self._run(partial(_fetch_all, "settled", params))
-                settled = [UUID(row[0]) for row in rows]
-            except StoreUnavailableError:
-                settled = list(self._finished_waiters)  # each waiter's own look reports it
-            for key in settled:
-                self._wake(self._finished_waiters.get(key, set()))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await rung.wait()
+    async def _settled(self, keys: list[UUID]) -> list[UUID]:
+        """Of these awaited jobs, those finished or gone (the result sweep's look)."""
+        params = {"ids": json.dumps([str(key) for key in keys])}
+        rows = await self._run(partial(_fetch_all, "settled", params))
+        return [UUID(row[0]) for row in rows]
 
     # -- unique keys ------------------------------------------------------------------------------
     def _unique_conflict(

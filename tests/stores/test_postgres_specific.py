@@ -7,10 +7,12 @@ import datetime
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 
 from beat.stores import (
+    JobRecord,
     JobStatus,
     NewJob,
     PostgresStore,
@@ -132,6 +134,80 @@ async def test_fallback_poll_when_the_listener_is_gone(server: PostgresServer, s
         assert done.result == 1
         # The listener was re-opened by that wait.
         assert a._listener is not None and not a._listener.is_closed()
+
+
+class LookingStore(PostgresStore):
+    """Counts reads of single jobs; reports each look of the result sweep (how many jobs it
+    asked about) on ``looks``, and holds a look while ``hold`` is set to an unset event."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reads = 0
+        self.looks: asyncio.Queue[int] = asyncio.Queue()
+        self.hold: asyncio.Event | None = None
+
+    async def get(self, id: uuid.UUID) -> JobRecord | None:
+        self.reads += 1
+        return await super().get(id)
+
+    async def _settled(self, keys: list[uuid.UUID]) -> list[uuid.UUID]:
+        self.looks.put_nowait(len(keys))
+        if self.hold is not None:
+            await self.hold.wait()
+        return await super()._settled(keys)
+
+
+async def next_look(store: LookingStore) -> int:
+    return await asyncio.wait_for(store.looks.get(), 5)
+
+
+async def test_parked_result_waits_share_one_look_and_get_their_listener_back(
+    server: PostgresServer, schema: str
+) -> None:
+    """200 results awaited in one process: the fallback is one statement for all of them
+    each ``poll_interval``, not a read per waiter (5,000 waiters polling every 5 s held up
+    that process's enqueues by 0.3 s). When the notification connection dies, that look
+    finds the job finished meanwhile and reopens the listener, so later finishes notify
+    again, with no new wait to reopen it."""
+    async with (
+        LookingStore(server.dsn(), schema=schema, poll_interval=0.2) as a,
+        PostgresStore(server.dsn(), schema=schema, poll_interval=60) as b,
+    ):
+        jobs = await b.enqueue([NewJob("t", args=[i]) for i in range(200)])
+        got = {
+            r.id: r
+            for r in await b.claim("w", queues=["default"], tasks=["t"], limit=200, lease=60)
+        }
+        async with parked(a, 200):
+            waits = [asyncio.create_task(a.wait_finished(j.id, 60)) for j in jobs]
+        try:
+            assert a.reads == 200  # one read each, to park
+            while await next_look(a) != 200:  # it started with the first wait to park
+                pass
+            assert [await next_look(a) for _ in range(3)] == [200, 200, 200]
+            assert a.reads == 200 and not any(w.done() for w in waits)
+
+            lost = a._listener
+            assert lost is not None
+            gone = asyncio.Event()
+            lost.add_termination_listener(lambda _: gone.set())
+            await server.aquery(f"SELECT pg_terminate_backend({lost.get_server_pid()})")
+            await asyncio.wait_for(gone.wait(), 5)  # asyncpg has seen it
+            assert await b.complete(jobs[0].id, got[jobs[0].id].attempt, "w", "polled")
+            assert (await asyncio.wait_for(waits[0], 5)).result == "polled"
+            reopened = a._listener
+            assert reopened is not None and reopened is not lost and not reopened.is_closed()
+
+            a.hold = asyncio.Event()  # the next look stalls: only a NOTIFY can wake now
+            while await next_look(a) != 199:
+                pass
+            assert await b.complete(jobs[1].id, got[jobs[1].id].attempt, "w", "notified")
+            assert (await asyncio.wait_for(waits[1], 5)).result == "notified"
+            a.hold.set()
+            assert a.reads == 202
+        finally:
+            for wait in waits:
+                wait.cancel()
 
 
 async def test_leases_use_the_database_clock(server: PostgresServer, schema: str) -> None:

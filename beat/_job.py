@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import math
 import os
 import random
 import uuid
@@ -35,7 +36,7 @@ from zoneinfo import ZoneInfo
 from ._exceptions import InvalidJobError, InvalidScheduleError
 from ._history import RunRecord, materialize
 from ._timers import Cron, Cycle, Oneshot, Timer, require_aware
-from ._units import positive_seconds
+from ._units import MAX_DURATION, positive_seconds
 
 if TYPE_CHECKING:
     from ._registry import JobState
@@ -67,7 +68,8 @@ class Backoff:
 
     ``Backoff.constant(5)`` waits 5 s each time; ``Backoff.exponential(1, factor=2, cap=60)``
     waits 1, 2, 4 … up to 60 s. ``jitter`` is a fraction: each delay is multiplied by a random
-    factor in ``[1 - jitter, 1 + jitter]`` (after capping).
+    factor in ``[1 - jitter, 1 + jitter]`` (after capping). ``initial`` and ``cap`` are at most
+    :data:`~beat._units.MAX_DURATION` (100 years), so a retry's due time always fits a store.
     """
 
     initial: float = 1.0
@@ -78,9 +80,15 @@ class Backoff:
     def __post_init__(self) -> None:
         for name in ("initial", "factor", "cap", "jitter"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidJobError(
                     f"Backoff {name} must be a non-negative number, got {value!r}"
+                )
+            if name in ("initial", "cap"):
+                positive_seconds(value, f"Backoff {name}", allow_zero=True, maximum=MAX_DURATION)
+            elif not 0 <= value < math.inf:  # NaN fails too
+                raise InvalidJobError(
+                    f"Backoff {name} must be a finite non-negative number, got {value!r}"
                 )
         if self.factor < 1:
             raise InvalidJobError(f"Backoff factor must be >= 1, got {self.factor!r}")
@@ -99,7 +107,11 @@ class Backoff:
 
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
-        base = min(self.cap, self.initial * self.factor ** (retry - 1))
+        try:
+            grown = self.initial * self.factor ** (retry - 1)
+        except OverflowError:  # factor ** (retry - 1) past any float: long since capped
+            grown = math.inf if self.initial else 0.0
+        base = min(self.cap, grown)
         if self.jitter:
             base *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
         return base

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Self, TypeAlias
 from uuid import UUID
 
 from .._exceptions import InvalidJobError
+from .._units import MAX_DURATION, aware_instant, positive_seconds
 from ._errors import BatchSerializationError, SerializationError
 from ._waits import Waits
 
@@ -61,7 +63,30 @@ __all__ = [
 JSON: TypeAlias = Any
 """A value ``json.dumps(value, allow_nan=False)`` accepts and reads back unchanged
 (``None``, ``bool``, ``int``, finite ``float``, ``str``, lists/tuples and ``str``-keyed dicts
-of those); tuples come back as lists."""
+of those); tuples come back as lists. Strings are UTF-8 text: no NUL (PostgreSQL cannot
+store it) and no lone surrogate (``"\\ud800"``: not UTF-8 at all); lists and dicts nest at
+most :data:`MAX_JSON_DEPTH` deep."""
+
+MAX_JSON_DEPTH = 100
+"""Levels of lists and dicts a stored JSON value may nest. Deeper values are refused when
+stored: reading them back recurses once per level, and a value written near Python's
+recursion limit would fail every later read of its job (and every listing showing it)."""
+
+MAX_LIST_LIMIT = 10_000
+"""The largest ``limit`` of :meth:`Store.list_jobs`: pages of at most this many jobs (page
+on with ``after=``), so one call never reads a whole store into memory."""
+
+MAX_INT32 = 2**31 - 1
+"""The largest priority, ``max_attempts``, attempt or claim ``limit`` a store keeps (a
+PostgreSQL ``integer``)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate: a ``str`` code point that is not a character and has no UTF-8 form
+(what ``errors="surrogateescape"`` decoding leaves for undecodable bytes)."""
+
+#: Above this many bits, an int may have more digits than ``int.__str__`` converts
+#: (``sys.set_int_max_str_digits`` accepts limits down to 640 digits, about 2,126 bits).
+_BIG_INT_BITS = 2_000
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_ATTEMPTS = 5
@@ -316,12 +341,39 @@ def as_enqueued(jobs: Sequence[PreparedJob], written: Sequence[JobRecord | None]
     ]
 
 
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (then it has no UTF-8 form)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored as a JSON string, or ``None``."""
+    if "\x00" in text:
+        return "NUL characters"
+    if has_surrogate(text):
+        return "lone surrogates (U+D800..U+DFFF, not UTF-8)"
+    return None
+
+
 def _check_json(value: Any, where: str, path: list[int]) -> None:
-    if value is None or isinstance(value, (bool, int)):
+    """Raise the :class:`SerializationError` of the first part of ``value`` that is not
+    storable JSON, naming its path; ``path`` holds the containers being walked."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value.bit_length() > _BIG_INT_BITS:
+            try:
+                int.__repr__(value)
+            except ValueError:
+                raise SerializationError(
+                    f"{where}: an int of {value.bit_length()} bits has too many digits to "
+                    "write as JSON"
+                ) from None
         return
     if isinstance(value, str):
-        if "\x00" in value:
-            raise SerializationError(f"{where}: strings may not contain NUL characters")
+        problem = _text_problem(value)
+        if problem is not None:
+            raise SerializationError(f"{where}: strings may not contain {problem}")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -330,10 +382,12 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
     if isinstance(value, (list, tuple, dict)):
         if id(value) in path:
             raise SerializationError(f"{where}: circular reference")
+        if len(path) >= MAX_JSON_DEPTH:
+            raise _TooDeep
         path.append(id(value))
         if isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or "\x00" in key:
+                if not isinstance(key, str) or _text_problem(key) is not None:
                     raise SerializationError(f"{where}: dict key {key!r} is not a plain string")
                 _check_json(item, f"{where}[{key!r}]", path)
         else:
@@ -373,21 +427,39 @@ def encode_json(value: Any, where: str) -> str:
     """JSON text of ``value``; :class:`SerializationError` unless it is plain JSON.
 
     The C encoder goes first: it refuses what is not JSON at all (sets, objects, NaN,
-    cycles). Two things it lets through, and beat refuses, can only be in a text with a
-    ``{`` (a dict key that is not a string: the encoder turns ``1`` into ``"1"``) or a
-    ``\u0000`` (a NUL, which PostgreSQL cannot store); only then, or on an error, does
-    the Python walk run, to refuse them or to name the bad value's path.
+    cycles, ints too long to print). What it lets through, and beat refuses, shows in the
+    text: a dict key that is not a string (the encoder turns ``1`` into ``"1"``) needs a
+    ``{``; a NUL (PostgreSQL cannot store it) is written ``\u0000``; a lone surrogate (no
+    UTF-8 form: SQLite and PostgreSQL refuse it, or worse) is written as itself; nesting
+    deeper than :data:`MAX_JSON_DEPTH` needs that many brackets. Only then, or on an error,
+    does the Python walk run, to refuse them or to name the bad value's path.
     """
     if not value and type(value) is dict:  # no kwargs, no meta: the common case
         return "{}"
     try:
         text = _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        _check_json(value, where, [])  # raises, naming where
-        raise SerializationError(f"{where}: {exc}") from exc  # pragma: no cover
-    if "{" in text or "\\u0000" in text:
-        _check_json(value, where, [])
+        _walk(value, where)  # raises, naming where
+        raise SerializationError(f"{where}: {exc}") from exc
+    if "{" in text or "\\u0000" in text or has_surrogate(text) or text.count("[") > MAX_JSON_DEPTH:
+        _walk(value, where)
     return text
+
+
+class _TooDeep(Exception):
+    """Raised by :func:`_check_json` past :data:`MAX_JSON_DEPTH` levels; :func:`_walk`
+    reports it at the value's own path (not one a hundred levels long)."""
+
+
+def _walk(value: Any, where: str) -> None:
+    """:func:`_check_json` from the top: its error, or the one of a value nested too deep
+    (past :data:`MAX_JSON_DEPTH`, or past what the caller's stack leaves for the walk)."""
+    try:
+        _check_json(value, where, [])
+    except (_TooDeep, RecursionError):
+        raise SerializationError(
+            f"{where}: nested too deeply (at most {MAX_JSON_DEPTH} levels of lists and dicts)"
+        ) from None
 
 
 @dataclass(slots=True)  # internal, never changed: frozen would only slow construction
@@ -439,31 +511,45 @@ def batch_outcome(
     return recorded
 
 
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidJobError(f"{what} must be a positive integer, got {value!r}")
+def _positive_int(value: Any, what: str, maximum: int = MAX_INT32) -> int:
+    """``value``, an int from 1 to ``maximum`` (by default: what a PostgreSQL ``integer``
+    holds)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidJobError(f"{what} must be an integer from 1 to {maximum}, got {value!r}")
+    return value
+
+
+def check_priority(value: Any, what: str) -> int:
+    """``value``, an int that fits in 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(f"{what} must be an integer, got {value!r}")
+    if not -(2**31) <= value <= MAX_INT32:
+        raise InvalidJobError(f"{what} must fit in 32 bits, got {value!r}")
     return value
 
 
 def check_name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or "\x00" in value:
-        raise InvalidJobError(f"{what} must be a non-empty string without NUL, got {value!r}")
+    """``value``, a non-empty string storable as text: no NUL, no lone surrogate."""
+    if not isinstance(value, str) or not value or _text_problem(value) is not None:
+        raise InvalidJobError(
+            f"{what} must be a non-empty string without NUL or lone surrogates, got {value!r}"
+        )
     return value
 
 
 def check_aware(value: Any, what: str) -> datetime:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidJobError(f"{what} must be an aware datetime, got {value!r}")
-    return value.astimezone(UTC)
+    """``value``, an aware datetime, in UTC; no later than :data:`beat._units.LATEST_INSTANT`
+    (an instant every store keeps and reads back)."""
+    return aware_instant(value, what)
 
 
 def check_seconds(value: Any, what: str, *, zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not zero):
-        raise InvalidJobError(
-            f"{what} must be a {'non-negative' if zero else 'positive'} number, got {value!r}"
-        )
-    return float(value)
+    """``value``, a finite number of seconds, positive (or non-negative with ``zero``) and at
+    most :data:`beat._units.MAX_DURATION` (100 years), as a float. Not a timedelta."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "non-negative" if zero else "positive"
+        raise InvalidJobError(f"{what} must be a {kind} number, got {value!r}")
+    return positive_seconds(value, what, allow_zero=zero, maximum=MAX_DURATION)
 
 
 def derived_unique_key(task: str, args: Sequence[JSON], kwargs: Mapping[str, JSON]) -> str:
@@ -475,29 +561,40 @@ def derived_unique_key(task: str, args: Sequence[JSON], kwargs: Mapping[str, JSO
     return f"{task}:{hashlib.sha256(text.encode()).hexdigest()}"
 
 
-def _prepare_unique(
-    unique: Any, task: str, args: Sequence[JSON], kwargs: Mapping[str, JSON], where: str
-) -> PreparedUnique:
+def check_unique(unique: Any, where: str) -> PreparedUnique:
+    """``unique`` (a :class:`Unique`) checked: the :class:`PreparedUnique` it makes, whose
+    ``key`` is ``""`` when it is to be derived from the job (``Unique(key=None)``)."""
     if not isinstance(unique, Unique):
         raise InvalidJobError(f"{where} must be a Unique or None, got {unique!r}")
-    if unique.key is None:
-        key = derived_unique_key(task, args, kwargs)
-    else:
-        key = check_name(unique.key, f"{where}.key")
+    key = "" if unique.key is None else check_name(unique.key, f"{where}.key")
     period = None if unique.period is None else check_seconds(unique.period, f"{where}.period")
     statuses = unique.statuses
     if isinstance(statuses, str) or not isinstance(statuses, Collection) or not statuses:
-        raise InvalidJobError(f"{where}.statuses must be a non-empty set of JobStatus")
+        raise InvalidJobError(
+            f"{where}.statuses must be a non-empty set of JobStatus, got {statuses!r}"
+        )
     stored = set()
     for status in statuses:
-        value = stored_status(status)
-        assert value is not None
+        value = None if status is None else stored_status(status)
+        if value is None:
+            raise InvalidJobError(f"{where}.statuses: {status!r} is not a JobStatus")
         stored.add(STORED_WAITING if value is JobStatus.SCHEDULED else value.value)
     if unique.on_conflict not in ("ignore", "replace"):
         raise InvalidJobError(
             f"{where}.on_conflict must be 'ignore' or 'replace', got {unique.on_conflict!r}"
         )
     return PreparedUnique(key, period, tuple(sorted(stored)), unique.on_conflict == "replace")
+
+
+def _prepare_unique(
+    unique: Any, task: str, args: Sequence[JSON], kwargs: Mapping[str, JSON], where: str
+) -> PreparedUnique:
+    prepared = check_unique(unique, where)
+    if prepared.key:
+        return prepared
+    return PreparedUnique(
+        derived_unique_key(task, args, kwargs), prepared.period, prepared.statuses, prepared.replace
+    )
 
 
 def check_meta(value: Any, where: str) -> str:
@@ -541,10 +638,7 @@ def check_shape(
 ) -> JobShape:
     """The checked :class:`JobShape` of these fields. ``where`` prefixes the field named in
     an error (``"jobs[3]."``: ``jobs[3].queue must be ...``)."""
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidJobError(f"{where}priority must be an integer, got {priority!r}")
-    if not -(2**31) <= priority < 2**31:
-        raise InvalidJobError(f"{where}priority must fit in 32 bits")
+    check_priority(priority, f"{where}priority")
     if scheduled_at is not None:
         if delay:
             raise InvalidJobError(f"{where}scheduled_at: give scheduled_at or delay, not both")
@@ -842,14 +936,18 @@ def check_claim(
     check_name(worker, "worker")
     if isinstance(queues, str) or isinstance(tasks, str):
         raise InvalidJobError("queues and tasks are collections of names, not one string")
-    _positive_int(limit, "limit")
+    _positive_int(limit, "limit")  # at most MAX_INT32
     check_seconds(lease, "lease")
     return [check_name(q, "queue") for q in queues], [check_name(t, "task") for t in tasks]
 
 
 def clean_text(value: object) -> str:
-    """Error text as stored: a string without NUL characters (PostgreSQL refuses them)."""
-    return str(value).replace("\x00", "\ufffd")
+    """Error and log text as stored: NUL characters (PostgreSQL refuses them) and lone
+    surrogates (no UTF-8 form: an exception about a file name decoded with
+    ``surrogateescape``) replaced by U+FFFD, so the failure they describe is still recorded.
+    The length is kept."""
+    text = str(value).replace("\x00", "\ufffd")
+    return _SURROGATE.sub("\ufffd", text) if has_surrogate(text) else text
 
 
 def derive_status(stored: str, scheduled_at: datetime, now: datetime) -> JobStatus:
@@ -871,13 +969,14 @@ def stored_status(status: JobStatus | str | None) -> JobStatus | None:
 def check_listing(
     status: JobStatus | str | None, task: str | None, queue: str | None, limit: int
 ) -> JobStatus | None:
-    """Check ``list_jobs``' filters (every backend alike); the status filter to apply."""
+    """Check ``list_jobs``' filters (every backend alike); the status filter to apply.
+    ``limit`` is at most :data:`MAX_LIST_LIMIT`."""
     wanted = stored_status(status)
     if task is not None:
         check_name(task, "task")
     if queue is not None:
         check_name(queue, "queue")
-    check_claim("-", (), (), limit, 1.0)
+    _positive_int(limit, "limit", MAX_LIST_LIMIT)
     return wanted
 
 

@@ -152,6 +152,8 @@ async def test_derived_key_is_task_and_arguments(store: Store) -> None:
         (Unique(period=float("nan")), "period"),
         (Unique(statuses=frozenset()), "statuses"),
         (Unique(statuses=frozenset({"bogus"})), "bogus"),  # type: ignore[arg-type]
+        (Unique(statuses=frozenset({None})), "None is not a JobStatus"),  # type: ignore[arg-type]
+        (Unique(statuses=[None]), "None is not a JobStatus"),  # type: ignore[arg-type]
         (Unique(on_conflict="merge"), "merge"),  # type: ignore[arg-type]
         ("k", "Unique"),
     ],

@@ -341,10 +341,19 @@ class Client:
         else:
             check_transaction(self.store, connection)
             stored = await self.store.enqueue_prepared(jobs, connection=connection)  # type: ignore[call-arg]
-        return [
-            JobHandle(id, job.shape.task, self, conflict)
-            for (id, conflict), job in zip(stored, jobs, strict=True)
-        ]
+        handles = []
+        for enqueued, job in zip(stored, jobs, strict=True):
+            task = job.shape.task
+            if enqueued.conflict:  # the existing job, maybe another task's (global keys)
+                task = enqueued.task or await self._task_of(enqueued.id, task)
+            handles.append(JobHandle(enqueued.id, task, self, enqueued.conflict))
+        return handles
+
+    async def _task_of(self, id: UUID, default: str) -> str:
+        """The task of stored job ``id``, for a store whose ``enqueue_prepared`` did not
+        say (the job may since have been pruned: then ``default``)."""
+        record = await self.store.get(id)
+        return default if record is None else record.task
 
     async def logs(self, id: UUID | str, attempt: int | None = None) -> builtins.list[LogEntry]:
         """The log records the job's attempts captured (all attempts, or one), oldest first,

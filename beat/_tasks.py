@@ -106,7 +106,8 @@ class JobHandle:
 
     ``conflict`` is true when the enqueue found a job with the same unique key (see
     :class:`beat.stores.Unique`): nothing new was stored (or the waiting job was updated,
-    with ``on_conflict="replace"``) and ``id`` is that existing job's.
+    with ``on_conflict="replace"``) and ``id`` and ``task`` are that existing job's (keys are
+    global: with an explicit key it may be a job of another task).
     """
 
     id: UUID

@@ -326,17 +326,21 @@ class PreparedJob:
 
 class Enqueued(NamedTuple):
     """What :meth:`Store.enqueue_prepared` returns per job: its id and whether it was a
-    unique-key conflict (then ``id`` is the existing job's)."""
+    unique-key conflict (then ``id`` is the existing job's, and ``task`` its task — unique
+    keys are global, so it may be another task's job; ``None``: not told)."""
 
     id: UUID
     conflict: bool
+    task: str | None = None
 
 
 def as_enqueued(jobs: Sequence[PreparedJob], written: Sequence[JobRecord | None]) -> list[Enqueued]:
     """:meth:`Store.enqueue_prepared`'s answer from a store's per-job outcome: ``None`` for a
     job stored as given, else the record it got (a unique conflict's is the existing job)."""
     return [
-        Enqueued(job.id, False) if record is None else Enqueued(record.id, record.conflict)
+        Enqueued(job.id, False)
+        if record is None
+        else Enqueued(record.id, record.conflict, record.task)
         for job, record in zip(jobs, written, strict=True)
     ]
 
@@ -595,6 +599,22 @@ def _prepare_unique(
     return PreparedUnique(
         derived_unique_key(task, args, kwargs), prepared.period, prepared.statuses, prepared.replace
     )
+
+
+def check_replace(key: str, found_task: str, task: str) -> None:
+    """Refuse ``on_conflict="replace"`` whose conflict is a job of another task.
+
+    Unique keys are global, so an explicit key may match another task's job; replacing it
+    would give that job this task's arguments while it still runs its own task. Stores call
+    this inside the enqueue's transaction, on the job found, before changing anything:
+    :class:`InvalidJobError` naming the key and both tasks, and the batch stores nothing.
+    (``"ignore"`` across tasks is a plain conflict: the other task's job is returned.)"""
+    if found_task != task:
+        raise InvalidJobError(
+            f"unique key {key!r} is held by a job of task {found_task!r}: a job of task "
+            f"{task!r} cannot replace it (on_conflict='replace' only updates a job of the "
+            "same task); nothing was stored"
+        )
 
 
 def check_meta(value: Any, where: str) -> str:

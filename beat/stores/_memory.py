@@ -41,6 +41,7 @@ from ._base import (
     check_listing,
     check_name,
     check_paused,
+    check_replace,
     check_seconds,
     check_version,
     clean_text,
@@ -225,28 +226,31 @@ class MemoryStore(Store):
 
     def _insert(self, prepared: Sequence[PreparedJob], *, records: bool) -> list[JobRecord | None]:
         """Store ``prepared``; per job its record, or ``None`` for a job stored as given when
-        ``records`` is false (a unique conflict always has one)."""
+        ``records`` is false (a unique conflict always has one).
+
+        All or nothing: every job is first matched with what it conflicts with (a stored
+        job, or an earlier job of the batch) without changing anything, so a refused
+        ``replace`` across tasks (:func:`check_replace`) leaves the store as it was."""
         now = self._now()
-        done: list[JobRecord | None] = []
-        changed = False  # only found (unique conflicts): nobody to wake
+        # Per job: its due time, and its new row or (found=True) the job it conflicts with.
+        plan: list[tuple[PreparedJob, float, _Row, bool]] = []
+        newest: dict[str, _Row] = {}  # unique key -> the newest new row of this batch
         for job in prepared:  # in order: a later job of the batch conflicts with an earlier
             shape = job.shape
             scheduled_at = (
                 now + shape.delay if shape.scheduled_at is None else shape.scheduled_at.timestamp()
             )
-            existing = None if job.unique is None else self._conflict(job.unique, now)
+            unique = job.unique
+            existing = None
+            if unique is not None:
+                existing = self._conflict(unique, now, newest.get(unique.key))
+                if existing is not None and unique.replace:
+                    check_replace(unique.key, existing.task, shape.task)
             if existing is not None:
-                assert job.unique is not None
-                if job.unique.replace and existing.status == STORED_WAITING:
-                    existing.args, existing.kwargs, existing.meta = job.args, job.kwargs, shape.meta
-                    existing.priority, existing.queue = shape.priority, shape.queue
-                    existing.max_attempts = max(shape.max_attempts, existing.attempt + 1)
-                    existing.scheduled_at = scheduled_at
-                    changed = True
-                done.append(replace(self._record(existing, now), conflict=True))
+                plan.append((job, scheduled_at, existing, True))
                 continue
             row = _Row(
-                seq=next(self._seq),
+                seq=0,  # numbered when stored
                 id=job.id,
                 task=shape.task,
                 args=job.args,
@@ -259,8 +263,26 @@ class MemoryStore(Store):
                 scheduled_at=scheduled_at,
                 created_at=now,
                 meta=shape.meta,
-                unique_key=None if job.unique is None else job.unique.key,
+                unique_key=None if unique is None else unique.key,
             )
+            if unique is not None:
+                newest[unique.key] = row
+            plan.append((job, scheduled_at, row, False))
+        done: list[JobRecord | None] = []
+        changed = False  # only found (unique conflicts): nobody to wake
+        for job, scheduled_at, row, found in plan:
+            if found:
+                assert job.unique is not None
+                if job.unique.replace and row.status == STORED_WAITING:
+                    shape = job.shape
+                    row.args, row.kwargs, row.meta = job.args, job.kwargs, shape.meta
+                    row.priority, row.queue = shape.priority, shape.queue
+                    row.max_attempts = max(shape.max_attempts, row.attempt + 1)
+                    row.scheduled_at = scheduled_at
+                    changed = True
+                done.append(replace(self._record(row, now), conflict=True))
+                continue
+            row.seq = next(self._seq)
             self._rows[row.id] = row
             self._live[row.id] = row
             if row.unique_key is not None:
@@ -271,8 +293,14 @@ class MemoryStore(Store):
             self._wake(self._new_waiters)
         return done
 
-    def _conflict(self, unique: PreparedUnique, now: float) -> _Row | None:
-        """The newest job ``unique`` conflicts with, if any."""
+    def _conflict(
+        self, unique: PreparedUnique, now: float, pending: _Row | None = None
+    ) -> _Row | None:
+        """The newest job ``unique`` conflicts with, if any: ``pending`` (the newest row of
+        the enqueue under way with that key, not stored yet: waiting, created now), else a
+        stored one."""
+        if pending is not None and STORED_WAITING in unique.statuses:
+            return pending
         for row in reversed(self._by_key.get(unique.key, ())):  # newest first
             if row.status not in unique.statuses:
                 continue

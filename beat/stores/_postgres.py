@@ -716,10 +716,17 @@ class PostgresStore(Store):
     async def _unique_conflict(
         self, conn: Any, job: PreparedJob, unique: PreparedUnique
     ) -> JobRecord | None:
+        """Inside the enqueue's transaction: the conflicting job (replaced first when asked
+        and still waiting), or ``None`` to insert. A replace of another task's job raises
+        :class:`InvalidJobError` (the transaction rolls back: nothing stored)."""
+        from ._base import check_replace
+
         sql = self._sql
         row = await conn.fetchrow(
             sql["unique_find"], unique.key, list(unique.statuses), unique.period
         )
+        if row is not None and unique.replace:
+            check_replace(unique.key, row["task"], job.shape.task)
         if row is None or not unique.replace or row["stored"] != STORED_WAITING:
             return None if row is None else _record(row)
         replaced = await conn.fetchrow(

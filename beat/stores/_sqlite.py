@@ -847,12 +847,17 @@ class SQLiteStore(Store):
         self, conn: sqlite3.Connection, unique: PreparedUnique, params: _Insert
     ) -> sqlite3.Row | None:
         """Inside the enqueue's write transaction: the conflicting job (replaced first when
-        asked and still waiting), or ``None`` to insert."""
+        asked and still waiting), or ``None`` to insert. A replace of another task's job
+        raises :class:`InvalidJobError` (the transaction rolls back: nothing stored)."""
+        from ._base import check_replace
+
         since = None if unique.period is None else params.now - round(unique.period * 1e6)
         found: sqlite3.Row | None = conn.execute(
             SQL["unique_find"],
             {"key": unique.key, "statuses": json.dumps(unique.statuses), "since": since},
         ).fetchone()
+        if found is not None and unique.replace:
+            check_replace(unique.key, found["task"], params.task)
         if found is not None and unique.replace and found["status"] == STORED_WAITING:
             replaced: sqlite3.Row = conn.execute(
                 SQL["unique_replace"], {**params._asdict(), "seq": found["seq"]}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from beat import InvalidJobError
+from beat import Client, InvalidJobError
 from beat.stores import JobStatus, NewJob, PruneRule, SerializationError, Store, Unique
 
 from ._processes import act_in_processes
@@ -214,3 +214,62 @@ async def test_concurrent_enqueues_of_one_key_through_two_handles_store_one(
     [stored] = await harness.store.list_jobs()
     assert {r.id for r in results} == {stored.id}
     assert sum(not r.conflict for r in results) == 1
+
+
+# -- keys are global: another task's job ---------------------------------------------------------
+REPLACE = Unique(key="nightly", on_conflict="replace")
+
+
+async def test_ignore_across_tasks_returns_the_other_tasks_job(store: Store) -> None:
+    """An explicit key shared by two tasks: the second enqueue is a plain conflict, and the
+    record (and a client's handle) describes the job that holds the key, of the first task."""
+    reports = await one(store, "reports.build", args=[2024], unique=Unique(key="nightly"))
+    [found] = await store.enqueue([NewJob("emails.send", args=["x"], unique=Unique(key="nightly"))])
+    assert found.conflict and found.id == reports.id
+    assert (found.task, found.args) == ("reports.build", [2024])
+    client = Client(store)
+    handle = await client.enqueue_by_name("emails.send", ["y"], unique=Unique(key="nightly"))
+    assert handle.conflict and handle.id == reports.id and handle.task == "reports.build"
+    [only] = await store.list_jobs()
+    assert (only.task, only.args) == ("reports.build", [2024])
+
+
+async def test_replace_across_tasks_is_refused_and_changes_nothing(store: Store) -> None:
+    reports = await one(store, "reports.build", args=[2024], unique=Unique(key="nightly"))
+    with pytest.raises(
+        InvalidJobError, match=r"'nightly' is held by a job of task 'reports.build'.*'emails.send'"
+    ):
+        await store.enqueue(
+            [NewJob("other"), NewJob("emails.send", args=["x"], delay=60, unique=REPLACE)]
+        )
+    [only] = await store.list_jobs()  # the batch's first job was not stored either
+    assert only.id == reports.id
+    assert (only.task, only.args, only.status) == ("reports.build", [2024], JobStatus.QUEUED)
+    with pytest.raises(InvalidJobError, match="cannot replace"):
+        await Client(store).enqueue_by_name("emails.send", ["y"], unique=REPLACE)
+    assert [r.args for r in await store.list_jobs()] == [[2024]]
+    # The same task still replaces its own job.
+    [mine] = await store.enqueue([NewJob("reports.build", args=[2025], unique=REPLACE)])
+    assert mine.conflict and mine.id == reports.id and mine.args == [2025]
+
+
+async def test_replace_across_tasks_within_one_batch_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidJobError, match="cannot replace"):
+        await store.enqueue(
+            [
+                NewJob("reports.build", args=[1], unique=Unique(key="nightly")),
+                NewJob("emails.send", args=[2], unique=REPLACE),
+            ]
+        )
+    assert await store.list_jobs() == []
+
+
+async def test_replace_across_tasks_is_refused_whatever_the_other_job_does(store: Store) -> None:
+    """Refused for a running job too (where a same-task replace would leave it alone): the
+    outcome of an enqueue does not depend on when a worker picked the other job up."""
+    await one(store, "reports.build", unique=Unique(key="nightly"))
+    [running] = await claim(store, tasks=("reports.build",))
+    with pytest.raises(InvalidJobError, match="cannot replace"):
+        await store.enqueue([NewJob("emails.send", unique=REPLACE)])
+    assert [r.status for r in await store.list_jobs()] == [JobStatus.RUNNING]
+    assert (await store.get(running.id)).args == []  # type: ignore[union-attr]

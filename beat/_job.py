@@ -185,7 +185,10 @@ def _build_options(options: Mapping[str, Any]) -> JobOptions:
     return JobOptions(**values)
 
 
-def _is_coroutine_function(fn: Callable[..., Any]) -> bool:
+def is_coroutine_function(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` makes a coroutine to await: a coroutine function, through
+    ``functools.partial`` layers, or an object whose ``__call__`` is one (what the scheduler's
+    jobs and the durable tasks run on the loop; anything else runs in a thread)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
@@ -203,7 +206,7 @@ def _function_facts(fn: Callable[..., Any]) -> tuple[str, bool]:
     try:
         facts = _FACTS[fn]
     except (KeyError, TypeError):  # TypeError: unhashable or not weak-referenceable
-        facts = (_compute_name(fn), _is_coroutine_function(fn))
+        facts = (_compute_name(fn), is_coroutine_function(fn))
         with contextlib.suppress(TypeError):
             _FACTS[fn] = facts
     with contextlib.suppress(TypeError):

@@ -14,7 +14,6 @@ through :meth:`Task.options`: ``await send.options(delay=3600).enqueue("a@b.c")`
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol
 from uuid import UUID
 
 from ._exceptions import DuplicateJobError, InvalidJobError
-from ._job import Backoff
+from ._job import Backoff, is_coroutine_function
 from ._units import positive_seconds
 
 if TYPE_CHECKING:
@@ -146,7 +145,8 @@ class Task(Generic[P]):
         self.fn = fn
         self.name = name or f"{fn.__module__}.{fn.__qualname__}"
         self.policy = (options or TaskOptions()).validated()
-        self.is_async = inspect.iscoroutinefunction(fn)
+        # An object with an async __call__ is a coroutine function too: run on the loop.
+        self.is_async = is_coroutine_function(fn)
         self._enqueuer: Enqueuer | None = None
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 

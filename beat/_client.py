@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from ._exceptions import (
     StoreUnavailableError,
 )
 from ._tasks import JobHandle, Task, TaskCall, TaskOptions
-from ._units import positive_seconds
+from ._units import MAX_DURATION, positive_seconds
 from .stores import JobRecord, JobStatus, MemoryStore, SQLiteStore, Store
 from .stores._base import JobShape, PreparedJob, check_shape, encode_json, prepare_job, to_uuid
 
@@ -271,6 +272,10 @@ class Client:
     ) -> builtins.list[JobHandle]:
         if isinstance(requests, (JobRequest, str)):
             raise InvalidJobError("enqueue_many takes a list of JobRequest, not a single one")
+        if not isinstance(requests, Iterable):
+            raise InvalidJobError(
+                f"enqueue_many takes a list (an iterable) of JobRequest, got {requests!r}"
+            )
         meta = _trace_meta()  # one call, one trace context
         # The requests of one task and one options object (the usual batch) share a shape,
         # checked once. Keyed by the options' id, so each entry holds its options object too:
@@ -328,8 +333,12 @@ class Client:
         meta: Mapping[str, Any] | None = None,
     ) -> PreparedJob:
         carried = _trace_meta()
-        if meta:
-            carried.update(meta)
+        if meta is not None:
+            if not isinstance(meta, Mapping):
+                raise SerializationError(
+                    f"{task!r}: meta must be a dict (a mapping), got {type(meta).__name__}"
+                )
+            carried.update(meta)  # a key that is not a string: refused by check_shape
         shape, options = self._shape(task, options, "", carried)
         return _prepare(shape, options, args, kwargs, "")
 
@@ -386,6 +395,8 @@ class Client:
         :class:`TimeoutError` if it is still unfinished after ``timeout`` seconds (``None``:
         no limit, ``0``: look once; the job goes on either way), :class:`JobNotFoundError`.
         Waits on the store's wake-ups (PostgreSQL LISTEN/NOTIFY), not by polling.
+        A ``timeout`` over 100 years (:data:`~beat._units.MAX_DURATION`) is refused with
+        :class:`InvalidJobError`: wait with ``None``.
         """
         key = to_uuid(id)
         if timeout is None:
@@ -396,7 +407,7 @@ class Client:
                 except TimeoutError:
                     continue
         else:
-            seconds = positive_seconds(timeout, "timeout", allow_zero=True)
+            seconds = positive_seconds(timeout, "timeout", allow_zero=True, maximum=MAX_DURATION)
             record = await self.store.wait_finished(key, seconds)
         return outcome(record)
 
@@ -578,10 +589,24 @@ def _explain(label: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None
         try:
             encode_json(value, f"{label} {name}")
         except SerializationError as exc:
-            shown = repr(value)
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            raise SerializationError(f"{exc} (the value: {shown})") from None
+            raise SerializationError(f"{exc} (the value: {_shown(value)})") from None
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlong = 40  # characters shown of a long int
+
+
+def _shown(value: Any) -> str:
+    """A short repr of a bad argument for an error message, never an error itself: a
+    ``__repr__`` that raises, or an int too long to print, shows as its type."""
+    try:
+        shown = _REPR.repr(value)
+    except Exception:
+        if isinstance(value, int):  # past sys.get_int_max_str_digits()
+            return f"<{type(value).__name__} of {value.bit_length()} bits>"
+        return f"<{type(value).__name__} object>"
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 async def _store_is_open(store: Store) -> bool:

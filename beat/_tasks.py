@@ -22,11 +22,11 @@ from uuid import UUID
 
 from ._exceptions import DuplicateJobError, InvalidJobError
 from ._job import Backoff, is_coroutine_function
-from ._units import positive_seconds
+from ._units import MAX_DURATION, aware_instant, positive_seconds
+from .stores._base import MAX_INT32, Unique, check_name, check_priority, check_unique
 
 if TYPE_CHECKING:
     from .stores import JobRecord
-    from .stores._base import Unique
 
 __all__ = ["Enqueuer", "JobHandle", "Task", "TaskCall", "TaskOptions", "TaskRegistry", "task"]
 
@@ -55,7 +55,15 @@ class TaskOptions:
     """How a task's jobs are stored and retried. ``retries``: attempts after the first;
     ``delay`` (seconds) or ``at`` (aware datetime): when the job becomes due; ``unique``
     (a :class:`beat.stores.Unique`): store no second job with the same key while one is in
-    the given statuses (the store enforces it; the handle says ``conflict=True``)."""
+    the given statuses (the store enforces it; the handle says ``conflict=True``).
+
+    :meth:`validated` holds the contract, checked where the options are given (``@task``,
+    ``task.options(...)``, ``enqueue_by_name``) with the checks every store applies:
+    ``queue`` a non-empty string without NUL or lone surrogates; ``priority`` 32 bits;
+    ``retries`` from 0 to 2**31 - 2; ``timeout`` (seconds or a timedelta) positive and
+    ``delay`` non-negative, both at most :data:`~beat._units.MAX_DURATION` (100 years);
+    ``at`` aware and no later than :data:`~beat._units.LATEST_INSTANT` (9999-01-01 UTC);
+    ``unique`` a valid :class:`~beat.stores.Unique`."""
 
     queue: str = DEFAULT_QUEUE
     priority: int = 0
@@ -67,32 +75,37 @@ class TaskOptions:
     unique: Unique | None = None
 
     def validated(self) -> TaskOptions:
-        if not isinstance(self.queue, str) or not self.queue:
-            raise InvalidJobError(f"queue must be a non-empty string, got {self.queue!r}")
-        for name in ("priority", "retries"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidJobError(f"{name} must be an integer, got {value!r}")
-        if self.retries < 0:
-            raise InvalidJobError(f"retries must be >= 0, got {self.retries!r}")
+        """These options checked (:class:`InvalidJobError` naming the bad one), with
+        ``timeout`` and ``delay`` as float seconds."""
+        check_name(self.queue, "queue")
+        check_priority(self.priority, "priority")
+        retries = self.retries
+        if isinstance(retries, bool) or not isinstance(retries, int):
+            raise InvalidJobError(f"retries must be an integer, got {retries!r}")
+        if not 0 <= retries < MAX_INT32:  # max_attempts = retries + 1 is 32 bits
+            raise InvalidJobError(f"retries must be from 0 to {MAX_INT32 - 1}, got {retries!r}")
         if not isinstance(self.backoff, Backoff):
             raise InvalidJobError(f"backoff must be a beat.Backoff, got {self.backoff!r}")
-        timeout = None if self.timeout is None else positive_seconds(self.timeout, "timeout")
+        timeout = (
+            None
+            if self.timeout is None
+            else positive_seconds(self.timeout, "timeout", maximum=MAX_DURATION)
+        )
         delay = (
-            None if self.delay is None else positive_seconds(self.delay, "delay", allow_zero=True)
+            None
+            if self.delay is None
+            else positive_seconds(self.delay, "delay", allow_zero=True, maximum=MAX_DURATION)
         )
         if self.at is not None:
-            if not isinstance(self.at, datetime) or self.at.utcoffset() is None:
-                raise InvalidJobError(f"at must be an aware datetime, got {self.at!r}")
+            aware_instant(self.at, "at")
             if delay is not None:
                 raise InvalidJobError("give either delay or at, not both")
         if self.unique is not None:
-            from .stores._base import Unique
-
             if not isinstance(self.unique, Unique):
                 raise InvalidJobError(
                     f"unique must be a beat.stores.Unique(...), got {self.unique!r}"
                 )
+            check_unique(self.unique, "unique")
         canonical = (timeout, type(timeout), delay, type(delay))
         if canonical == (self.timeout, type(self.timeout), self.delay, type(self.delay)):
             return self  # the common case (a task's own options): no copy
@@ -140,8 +153,8 @@ class Task(Generic[P]):
     ) -> None:
         if not callable(fn):
             raise InvalidJobError(f"a task needs a callable, got {fn!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise InvalidJobError(f"task name must be a non-empty string, got {name!r}")
+        if name is not None:
+            check_name(name, "task name")
         self.fn = fn
         self.name = name or f"{fn.__module__}.{fn.__qualname__}"
         self.policy = (options or TaskOptions()).validated()
@@ -162,8 +175,9 @@ class Task(Generic[P]):
             raise InvalidJobError(f"unknown task option(s) {sorted(unknown)}")
         return TaskCall(self, replace(self.policy, **overrides).validated())
 
-    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Store one job of this task; returns once it is durably stored."""
+    async def enqueue(self, /, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Store one job of this task; returns once it is durably stored. (``self`` is
+        positional-only: a task may have a parameter named ``self``.)"""
         return await TaskCall(self, self.policy).enqueue(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -179,7 +193,7 @@ class TaskCall(Generic[P]):
         self.task = task
         self.options = options
 
-    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+    async def enqueue(self, /, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
         enqueuer = self.task._enqueuer
         if enqueuer is None:
             raise InvalidJobError(

@@ -201,3 +201,13 @@ class JobFailedError(JobOutcomeError):
 class JobCancelledError(JobOutcomeError):
     """Raised by ``result()`` when the job was cancelled (before it ran, or by its worker
     after a cancel request)."""
+
+
+def message_of(exc: BaseException) -> str:
+    """``str(exc)`` for reports (logs, history, a durable job's recorded error), or a
+    placeholder naming its type when its ``__str__`` raises: reporting a job's failure must
+    never fail in turn (it would leave a durable job ``running`` until its lease expired)."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: str() failed>"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import tracing as _tracing
 from ._clock import Clock
 from ._context import Context
+from ._exceptions import message_of
 from ._timers import from_us
 
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ class Executor:
                 error: BaseException = exc
                 will_retry = attempt - first_attempt < options.retries
                 reporter.timed_out(state, when, attempt, started, will_retry)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise  # the process is interrupted; the job did not fail
+            except BaseException as exc:  # SystemExit too: a job's sys.exit() fails its run
                 error = exc
                 will_retry = attempt - first_attempt < options.retries
                 reporter.failed(state, when, attempt, started, exc, will_retry)
@@ -120,6 +123,10 @@ class Executor:
                 if raise_errors:
                     if isinstance(error, _RunTimeout):
                         raise TimeoutError(str(error)) from None
+                    if not isinstance(error, Exception):  # SystemExit leaving a task would
+                        raise RuntimeError(  # stop the event loop, not just fail the call
+                            f"the job raised {type(error).__name__}: {message_of(error)}"
+                        ) from error
                     raise error
                 return None
             await clock.sleep(options.backoff.delay(attempt - first_attempt + 1, self._rng))

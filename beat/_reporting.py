@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _events as ev
 from ._clock import Clock
+from ._exceptions import message_of
 from ._history import Outcome, RawRun, RunRecord, materialize, summarize
 from ._timers import from_us
 
@@ -85,10 +86,10 @@ class Reporter:
         when: int,
         attempt: int,
         started: float,
-        exc: Exception,
+        exc: BaseException,
         will_retry: bool,
     ) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {message_of(exc)}"
         finished = self._record(
             state, when, attempt, started, Outcome.FAILED, error, final=not will_retry
         )

@@ -62,6 +62,7 @@ from ._exceptions import (
     JobNotFoundError,
     SerializationError,
     StoreConfigError,
+    message_of,
 )
 from ._job_context import OUTAGE, JobContext, StopReason
 from ._retention import PRUNE_TASK, Pruner
@@ -131,7 +132,8 @@ class _Failed:
     def of(cls, exc: BaseException) -> _Failed:
         kind = type(exc)
         text = "".join(traceback.format_exception(exc))
-        return cls(f"{kind.__module__}.{kind.__qualname__}", str(exc) or kind.__name__, text, exc)
+        message = message_of(exc) or kind.__name__
+        return cls(f"{kind.__module__}.{kind.__qualname__}", message, text, exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,7 +655,9 @@ class Worker:
                     "",
                     exc,
                 )
-        except Exception as exc:
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise  # a stop (see _run), or the process interrupted: not the job failing
+        except BaseException as exc:  # SystemExit too: a job's sys.exit() fails its attempt
             return _Failed.of(exc)
 
     async def _call_traced(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Any:

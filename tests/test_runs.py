@@ -284,6 +284,53 @@ async def test_run_now_raises_the_error(scheduler: Scheduler) -> None:
         await scheduler.run_now(job_id)
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("cannot render")
+
+
+@pytest.mark.parametrize("body", ["async", "sync"])
+async def test_sys_exit_and_unprintable_errors_fail_the_run_not_the_scheduler(
+    scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder, body: str
+) -> None:
+    """``sys.exit()`` in a job (CLI code reused in a job) used to stop the event loop; an
+    exception whose ``str()`` raises failed the reporting of the run. Both are the run's
+    failure, reported and recorded, and the scheduler goes on firing. ``run_now`` raises
+    the ``SystemExit`` wrapped: raised out of its task, it would stop the loop."""
+
+    def exits(ctx: Context) -> None:
+        raise SystemExit(3)
+
+    def unprintable(ctx: Context) -> None:
+        raise Unprintable
+
+    ran: list[object] = []
+
+    def as_body(fn):  # type: ignore[no-untyped-def]
+        if body == "sync":
+            return fn
+
+        async def run(ctx: Context) -> None:
+            fn(ctx)
+
+        return run
+
+    scheduler.add_job(Job.oneshot(START + S).do(as_body(exits), name="exits"))
+    scheduler.add_job(Job.oneshot(START + 2 * S).do(as_body(unprintable), name="unprintable"))
+    later = scheduler.add_job(Job.oneshot(START + 3 * S).do(lambda ctx: ran.append(ctx.when)))
+    waiter = asyncio.ensure_future(scheduler.wait_next_run(later))
+    await clock.advance(3 * S)
+    assert (await waiter).outcome is Outcome.SUCCEEDED
+    assert [(e.name, e.error) for e in recorder.of(RunFailed)] == [
+        ("exits", "SystemExit: 3"),
+        ("unprintable", "Unprintable: <Unprintable: str() failed>"),
+    ]
+    assert ran[0] == START + 3 * S
+    with pytest.raises(RuntimeError, match="the job raised SystemExit: 3") as info:
+        await scheduler.run_now(scheduler.add_job(Job.every(3600 * S).do(as_body(exits))))
+    assert isinstance(info.value.__cause__, SystemExit)
+
+
 async def test_wait_next_run_returns_its_record(scheduler: Scheduler, clock: FakeClock) -> None:
     async def value(ctx: Context) -> dict[str, int]:
         return {"rows": 3}

@@ -210,6 +210,61 @@ async def test_a_function_raising_cancelled_error_itself_fails(store: Store) -> 
     await worker.stop(0)
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("cannot render")
+
+
+@pytest.mark.parametrize("body", ["async", "sync"])
+async def test_sys_exit_and_unprintable_errors_fail_the_attempt_not_the_worker(
+    store: Store, body: str
+) -> None:
+    """A job calling ``sys.exit()`` (CLI code, argparse) used to end the host process, and
+    be claimed again after the restart to end it again; an exception whose ``str()`` raises
+    left its job ``running`` until the lease expired. Both are the attempt's failure, with
+    the real type recorded, and the worker runs the next job."""
+
+    def exits(ctx: JobContext) -> None:
+        raise SystemExit(2)
+
+    def unprintable(ctx: JobContext) -> None:
+        raise Unprintable
+
+    def ok(ctx: JobContext) -> str:
+        return "fine"
+
+    def as_body(fn: Callable[[JobContext], Any]) -> Callable[[JobContext], Any]:
+        if body == "sync":
+            return fn
+
+        async def run(ctx: JobContext) -> Any:
+            return fn(ctx)
+
+        return run
+
+    tasks = registry(*(make_task(as_body(fn), fn.__name__) for fn in (exits, unprintable, ok)))
+    first = await enqueue(store, "exits", max_attempts=2)
+    second = await enqueue(store, "unprintable", max_attempts=1)
+    third = await enqueue(store, "ok")
+    worker = Worker(store, tasks, poll=POLL)
+    try:
+        await asyncio.gather(*await worker.start_due())
+        retried = await status_of(store, first.id)
+        assert (retried.status, retried.error_type, retried.error_message) == (
+            JobStatus.SCHEDULED,
+            "builtins.SystemExit",
+            "2",
+        )
+        dead = await status_of(store, second.id)
+        assert dead.status is JobStatus.DEAD
+        assert dead.error_type == f"{__name__}.Unprintable"
+        assert dead.error_message == "<Unprintable: str() failed>"
+        assert dead.error_traceback and "raise Unprintable" in dead.error_traceback
+        assert (await store.wait_finished(third.id, 10)).result == "fine"
+    finally:
+        await worker.stop(0)
+
+
 async def test_cancelling_a_runs_task_stops_its_execution_and_records_nothing(
     store: Store,
 ) -> None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
-import functools
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _in_thread
 from . import tracing as _tracing
 from ._clock import Clock
 from ._context import Context
@@ -164,15 +163,15 @@ class Executor:
                 raise _RunTimeout(f"timed out after {timeout:g} s") from None
             raise
 
-    def _in_thread(self, state: JobState, ctx: Context) -> asyncio.Future[Any]:
+    def _in_thread(self, state: JobState, ctx: Context) -> Awaitable[Any]:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._max_workers, thread_name_prefix="beat-job"
             )
         job = state.job
-        call = functools.partial(job.fn, ctx, *job.args, **job.kwargs)
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
+        return _in_thread.outcome(
+            _in_thread.submit(self._pool, job.fn, ctx, *job.args, **job.kwargs)
+        )
 
     def close(self) -> None:
         """Stop the worker threads (abandoned ones run on: a thread cannot be killed)."""

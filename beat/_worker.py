@@ -37,8 +37,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
-import functools
 import logging
 import os
 import random
@@ -52,7 +50,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from uuid import UUID
 
-from . import _logcapture, tracing
+from . import _in_thread, _logcapture, tracing
 from ._client import Client
 from ._clock import Clock, SystemClock
 from ._completions import CompletionBatcher
@@ -100,7 +98,9 @@ COMPLETION_DELAY = 0.002
 class WorkerStats:
     """Counters since the worker was built. ``failed`` counts failed attempts (``retried`` +
     ``dead`` + those whose failure could not be recorded); ``lost`` counts runs taken over by
-    someone else (heartbeat said lost, or a fenced call was refused)."""
+    someone else (heartbeat said lost, or a fenced call was refused). ``running`` and
+    ``lingering`` are now: claimed executions not recorded yet, and threads of plain
+    functions still running after their attempt timed out (each holds a slot)."""
 
     claimed: int = 0
     succeeded: int = 0
@@ -111,6 +111,7 @@ class WorkerStats:
     lost: int = 0
     released: int = 0
     running: int = 0
+    lingering: int = 0
 
 
 # -------------------------------------------------------------------------------------------
@@ -161,6 +162,7 @@ class _Run:
         "recording",
         "started",
         "task",
+        "thread",
     )
 
     def __init__(
@@ -179,6 +181,8 @@ class _Run:
         self.exec_task: asyncio.Task[_Outcome] | None = None
         self.main: asyncio.Task[None] | None = None
         self.recording = False  # the execution ended; its outcome is being written
+        # A plain function's thread (None for an async one); may outlive the execution.
+        self.thread: concurrent.futures.Future[Any] | None = None
 
     @property
     def key(self) -> tuple[UUID, int]:
@@ -287,6 +291,9 @@ class Worker:
         # then); ``_recording`` of them have ended and only wait for their outcome's write.
         self._running: dict[tuple[UUID, int], _Run] = {}
         self._recording = 0
+        # Threads of plain functions still running after their execution ended (timed
+        # out): each holds a slot until it returns (_linger).
+        self._lingering = 0
         self._waits: set[asyncio.Future[Any]] = set()  # the claim loop's; stop() cancels them
         self._slot_freed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -319,7 +326,9 @@ class Worker:
 
     @property
     def stats(self) -> WorkerStats:
-        return WorkerStats(**{**self._counts, "running": len(self._running)})
+        return WorkerStats(
+            **{**self._counts, "running": len(self._running), "lingering": self._lingering}
+        )
 
     async def start(self) -> None:
         """Start claiming and heartbeating (in tasks of the running loop)."""
@@ -466,7 +475,7 @@ class Worker:
         """Jobs to claim now: ``concurrency`` minus those executing, so the next jobs start
         while finished ones are still being recorded; but never more than ``concurrency``
         waiting for their record besides, so a slow store slows claiming down."""
-        executing = len(self._running) - self._recording
+        executing = len(self._running) - self._recording + self._lingering
         return min(self._concurrency - executing, 2 * self._concurrency - len(self._running))
 
     async def _wait_for_jobs(self, empty: int) -> None:
@@ -588,6 +597,8 @@ class Worker:
             run.recording = True
             run.ended = self._clock.monotonic()
             self._recording += 1
+            if run.thread is not None and not run.thread.done():
+                self._linger(run, run.thread)
             self._slot_freed.set()
             if run.logs is not None:
                 await self._write_logs(run, run.logs)
@@ -634,18 +645,17 @@ class Worker:
         # in tasks it starts and in its worker thread, are the attempt's.
         if run.logs is not None:
             _logcapture.capture(run.logs)
-        task, ctx, record = run.task, run.ctx, run.record
-        timeout = task.policy.timeout
+        timeout = run.task.policy.timeout
         # Tracing off costs this one flag test per attempt (beat.tracing).
         call = self._call_traced if tracing.ENABLED else self._call
         try:
             if timeout is None:
-                return _Succeeded(await call(task, ctx, record))
+                return _Succeeded(await call(run))
             clock = self._clock
             deadline = clock.monotonic() + timeout
             try:
                 async with clock.timeout(timeout):
-                    return _Succeeded(await call(task, ctx, record))
+                    return _Succeeded(await call(run))
             except TimeoutError as exc:
                 if clock.monotonic() < deadline:
                     raise  # the function's own TimeoutError
@@ -660,12 +670,13 @@ class Worker:
         except BaseException as exc:  # SystemExit too: a job's sys.exit() fails its attempt
             return _Failed.of(exc)
 
-    async def _call_traced(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Any:
+    async def _call_traced(self, run: _Run) -> Any:
         """:meth:`_call` inside the attempt's span, parented to the trace carried in meta."""
-        with tracing.job_span(record):
-            return await self._call(task, ctx, record)
+        with tracing.job_span(run.record):
+            return await self._call(run)
 
-    def _call(self, task: Task[Any], ctx: JobContext, record: JobRecord) -> Awaitable[Any]:
+    def _call(self, run: _Run) -> Awaitable[Any]:
+        task, ctx, record = run.task, run.ctx, run.record
         if task.is_async:
             coro: Awaitable[Any] = task.fn(ctx, *record.args, **record.kwargs)
             return coro
@@ -673,9 +684,32 @@ class Worker:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._concurrency, thread_name_prefix="beat-worker-job"
             )
-        call = functools.partial(task.fn, ctx, *record.args, **record.kwargs)
+        run.thread = _in_thread.submit(self._pool, task.fn, ctx, *record.args, **record.kwargs)
+        return _in_thread.outcome(run.thread)
+
+    def _linger(self, run: _Run, thread: concurrent.futures.Future[Any]) -> None:
+        """``run`` ended (timed out) while its plain function runs on in its thread, which
+        cannot be stopped: the thread keeps a slot until it returns. So no more functions
+        run at once than ``concurrency``, and no later job waits in the thread pool behind
+        it (timing out before it ever started)."""
+        self._lingering += 1
+        log.warning(
+            "%s: its function runs on in its thread (a thread cannot be stopped); it holds a"
+            " slot until it returns",
+            run,
+        )
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, contextvars.copy_context().run, call)
+
+        def returned(_: object) -> None:  # in the thread, or here if it has just returned
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to free
+                loop.call_soon_threadsafe(self._thread_returned, run)
+
+        thread.add_done_callback(returned)
+
+    def _thread_returned(self, run: _Run) -> None:
+        self._lingering -= 1
+        log.info("%s: its thread returned; its slot is free", run)
+        self._slot_freed.set()
 
     # -- outcomes ----------------------------------------------------------------------------
     async def _settle(self, run: _Run, outcome: _Outcome) -> None:

@@ -331,6 +331,26 @@ async def test_sys_exit_and_unprintable_errors_fail_the_run_not_the_scheduler(
     assert isinstance(info.value.__cause__, SystemExit)
 
 
+async def test_a_plain_job_raising_stop_iteration_fails_instead_of_hanging(
+    scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder
+) -> None:
+    """An asyncio future refuses ``StopIteration``: the run of a plain function raising it
+    never ended, and every later fire was skipped as an overlap."""
+
+    def first_row(ctx: Context) -> object:
+        return next(iter([]))
+
+    job_id = scheduler.add_job(Job.every(10 * S).do(first_row, name="rows"))
+    for _ in range(2):
+        waiter = asyncio.ensure_future(scheduler.wait_next_run(job_id))
+        await clock.advance(10 * S)
+        assert (await asyncio.wait_for(waiter, 10)).outcome is Outcome.FAILED
+    assert [e.error for e in recorder.of(RunFailed)] == [
+        "RuntimeError: coroutine raised StopIteration"
+    ] * 2
+    assert recorder.of(RunSkipped) == []
+
+
 async def test_wait_next_run_returns_its_record(scheduler: Scheduler, clock: FakeClock) -> None:
     async def value(ctx: Context) -> dict[str, int]:
         return {"rows": 3}

@@ -265,6 +265,89 @@ async def test_sys_exit_and_unprintable_errors_fail_the_attempt_not_the_worker(
         await worker.stop(0)
 
 
+async def test_a_plain_function_raising_stop_iteration_or_keyboard_interrupt_fails(
+    store: Store,
+) -> None:
+    """An asyncio future cannot carry ``StopIteration`` (``next(iter([]))`` in a plain
+    function): the run never ended and held its slot and lease forever. Now it fails as it
+    would in an ``async def`` (PEP 479). A ``KeyboardInterrupt`` raised in a thread is the
+    function's own (signals reach the main thread only): a failure, not the process
+    stopping."""
+
+    def first_row(ctx: JobContext) -> object:
+        return next(iter([]))
+
+    def interrupts(ctx: JobContext) -> None:
+        raise KeyboardInterrupt
+
+    tasks = registry(make_task(first_row, "first_row"), make_task(interrupts, "interrupts"))
+    rows = await enqueue(store, "first_row", max_attempts=1)
+    stop = await enqueue(store, "interrupts", max_attempts=1)
+    worker = Worker(store, tasks, poll=POLL)
+    try:
+        async with asyncio.timeout(10):
+            await asyncio.gather(*await worker.start_due())
+        record = await status_of(store, rows.id)
+        assert (record.status, record.error_type, record.error_message) == (
+            JobStatus.DEAD,
+            "builtins.RuntimeError",
+            "coroutine raised StopIteration",
+        )
+        record = await status_of(store, stop.id)
+        assert (record.status, record.error_type, record.error_message) == (
+            JobStatus.DEAD,
+            "builtins.RuntimeError",
+            "the function raised KeyboardInterrupt",
+        )
+    finally:
+        await worker.stop(0)
+
+
+async def test_a_timed_out_plain_function_holds_its_slot_until_its_thread_returns(
+    store: Store,
+) -> None:
+    """A thread cannot be stopped: after its timeout the attempt fails, but the function
+    runs on, and keeps its slot until it returns. Freeing the slot at once let more
+    functions run than ``concurrency``, and queued the next job in the thread pool behind
+    it, where its own timeout ran out before it ever started."""
+    clock = FakeClock()
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(ctx: JobContext) -> str:
+        started.set()
+        release.wait(10)
+        return "late"
+
+    async def quick(ctx: JobContext) -> str:
+        return "quick"
+
+    tasks = registry(make_task(stuck, "stuck", timeout=5), make_task(quick, "quick"))
+    first = await enqueue(store, "stuck", max_attempts=1)
+    worker = Worker(store, tasks, concurrency=1, clock=clock, poll=POLL)
+    try:
+        runs = await worker.start_due()
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+        second = await enqueue(store, "quick")
+        await clock.advance(5)
+        await asyncio.gather(*runs)
+        record = await status_of(store, first.id)
+        assert (record.status, record.error_type) == (JobStatus.DEAD, "builtins.TimeoutError")
+        assert (worker.stats.running, worker.stats.lingering) == (0, 1)
+        assert await worker.start_due() == []  # the one slot is the thread's
+        assert (await status_of(store, second.id)).status is JobStatus.QUEUED
+        release.set()
+
+        async def returned() -> bool:
+            return worker.stats.lingering == 0
+
+        await eventually(returned)
+        await asyncio.gather(*await worker.start_due())
+        assert (await store.wait_finished(second.id, 10)).result == "quick"
+    finally:
+        release.set()
+        await worker.stop(0)
+
+
 async def test_cancelling_a_runs_task_stops_its_execution_and_records_nothing(
     store: Store,
 ) -> None:

@@ -171,7 +171,11 @@ def _retrying_busy(
         try:
             return fn(conn)
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            # Errors raised by the sqlite3 module itself (a stored text that is not UTF-8,
+            # say) carry no SQLite error code: never "busy", raised as they are (``_run``
+            # turns every sqlite3 error into the store's typed error).
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code is None or code & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
             now = time.monotonic()
             if deadline is None:

@@ -392,3 +392,49 @@ async def test_a_finish_wakes_the_waiters_of_that_job_only(tmp_path: Path) -> No
         finally:
             for wait in waits:
                 wait.cancel()
+
+
+async def test_a_row_that_is_not_utf8_fails_typed_not_with_attribute_error(
+    tmp_path: Path,
+) -> None:
+    """A text column holding bytes that are not UTF-8 (written by another program: beat
+    refuses such text at the call): the sqlite3 module itself raises the OperationalError,
+    one without an SQLite error code. Every read of the row raises the store's typed error,
+    naming the column, instead of an AttributeError from the busy retry."""
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        [job] = await store.enqueue([NewJob("t")])
+        [run] = await store.claim("w", queues=["default"], tasks=["t"], limit=1, lease=60)
+        assert await store.complete(run.id, run.attempt, "w", "fine")
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE beat_jobs SET result = CAST(x'80' AS TEXT)")
+        conn.commit()
+        conn.close()
+        reads = {
+            "get": lambda: store.get(job.id),
+            "list_jobs": lambda: store.list_jobs(),  # on the scan thread
+            "wait_finished": lambda: store.wait_finished(job.id, 0),
+        }
+        for what, read in reads.items():
+            with pytest.raises(StoreUnavailableError, match=r"decode.*'result'") as caught:
+                await read()
+            assert isinstance(caught.value.__cause__, sqlite3.OperationalError), what
+
+
+async def test_busy_retry_raises_an_error_without_sqlite_code_as_it_is() -> None:
+    error = sqlite3.OperationalError("raised by the sqlite3 module")
+    assert not hasattr(error, "sqlite_errorcode")
+    tries = 0
+
+    def fails(conn: sqlite3.Connection) -> None:
+        nonlocal tries
+        tries += 1
+        raise error
+
+    conn = sqlite3.connect(":memory:")
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            _retrying_busy(fails, conn, 5.0)
+    finally:
+        conn.close()
+    assert caught.value is error and tries == 1

@@ -87,6 +87,9 @@ BACKOFF_CAP = 10.0
 #: Shortest time between claims that keep finding nothing (doubling up to the cap).
 EMPTY_FLOOR = 0.01
 MAX_EMPTY_FLOOR = 1.0
+#: Seconds ``stop`` gives cancelled executions to end. One that swallows its cancellation
+#: is left running (and to its lease) rather than holding the shutdown forever.
+STOP_GRACE = 5.0
 #: Tries to record one outcome (complete/fail/release/mark_cancelled) before giving up on it.
 RECORD_TRIES = 5
 RECORD_TRIES_STOPPING = 2
@@ -376,6 +379,7 @@ class Worker:
                 async with self._clock.timeout(timeout):
                     await asyncio.wait(mains)
         cancelled = 0
+        stopping: list[asyncio.Task[_Outcome]] = []
         for run in list(self._running.values()):
             if run.recording or run.exec_task is None or run.exec_task.done():
                 continue
@@ -383,7 +387,22 @@ class Worker:
                 run.ctx._stop = "shutdown"
                 cancelled += 1
             run.exec_task.cancel()
-        mains = [run.main for run in self._running.values() if run.main is not None]
+            stopping.append(run.exec_task)
+        if stopping:
+            with contextlib.suppress(TimeoutError):
+                async with self._clock.timeout(STOP_GRACE):
+                    await asyncio.wait(stopping)
+        mains = []
+        for run in self._running.values():
+            if run.exec_task is not None and not run.exec_task.done():
+                log.warning(
+                    "%s: still running %g s after its cancellation (it does not stop when"
+                    " cancelled); not handed back: it runs again once its lease expires",
+                    run,
+                    STOP_GRACE,
+                )
+            elif run.main is not None:
+                mains.append(run.main)
         if mains:
             await asyncio.gather(*mains, return_exceptions=True)
         if self._heartbeat_task is not None:
@@ -557,6 +576,17 @@ class Worker:
     def _start_run(self, record: JobRecord) -> None:
         if self._observers:
             self._observe_claim(record)
+        if record.attempt > 1:
+            # A re-run: after a failed attempt (logged where it failed), or after a lease
+            # ran out (the worker died or stalled: logged nowhere else).
+            log.info(
+                "job %s (%s) claimed again, attempt %d of %d: the last attempt failed or"
+                " its lease expired",
+                record.id,
+                record.task,
+                record.attempt,
+                record.max_attempts,
+            )
         task = self._tasks.get(record.task)
         logs = _logcapture.AttemptLogs(*self._log_limits) if self._capture_logs else None
         run = _Run(record, task, JobContext(record, self), logs) if task else None
@@ -591,7 +621,19 @@ class Worker:
                     outcome = _Stopped(reason)
             else:
                 reason = run.stop_reason
-                if (reason == "cancel" or reason == "lost") and not run.task.is_async:
+                if reason is not None and isinstance(outcome, _Failed):
+                    # It raised while being stopped (say, its cleanup failed on the
+                    # cancellation): the stop is what happened. A shutdown must hand the
+                    # job back, not charge it an attempt (or make it dead).
+                    log.warning(
+                        "%s raised %s: %s while being stopped (%s); recorded as stopped",
+                        run,
+                        outcome.error_type,
+                        outcome.message,
+                        reason,
+                    )
+                    outcome = _Stopped(reason)
+                elif (reason == "cancel" or reason == "lost") and not run.task.is_async:
                     # A thread cannot be stopped: its end is when the stop takes effect.
                     outcome = _Stopped(reason)
             run.recording = True

@@ -590,7 +590,7 @@ async def test_sync_job_is_recorded_cancelled_when_it_returns(
 # Leases and fencing
 # -------------------------------------------------------------------------------------------
 async def test_expired_lease_is_rerun_and_the_stale_owner_is_refused(
-    harness: Harness, workers: list[Worker]
+    harness: Harness, workers: list[Worker], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = harness.store
     attempts: list[int] = []
@@ -604,8 +604,14 @@ async def test_expired_lease_is_rerun_and_the_stale_owner_is_refused(
     await start(workers, store, registry(make_task(t, "t")), name="alive")
     assert await store.claim("probe", queues=["default"], tasks=["t"], limit=1, lease=5) == []
     assert attempts == []  # the lease still holds: nothing to claim
-    await harness.advance(6)
-    record = await store.wait_finished(job.id, 10)
+    with caplog.at_level(logging.INFO, logger="beat.worker"):
+        await harness.advance(6)
+        record = await store.wait_finished(job.id, 10)
+    # The re-run is logged by the worker that takes it (the dead one cannot).
+    assert any(
+        f"job {job.id} (t) claimed again, attempt 2 of {record.max_attempts}" in r.getMessage()
+        for r in caplog.records
+    )
     assert (record.status, record.attempt, record.worker, record.result) == (
         JobStatus.SUCCEEDED,
         2,
@@ -741,6 +747,77 @@ async def test_graceful_stop_releases_unfinished_jobs_to_another_worker(
     # Released attempts are not charged: still max_attempts - 1 retries left for each.
     assert all(d.attempt < d.max_attempts for d in done)
     assert sorted(a for w, a in ran if w == "second") == [1, 1, 2, 2]
+
+
+async def test_a_job_failing_as_it_is_stopped_is_handed_back_not_charged(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its cleanup raised on the shutdown's cancellation (a rollback on a closed
+    connection): it used to be recorded as a failed attempt, dead on its last one. The
+    shutdown is what happened: it is released, its attempt not charged."""
+    entered = asyncio.Event()
+
+    async def tx(ctx: JobContext) -> None:
+        try:
+            entered.set()
+            await asyncio.Event().wait()
+        finally:
+            raise ConnectionError("rollback failed: connection closed")
+
+    job = await enqueue(store, "tx", max_attempts=1)
+    worker = Worker(store, registry(make_task(tx, "tx")), poll=POLL)
+    await worker.start()
+    await asyncio.wait_for(entered.wait(), 10)
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        assert await worker.stop(timeout=0) == 1
+    record = await status_of(store, job.id)
+    assert (record.status, record.attempt, record.error_type) == (JobStatus.QUEUED, 1, None)
+    assert record.max_attempts == 2  # the released attempt is given back
+    assert worker.stats.released == 1 and worker.stats.failed == 0
+    assert any(
+        "raised builtins.ConnectionError" in r.getMessage() and "(shutdown)" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_stop_does_not_wait_forever_for_a_job_that_ignores_cancellation(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job swallowing every CancelledError held ``stop`` (and the scheduler's shutdown)
+    forever. Now ``stop`` gives cancelled executions ``STOP_GRACE`` seconds, then logs the
+    one still running and returns, leaving its job to its lease."""
+    clock = FakeClock()
+    entered = asyncio.Event()
+    give_up = False
+
+    async def stubborn(ctx: JobContext) -> str:
+        entered.set()
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                if give_up:
+                    return "gave up"
+
+    job = await enqueue(store, "stubborn")
+    worker = Worker(store, registry(make_task(stubborn, "stubborn")), clock=clock, poll=POLL)
+    await worker.start()
+    await asyncio.wait_for(entered.wait(), 10)
+    [run] = worker._running.values()
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        stopping = asyncio.create_task(worker.stop(timeout=0))
+        for _ in range(200):  # fake seconds, until stop's grace period has run out
+            if stopping.done():
+                break
+            await clock.advance(1)
+            await asyncio.sleep(0.005)  # the store's thread, for the claim loop's end
+        assert await asyncio.wait_for(stopping, 10) == 1
+    assert any("still running 5 s after its cancellation" in r.getMessage() for r in caplog.records)
+    assert (await status_of(store, job.id)).status is JobStatus.RUNNING  # not handed back
+    give_up = True
+    assert run.exec_task is not None and run.main is not None
+    run.exec_task.cancel()
+    await asyncio.wait_for(asyncio.gather(run.main, return_exceptions=True), 10)
 
 
 async def test_stop_waits_for_jobs_that_finish_in_time(store: Store) -> None:

@@ -1,7 +1,9 @@
 """Typed, immutable events and the bus that delivers them.
 
 Every skipped, missed, failed or cancelled run produces an event (and a log line), so nothing
-is lost silently. Subscribe with :meth:`beat.Scheduler.subscribe`.
+is lost silently; so does every claim and every end of a durable job run by the scheduler's
+worker (``DurableJob*``, emitted by :mod:`beat._durable_events`). Subscribe with
+:meth:`beat.Scheduler.subscribe`.
 
 Delivery contract: each subscriber has its own bounded queue and its own consumer task, so
 events reach a listener in the order they were emitted, a raising listener is logged and
@@ -22,10 +24,15 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
+from ._observers import JobOutcome
+
 __all__ = [
     "ClockJumped",
     "CoordinatorRecovered",
     "CoordinatorUnavailable",
+    "DurableJobClaimed",
+    "DurableJobEvent",
+    "DurableJobFinished",
     "Event",
     "EventBus",
     "FiresMissed",
@@ -199,6 +206,35 @@ class RunSkipped(RunEvent):
     ]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurableJobEvent(Event):
+    """A durable job (a stored job of a task, ``JobRecord``) run by the scheduler's worker:
+    ``attempt`` is the execution's attempt as claimed (``> 1``: a retry, or a re-run after a
+    lease expired)."""
+
+    job_id: UUID
+    task: str
+    queue: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurableJobClaimed(DurableJobEvent):
+    """The worker claimed the job and starts running it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurableJobFinished(DurableJobEvent):
+    """The execution ended and that was recorded (or could not be): ``outcome`` is one of
+    ``succeeded``, ``retried`` (failed, queued again), ``dead`` (failed, no attempt left),
+    ``cancelled``, ``lost`` (taken over or finished elsewhere), ``released`` (handed back)
+    or ``abandoned`` (see :mod:`beat._observers`). ``duration``: seconds from the claim to
+    the end of the function on the scheduler's clock (0.0 if it never started)."""
+
+    outcome: JobOutcome
+    duration: float
+
+
 Listener = Callable[[Event], Awaitable[None] | None]
 
 
@@ -244,6 +280,10 @@ class EventBus:
         self.active = bool(self._subs)
         if sub is not None and sub.task is not None:
             sub.queue.put_nowait(None) if not sub.queue.full() else sub.task.cancel()
+
+    def wants(self, kind: type[Event]) -> bool:
+        """True if some subscriber would receive an event of type ``kind``."""
+        return any(issubclass(kind, sub.types) for sub in self._subs.values())
 
     def emit(self, event: Event) -> None:
         for sub in self._subs.values():

@@ -43,6 +43,7 @@ from . import _events as ev
 from ._client import Client
 from ._clock import Clock, SystemClock
 from ._coordination import ClaimGate
+from ._durable_events import DurableJobEvents
 from ._exceptions import InvalidJobError, SchedulerStateError
 from ._execution import Executor
 from ._gate import Gate, LocalGate, spawn
@@ -204,6 +205,10 @@ class Scheduler:
             )
             if store is not None
             else None
+        )
+        # Its claims and outcomes as events, attached to it only while someone listens.
+        self._job_events = (
+            DurableJobEvents(self._events, self._worker) if self._worker is not None else None
         )
         # Schedules that enqueue durable jobs: catch-up and the stored schedules' sync loop.
         self._schedules = DurableSchedules(
@@ -478,10 +483,15 @@ class Scheduler:
 
         Returns a token for :meth:`unsubscribe`. See :mod:`beat._events` for delivery rules.
         """
-        return self._events.subscribe(listener, types)
+        token = self._events.subscribe(listener, types)
+        if self._job_events is not None:
+            self._job_events.refresh()
+        return token
 
     def unsubscribe(self, token: object) -> None:
         self._events.unsubscribe(token)
+        if self._job_events is not None:
+            self._job_events.refresh()
 
     # ------------------------------------------------------------------------------------
     # Lifecycle

@@ -62,3 +62,19 @@ def test_store_and_outcome_exceptions_live_in_the_one_tree() -> None:
     # A cancelled job is an ordinary error for the waiter, not a cancellation of its task.
     assert not issubclass(exc.JobCancelledError, asyncio.CancelledError)
     assert exc.__all__ == sorted(exc.__all__)
+
+
+def test_durable_job_events_are_exported_events() -> None:
+    import dataclasses
+    import uuid
+
+    import pytest
+
+    assert issubclass(beat.DurableJobEvent, beat.Event)
+    assert not issubclass(beat.DurableJobEvent, beat.JobEvent)  # scheduled jobs' events
+    for kind in (beat.DurableJobClaimed, beat.DurableJobFinished):
+        assert issubclass(kind, beat.DurableJobEvent)
+        assert kind.__name__ in beat.__all__
+    event = beat.DurableJobClaimed(job_id=uuid.uuid4(), task="t", queue="default", attempt=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.attempt = 3  # type: ignore[misc]

@@ -477,7 +477,11 @@ class Worker:
                 failures = 0
                 self._counts["claimed"] += len(claimed)
                 if self._stopped:
-                    # Stopped while claiming: hand them straight back.
+                    # Stopped while claiming: hand them straight back (observed as claimed
+                    # and released, like any other run).
+                    if self._observers:
+                        for record in claimed:
+                            self._observe_claim(record)
                     await asyncio.gather(*(self._hand_back(r) for r in claimed))
                     break
                 for record in claimed:

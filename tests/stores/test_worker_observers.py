@@ -95,3 +95,38 @@ async def test_a_shutdown_release_is_observed(store: Store) -> None:
     await asyncio.wait_for(started.wait(), 10)
     assert await worker.stop(0) == 1
     assert [(n, a, o) for n, a, o, _ in recorder.finished] == [("h", 1, "released")]
+
+
+async def test_a_job_claimed_as_the_worker_stops_is_observed_claimed_then_released() -> None:
+    """The claim in flight when ``stop`` begins is handed straight back: observers (and so
+    the scheduler's events) see its claim and its release, not a release out of nowhere."""
+    from beat.stores import MemoryStore
+
+    claiming, go = asyncio.Event(), asyncio.Event()
+
+    class SlowClaims(MemoryStore):
+        async def claim(self, *args: Any, **kwargs: Any) -> list[JobRecord]:
+            claimed = await super().claim(*args, **kwargs)
+            if claimed:
+                claiming.set()
+                await go.wait()
+            return claimed
+
+    async def work(ctx: JobContext, kind: str) -> str:
+        return kind
+
+    async with SlowClaims() as store:
+        job = await enqueue(store, "work", "late")
+        recorder = Recorder()
+        worker = Worker(store, registry(make_task(work, "work")), poll=0.05)
+        worker.add_observer(recorder)
+        await worker.start()
+        await asyncio.wait_for(claiming.wait(), 10)
+        stopping = asyncio.create_task(worker.stop(0))
+        await asyncio.sleep(0)  # stop() has begun: the worker is stopped
+        go.set()
+        assert await asyncio.wait_for(stopping, 10) == 0
+        assert recorder.claimed == [("late", 1)]
+        assert recorder.finished == [("late", 1, "released", 0.0)]
+        record = await store.get(job.id)
+        assert record is not None and record.status is JobStatus.QUEUED

@@ -468,6 +468,18 @@ class Scheduler:
         self._tasks.add(task)
         if self._client is not None:
             task.bind(self._client)
+        worker = self._worker
+        if worker is not None and task.policy.queue not in worker.queues:
+            # Fine for a task only enqueued here and run by workers of that queue elsewhere;
+            # said once, so a typo in a queue name is not a silent "never runs".
+            logger.info(
+                "task %s: its queue %r is not one this scheduler's worker serves (%s); its"
+                " jobs run on workers that serve %r",
+                task.name,
+                task.policy.queue,
+                ", ".join(map(repr, worker.queues)),
+                task.policy.queue,
+            )
         return task
 
     @property

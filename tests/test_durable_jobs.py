@@ -8,6 +8,7 @@ them, and shutdown hands unfinished work back.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,24 @@ async def test_shutdown_hands_unfinished_jobs_back_to_the_queue(tmp_path: Path) 
     async with SQLiteStore(path) as store:
         record = await store.get(handle.id)
     assert record is not None and record.status is JobStatus.QUEUED  # back for another worker
+
+
+async def test_a_task_on_a_queue_this_worker_does_not_serve_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its jobs wait for a worker of that queue; a typo in a queue name must not be a
+    silent "never runs". Tasks of served queues are registered quietly."""
+    scheduler = Scheduler(store=MemoryStore(), queues=["default", "reports"])
+    with caplog.at_level(logging.INFO, logger="beat.scheduler"):
+
+        @scheduler.task(name="mail.send", queue="mail")
+        async def send(ctx: object) -> None: ...
+
+        @scheduler.task(name="reports.build", queue="reports")
+        async def build(ctx: object) -> None: ...
+
+    said = [r.getMessage() for r in caplog.records if r.name == "beat.scheduler"]
+    assert said == [
+        "task mail.send: its queue 'mail' is not one this scheduler's worker serves"
+        " ('default', 'reports'); its jobs run on workers that serve 'mail'"
+    ]

@@ -23,6 +23,8 @@ otherwise.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import enum
 import hashlib
 import json
@@ -41,7 +43,7 @@ from uuid import UUID
 
 from .._exceptions import InvalidJobError
 from .._units import MAX_DURATION, aware_instant, positive_seconds
-from ._errors import BatchSerializationError, SerializationError
+from ._errors import BatchSerializationError, SerializationError, StoreUnavailableError
 from ._waits import Waits
 
 if TYPE_CHECKING:
@@ -1016,12 +1018,79 @@ def epoch_to_dt(epoch: float | None) -> datetime | None:
 # -------------------------------------------------------------------------------------------
 # The interface
 # -------------------------------------------------------------------------------------------
+class OpenedLoop:
+    """The event loop a store object was opened on: its connections, the hand-backs of its
+    threads, its futures and listeners all belong to that loop, and a later ``asyncio.run``
+    cannot use them (``RuntimeError: Event loop is closed``, or a hang). A built-in store
+    calls :meth:`bind` in ``open``, :meth:`check` at the start of every other call, and
+    :meth:`unbind` in ``close``; see "One event loop" in ``docs/stores.md``.
+
+    ``what`` names the store in the error ("SQLite store ...")."""
+
+    __slots__ = ("_loop", "_what")
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> None:
+        """``open`` succeeded on the running loop."""
+        self._loop = asyncio.get_running_loop()
+
+    def check(self) -> None:
+        """:class:`StoreUnavailableError` unless the running loop is the one ``open`` ran on
+        (nothing when not open: the store's own check says it is closed). One comparison."""
+        loop = self._loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise StoreUnavailableError(
+                f"the {self._what} was opened on another event loop (an earlier asyncio.run, "
+                "or another thread's loop); close it and open it again on this one"
+            )
+
+    def unbind(self) -> asyncio.AbstractEventLoop | None:
+        """``close``: forget the loop; the one it was opened on (``None``: not open)."""
+        loop, self._loop = self._loop, None
+        return loop
+
+
+def release_on(loop: asyncio.AbstractEventLoop | None, *steps: Callable[[], object]) -> None:
+    """Run each of ``steps`` — releases of what belongs to ``loop``, the loop a store was
+    opened on: wake its futures, cancel its tasks, remove its readers, terminate its
+    connections — where that is safe, and never wait for them (``close`` may run on another
+    loop).
+
+    On the running loop (or ``None``): now. On a loop running in another thread: handed to
+    it (``call_soon_threadsafe``). On a loop that no longer runs (closed: an earlier
+    ``asyncio.run``; or idle): now, and a step the closed loop refuses (``RuntimeError``) is
+    skipped: nothing of that loop can run any more to be woken or cancelled, and what
+    holds its sockets closes them when garbage collected. Each step runs even if an earlier
+    one failed that way."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for step in steps:
+        if loop is None or loop is running:
+            step()
+        elif loop.is_running():
+            with contextlib.suppress(RuntimeError):  # it closed meanwhile
+                loop.call_soon_threadsafe(step)
+        else:
+            try:
+                step()
+            except RuntimeError:
+                if not loop.is_closed():
+                    raise
+
+
 class Store(abc.ABC):
     """A durable job store. Every method but :meth:`prune` (batches) is one atomic
     transition (see ``docs/stores.md``).
 
     Open it with ``await store.open()`` (or ``async with store:``) before use; ``open`` creates
-    or migrates the schema and ``close`` releases connections. Both are idempotent. Errors:
+    or migrates the schema and ``close`` releases connections. Both are idempotent. A store
+    object is used on the event loop that opened it (the built-in ones refuse any other with
+    :class:`~beat.stores.StoreUnavailableError`; ``close`` works from any loop). Errors:
     :class:`~beat.stores.StoreUnavailableError` when the store cannot be reached,
     :class:`~beat.stores.JobNotFoundError`, :class:`~beat.stores.InvalidJobStateError`,
     :class:`~beat.stores.SerializationError` for non-JSON values (nothing is stored).

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 from ._base import (
@@ -29,6 +30,7 @@ from ._base import (
     JobStatus,
     LogEntry,
     NewJob,
+    OpenedLoop,
     PreparedJob,
     PreparedUnique,
     PruneRule,
@@ -55,6 +57,7 @@ from ._base import (
     prepare_results,
     prepare_rules,
     prune_doomed,
+    release_on,
     to_uuid,
 )
 from ._errors import InvalidJobStateError, JobNotFoundError, StoreUnavailableError
@@ -157,21 +160,41 @@ class MemoryStore(Store):
         self._open = False
         self._new_waiters: set[asyncio.Future[None]] = set()
         self._finished_waiters: dict[UUID, set[asyncio.Future[None]]] = {}
+        # Each method is atomic because it never awaits: on one event loop. Two loops (two
+        # threads) would interleave them, and wake each other's futures from the wrong
+        # thread; so, as the other stores, this one is used on the loop that opened it.
+        self._opened_on = OpenedLoop("memory store")
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
+        if self._open:
+            self._opened_on.check()  # open already, on this loop: nothing to do
+            return
         self._open = True
+        self._opened_on.bind()
 
     async def close(self) -> None:
+        """From any loop; the jobs stay (open it again, on any loop, to go on). Waiters
+        parked on the loop that opened it are woken there (see :func:`release_on`)."""
         self._open = False
-        self._wake(self._new_waiters)
-        self._wake(self._schedule_waiters)
-        for waiters in self._finished_waiters.values():
-            self._wake(waiters)
+        opened = self._opened_on.unbind()
+        new_waiters, self._new_waiters = self._new_waiters, set()
+        schedule_waiters, self._schedule_waiters = self._schedule_waiters, set()
+        finished_waiters, self._finished_waiters = self._finished_waiters, {}
+        release_on(
+            opened,
+            *(
+                partial(self._wake, waiters)
+                for waiters in (new_waiters, schedule_waiters, *finished_waiters.values())
+            ),
+        )
 
     def _now(self) -> float:
+        """The clock; every method calls it first, so it is where the store refuses a call
+        when closed or on another event loop."""
         if not self._open:
             raise StoreUnavailableError("the memory store is not open")
+        self._opened_on.check()
         return float(self._clock())
 
     async def now(self) -> datetime:

@@ -53,10 +53,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -75,6 +77,7 @@ from ._base import (
     JobStatus,
     LogEntry,
     NewJob,
+    OpenedLoop,
     PreparedJob,
     PreparedRule,
     PreparedUnique,
@@ -102,6 +105,7 @@ from ._base import (
     prepare_rules,
     prune_bound,
     prune_in_batches,
+    release_on,
     to_uuid,
 )
 from ._errors import (
@@ -125,6 +129,8 @@ from ._schedules import (
 )
 
 __all__ = ["PostgresStore"]
+
+log = logging.getLogger("beat.stores")
 
 _T = TypeVar("_T")
 #: Before every finished_at: where a rule's first prune batch starts.
@@ -239,10 +245,14 @@ class PostgresStore(Store):
             self, self._settled, self.poll_interval, before_look=self._listen_for_finished
         )
         self._schedule_waiters: set[asyncio.Future[None]] = set()
+        # The loop open() ran on: asyncpg connections (the pool's and the listener), their
+        # notifications and every waiter's future belong to it. Every call checks it.
+        self._opened_on = OpenedLoop("PostgreSQL store")
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         if self._pool is not None:
+            self._opened_on.check()  # open already, on this loop: nothing to do
             return
         pool = Pool(self._connect, self.pool_size)
         try:
@@ -258,6 +268,8 @@ class PostgresStore(Store):
                 raise StoreUnavailableError(self._describe(exc)) from exc
             raise
         self._pool = pool
+        self._opened_on.bind()
+        self._listening = asyncio.Lock()  # an asyncio.Lock binds to the loop it waits on
 
     async def _connect(self) -> Any:
         return await asyncpg.connect(
@@ -319,19 +331,50 @@ class PostgresStore(Store):
                 raise StoreUnavailableError(self._describe(exc)) from exc
 
     async def close(self) -> None:
+        """Release everything, from any event loop. On the loop that opened the store the
+        connections are closed gracefully (each within ``timeout``, else terminated). From
+        another loop they cannot be awaited: they are terminated on their own loop if it
+        still runs (in another thread), else dropped, with a warning logged (a loop that no
+        longer runs cannot run their shutdown; their sockets close when garbage collected,
+        and Python warns of each, as asyncpg does for any connection left open when its
+        loop ends). Waiters parked on that loop are woken there (see :func:`release_on`).
+        The store can be opened again, on any loop."""
         listener, self._listener = self._listener, None
         pool, self._pool = self._pool, None
+        opened = self._opened_on.unbind()
+        # Fresh ones for a later open(), so a release handed to the old loop touches only
+        # what was the old loop's.
+        results = self._results
+        self._results = ResultWaits(
+            self, self._settled, self.poll_interval, before_look=self._listen_for_finished
+        )
+        new_waiters, self._new_waiters = self._new_waiters, set()
+        schedule_waiters, self._schedule_waiters = self._schedule_waiters, set()
+        here = opened is None or opened is asyncio.get_running_loop()
+        if not here and opened is not None and not opened.is_running():
+            log.warning(
+                "PostgreSQL store %s: closed after the event loop that opened it stopped; "
+                "its connections are dropped, not closed (their sockets close when garbage "
+                "collected). Close a store on the loop that opened it (async with store:)",
+                _redact(self.dsn),
+            )
         for closing in (listener, pool):
             if closing is None:
+                continue
+            if not here:
+                release_on(opened, closing.terminate)
                 continue
             try:
                 async with asyncio.timeout(self.timeout):
                     await closing.close()
             except (*_UNAVAILABLE, TimeoutError):
                 closing.terminate()
-        self._results.close()
-        self._wake(self._new_waiters)
-        self._wake(self._schedule_waiters)
+        release_on(
+            opened,
+            results.close,
+            partial(self._wake, new_waiters),
+            partial(self._wake, schedule_waiters),
+        )
 
     # -- helpers -----------------------------------------------------------------------------
     async def _call(self, method: str, name: str, *args: Any) -> Any:
@@ -595,6 +638,8 @@ class PostgresStore(Store):
                 self._results.finished(UUID(id))
 
     async def _ensure_listening(self, channel: str) -> None:
+        """Each wait starts here, before its futures or listener: on this loop only."""
+        self._opened_on.check()
         if self._pool is None:
             raise StoreUnavailableError("the PostgreSQL store is not open")
         # Without a listener the waits still end: the fallback poll covers them.
@@ -644,6 +689,7 @@ class PostgresStore(Store):
     # -- connections of the caller -----------------------------------------------------------------
     async def _on(self, connection: Any, fn: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """``fn(conn, *args)`` on the caller's ``connection``, or on a pool connection."""
+        self._opened_on.check()
         if connection is None:
             pool = self._pool
             if pool is None:

@@ -58,6 +58,7 @@ from ._base import (
     JobStatus,
     LogEntry,
     NewJob,
+    OpenedLoop,
     PreparedJob,
     PreparedRule,
     PreparedUnique,
@@ -86,6 +87,7 @@ from ._base import (
     prepare_rules,
     prune_bound,
     prune_in_batches,
+    release_on,
     to_uuid,
 )
 from ._doorbell import FINISHED, NEW, Doorbell
@@ -247,6 +249,9 @@ class SQLiteStore(Store):
         self._results = ResultWaits(self, self._settled, self.poll_interval)
         self._schedule_waiters: set[asyncio.Future[None]] = set()
         self._doorbell = Doorbell(self.path, self._rung)
+        # The loop open() ran on: the hand-backs from the threads, the doorbell's reader
+        # and every waiter's future belong to it. Every call checks it.
+        self._opened_on = OpenedLoop("SQLite store")
 
     # -- thread plumbing ---------------------------------------------------------------------
     async def _run(
@@ -267,9 +272,11 @@ class SQLiteStore(Store):
         for an operator); it runs on the scan thread and its own connection instead, so the
         claims, heartbeats and completions queued on the store's thread never wait behind
         it. It sees every change this object made before the call (each committed first)."""
+        self._opened_on.check()
         executor = self._scanner if scan else self._executor
         if executor is None:
             raise StoreUnavailableError("the SQLite store is not open")
+        doorbell = self._doorbell  # close() replaces it, and closes this one after the call
 
         def call() -> tuple[_T, bytes | None]:
             conn = self._scan_conn if scan else self._conn
@@ -278,7 +285,7 @@ class SQLiteStore(Store):
             result = _retrying_busy(fn, conn, self.busy_timeout)
             kind = None if ring is None else ring(result)
             if kind is not None:
-                self._doorbell.ring(kind)
+                doorbell.ring(kind)
             return result, kind
 
         try:
@@ -320,6 +327,7 @@ class SQLiteStore(Store):
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         if self._executor is not None:
+            self._opened_on.check()  # open already, on this loop: nothing to do
             return
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite")
@@ -335,6 +343,7 @@ class SQLiteStore(Store):
             scanner.shutdown(wait=False)
             raise
         self._executor, self._scanner = executor, scanner
+        self._opened_on.bind()
         self._doorbell.open()
 
     def _enter_wal(self, conn: sqlite3.Connection) -> None:
@@ -394,10 +403,23 @@ class SQLiteStore(Store):
         return conn
 
     async def close(self) -> None:
+        """Release everything, from any event loop. The connections are closed on the
+        store's threads; what belongs to the loop that opened the store (the doorbell's
+        reader, the waiters' futures, the result sweep) is released on that loop if it still
+        runs, else at once (see :func:`release_on`). Waits parked on it wake and fail as
+        closed. The store can be opened again, on any loop."""
         executor, self._executor = self._executor, None
         scanner, self._scanner = self._scanner, None
         if executor is None or scanner is None:
             return
+        opened = self._opened_on.unbind()
+        # Fresh ones for a later open(), so a release handed to the old loop (it runs in
+        # another thread) touches only what was the old loop's.
+        doorbell, self._doorbell = self._doorbell, Doorbell(self.path, self._rung)
+        results = self._results
+        self._results = ResultWaits(self, self._settled, self.poll_interval)
+        new_waiters, self._new_waiters = self._new_waiters, set()
+        schedule_waiters, self._schedule_waiters = self._schedule_waiters, set()
 
         def shut() -> None:
             conn, self._conn = self._conn, None
@@ -418,12 +440,16 @@ class SQLiteStore(Store):
             executor.shutdown(wait=False)
             scanner.shutdown(wait=False)
             # After the thread's last call (it rings the doorbell too).
-            self._doorbell.close()
-            self._results.close()
-            self._wake(self._new_waiters)
-            self._wake(self._schedule_waiters)
+            release_on(
+                opened,
+                doorbell.close,
+                results.close,
+                partial(self._wake, new_waiters),
+                partial(self._wake, schedule_waiters),
+            )
 
     async def now(self) -> datetime:
+        self._opened_on.check()
         if self._executor is None:
             raise StoreUnavailableError("the SQLite store is not open")
         now = _dt(self._now_us())
@@ -815,6 +841,7 @@ class SQLiteStore(Store):
         tasks: Collection[str] | None = None,
     ) -> None:
         check_seconds(timeout, "timeout", zero=True)
+        self._opened_on.check()
         loop = asyncio.get_running_loop()
         # Listen first, then look: a change made through this object (or rung from another
         # process) while we read the counter and the next due time completes the future.
@@ -837,6 +864,7 @@ class SQLiteStore(Store):
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
+        self._opened_on.check()
         self._doorbell.listen(FINISHED)
         return await self._results.wait(key, timeout)
 
@@ -1170,6 +1198,7 @@ class SQLiteStore(Store):
     async def wait_schedules_changed(self, version: int, timeout: float) -> int:
         check_version(version)
         check_seconds(timeout, "timeout", zero=True)
+        self._opened_on.check()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._doorbell.listen(SCHEDULES)

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -216,7 +217,8 @@ class SQLiteStore(Store):
 
     ``clock``: epoch seconds (default ``time.time``). ``busy_timeout``: seconds a call waits
     for another process's write lock before :class:`StoreUnavailableError`. ``poll_interval``:
-    seconds between looks for other processes' changes in the ``wait_*`` methods.
+    seconds between looks for other processes' changes in the ``wait_*`` methods, and at most
+    between looks at the file (deleted or replaced: every call raises, see ``_check_file``).
     ``synchronous``: SQLite's ``PRAGMA synchronous``; ``FULL`` (default) makes every commit
     durable across a power loss, ``NORMAL`` only across a process crash.
     """
@@ -252,6 +254,15 @@ class SQLiteStore(Store):
         # The loop open() ran on: the hand-backs from the threads, the doorbell's reader
         # and every waiter's future belong to it. Every call checks it.
         self._opened_on = OpenedLoop("SQLite store")
+        # The file open() connected to, as (st_dev, st_ino) at its absolute path; None: not
+        # a file to watch. Another file at that path (deleted and created again, renamed
+        # over) splits the processes: this store would go on with the old inode, where no
+        # one else reads. _check_file looks (one stat) at most every poll_interval, and
+        # in every poll of a parked wait; once it finds that, every call is refused.
+        self._file: tuple[int, int] | None = None
+        self._file_path = ""
+        self._file_lost: str | None = None
+        self._file_next_check = 0.0  # time.monotonic() of the next look
 
     # -- thread plumbing ---------------------------------------------------------------------
     async def _run(
@@ -260,6 +271,7 @@ class SQLiteStore(Store):
         ring: Callable[[_T], bytes | None] | None = None,
         *,
         scan: bool = False,
+        check_file: bool = False,
     ) -> _T:
         """``fn(conn)`` on the store's thread; ``fn`` returns after its commit (or makes
         none). ``ring`` says from ``fn``'s result which change it committed (``NEW``,
@@ -271,17 +283,25 @@ class SQLiteStore(Store):
         ``scan=True``: ``fn`` only reads, and may read much of the file (counts, listings
         for an operator); it runs on the scan thread and its own connection instead, so the
         claims, heartbeats and completions queued on the store's thread never wait behind
-        it. It sees every change this object made before the call (each committed first)."""
+        it. It sees every change this object made before the call (each committed first).
+
+        Before ``fn``, the thread makes sure the file at the store's path is still the one
+        it opened (:meth:`_check_file`): at most every ``poll_interval``, or now if
+        ``check_file``."""
         self._opened_on.check()
         executor = self._scanner if scan else self._executor
         if executor is None:
             raise StoreUnavailableError("the SQLite store is not open")
+        if self._file_lost is not None:
+            raise StoreUnavailableError(self._file_lost)
         doorbell = self._doorbell  # close() replaces it, and closes this one after the call
 
         def call() -> tuple[_T, bytes | None]:
             conn = self._scan_conn if scan else self._conn
             if conn is None:
                 raise StoreUnavailableError("the SQLite store is not open")
+            if check_file or time.monotonic() >= self._file_next_check:
+                self._check_file()
             result = _retrying_busy(fn, conn, self.busy_timeout)
             kind = None if ring is None else ring(result)
             if kind is not None:
@@ -302,6 +322,45 @@ class SQLiteStore(Store):
 
     def _now_us(self) -> int:
         return round(float(self._clock()) * 1_000_000)
+
+    def _watch_file(self) -> None:
+        """On the store's thread, once ``_connect`` has the file open: remember which file
+        it is. Not a regular file there (``:memory:``, say): nothing to watch."""
+        self._file_path = os.path.abspath(self.path)  # a later chdir changes nothing
+        try:
+            found = os.stat(self._file_path)
+        except OSError:
+            found = None
+        regular = found is not None and stat.S_ISREG(found.st_mode)
+        self._file = (found.st_dev, found.st_ino) if found is not None and regular else None
+        self._file_next_check = time.monotonic() + self.poll_interval
+
+    def _check_file(self) -> None:
+        """On a store thread: :class:`StoreUnavailableError` if the file at the store's path
+        is gone or is another file than the one open() connected to (one ``stat``; the
+        inode cannot have been reused by the new file: the store still holds the old one
+        open). The verdict stays until the store is closed and opened again. A stat that
+        fails otherwise (permissions, I/O) decides nothing: the next check looks again."""
+        self._file_next_check = time.monotonic() + self.poll_interval
+        if self._file is None:
+            return
+        try:
+            found = os.stat(self._file_path)
+        except FileNotFoundError:
+            what = "was deleted"
+        except OSError:
+            return
+        else:
+            if (found.st_dev, found.st_ino) == self._file:
+                return
+            what = "was replaced by another file (renamed over, or deleted and created again)"
+        self._file_lost = (
+            f"SQLite file {self._file_path} {what} while this store had it open: its "
+            "changes would go to the old file, which no other process reads, and it would "
+            "not see theirs. Close the store and open it again (restart the process) to "
+            "use the file now at that path"
+        )
+        raise StoreUnavailableError(self._file_lost)
 
     @staticmethod
     @contextlib.contextmanager
@@ -329,6 +388,7 @@ class SQLiteStore(Store):
         if self._executor is not None:
             self._opened_on.check()  # open already, on this loop: nothing to do
             return
+        self._file_lost = None
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite")
         scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beat-sqlite-scan")
@@ -383,6 +443,7 @@ class SQLiteStore(Store):
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             # Opening waited in SQLite's busy handler; from now on _retrying_busy waits.
             conn.execute("PRAGMA busy_timeout = 0")
+            self._watch_file()
         except sqlite3.Error as exc:
             conn.close()
             raise StoreUnavailableError(f"SQLite {self.path}: {exc}") from exc
@@ -826,12 +887,12 @@ class SQLiteStore(Store):
 
         return await self._run(run)
 
-    async def _signal(self, name: str) -> int:
+    async def _signal(self, name: str, *, check_file: bool = False) -> int:
         def run(conn: sqlite3.Connection) -> int:
             counter: int = conn.execute(SQL["signal"], {"name": name}).fetchone()[0]
             return counter
 
-        return await self._run(run)
+        return await self._run(run, check_file=check_file)
 
     async def wait_for_jobs(
         self,
@@ -856,7 +917,8 @@ class SQLiteStore(Store):
                 if left <= 0:
                     return
                 await self.waits.sleep(future, min(left, self.poll_interval))
-                if future.done() or await self._signal("new") != start:
+                # A poll: also a look at the file (a parked worker notices it was replaced).
+                if future.done() or await self._signal("new", check_file=True) != start:
                     return
         finally:
             self._new_waiters.discard(future)
@@ -1208,7 +1270,7 @@ class SQLiteStore(Store):
             future = loop.create_future()
             self._schedule_waiters.add(future)
             try:
-                current = await self._signal("schedules")
+                current = await self._signal("schedules", check_file=True)
                 left = deadline - loop.time()
                 if current != version or left <= 0:
                     return current

@@ -140,18 +140,14 @@ async def test_any_call_notices_within_a_poll_interval_and_calls_do_not_stat_mea
 
     async with SQLiteStore(path, poll_interval=0.05) as store:
         _delete(path)
-        calls = 0
 
         async def get_until_refused() -> None:
-            nonlocal calls
             async with asyncio.timeout(10):
                 while True:  # ordinary calls, no wait: one of them looks within 50 ms
                     await store.get(job.id)
-                    calls += 1
 
         with pytest.raises(StoreUnavailableError, match="was deleted"):
             await get_until_refused()
-        assert calls >= 1  # the ones before the look went through
 
 
 async def test_a_workers_health_reports_the_replaced_file(tmp_path: Path) -> None:

@@ -446,6 +446,7 @@ class Worker:
         claimed = await self._store.claim(
             self._name, queues=self._queues, tasks=names, limit=free, lease=self._lease
         )
+        self._ended_by_claim(claimed)
         self._counts["claimed"] += len(claimed)
         for record in claimed:
             self._start_run(record)
@@ -475,6 +476,7 @@ class Worker:
                 )
                 self._store_up()
                 failures = 0
+                self._ended_by_claim(claimed)
                 self._counts["claimed"] += len(claimed)
                 if self._stopped:
                     # Stopped while claiming: hand them straight back (observed as claimed
@@ -493,6 +495,30 @@ class Worker:
                 failures += 1
                 self._store_down(exc, "claim")
                 await self._until_stopping(self._clock.sleep(self._backoff(failures)))
+
+    def _ended_by_claim(self, claimed: list[JobRecord]) -> None:
+        """Report the jobs the claim ended instead of taking (:class:`Claimed`): their
+        lease expired on their last attempt, or after a cancel request. The worker that ran
+        them died or stalled, so this is the only place they are ever reported."""
+        for record in getattr(claimed, "ended", ()):  # a store of one's own may not say
+            if record.status == "dead":
+                log.warning(
+                    "job %s (%s) dead: the lease of its last attempt (%d of %d) expired; its"
+                    " worker %s died or stalled",
+                    record.id,
+                    record.task,
+                    record.attempt,
+                    record.max_attempts,
+                    record.worker,
+                )
+                self._observe(record, "dead", 0.0)
+            else:
+                log.info(
+                    "job %s (%s) cancelled: its lease expired after a cancel request",
+                    record.id,
+                    record.task,
+                )
+                self._observe(record, "cancelled", 0.0)
 
     def _free_slots(self) -> int:
         """Jobs to claim now: ``concurrency`` minus those executing, so the next jobs start

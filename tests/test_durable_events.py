@@ -196,6 +196,31 @@ async def test_a_re_run_after_a_lease_expired_is_a_claim_with_the_next_attempt(
     ]
 
 
+async def test_a_job_dead_by_lease_expiry_is_an_end_with_no_claim(
+    make_store: Callable[..., Store],
+) -> None:
+    """Its worker died on its last attempt: the worker whose claim made it ``dead`` emits
+    its end (nobody else can), with no claim of its own."""
+    store_clock = EpochClock()
+    store = make_store(store_clock)
+    scheduler = Scheduler(store=store, clock=FakeClock())
+    recorder = EventRecorder(scheduler, DurableJobEvent)
+
+    @scheduler.task(name="orphan")
+    async def orphan(ctx: Any) -> None: ...
+
+    async with store:
+        (job,) = await store.enqueue([NewJob(task="orphan", max_attempts=1)])
+        await store.claim("dead worker", queues=["default"], tasks=["orphan"], limit=1, lease=5)
+        store_clock.now += 6
+        async with scheduler:
+            with pytest.raises(JobFailedError) as failed:
+                await scheduler.client.result(job.id, timeout=10)
+            assert failed.value.error_type == "beat.LeaseExpired"
+
+    assert recorder.events == [finished(job.id, "orphan", 1, "dead")]
+
+
 async def test_a_subscriber_only_to_finishes_gets_only_finishes(
     make_store: Callable[..., Store],
 ) -> None:

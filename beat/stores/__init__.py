@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._base import MAX_LOG_MESSAGE as MAX_LOG_MESSAGE  # a constant: not in the sorted __all__
 from ._base import (
+    Claimed,
     Heartbeat,
     InstanceRecord,
     JobRecord,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchSerializationError",
+    "Claimed",
     "Heartbeat",
     "InstanceRecord",
     "InvalidJobStateError",

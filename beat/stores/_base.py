@@ -33,7 +33,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_LOG_MESSAGE",
+    "Claimed",
     "Heartbeat",
     "InstanceRecord",
     "JobRecord",
@@ -248,6 +249,20 @@ class JobRecord:
     progress: JSON = None
     unique_key: str | None = None
     conflict: bool = False
+
+
+class Claimed(list["JobRecord"]):
+    """What :meth:`Store.claim` returns: the jobs it took (the list itself), and in
+    :attr:`ended` the jobs it ended instead of taking them: running jobs whose lease expired
+    on their last attempt (now ``dead``, ``beat.LeaseExpired``) or after a cancel request
+    (now ``cancelled``). Their worker died or stalled, so the claim that ends them is the
+    only one who can tell (the worker logs them and reports them to its observers)."""
+
+    __slots__ = ("ended",)
+
+    def __init__(self, taken: Iterable[JobRecord] = (), ended: Iterable[JobRecord] = ()) -> None:
+        super().__init__(taken)
+        self.ended: list[JobRecord] = list(ended)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1160,15 +1175,15 @@ class Store(abc.ABC):
         tasks: Collection[str],
         limit: int,
         lease: float,
-    ) -> list[JobRecord]:
+    ) -> Claimed:
         """Take up to ``limit`` due jobs of these queues and tasks for ``worker``.
 
         Order: priority descending, then ``scheduled_at``, then insertion order. Running
         jobs whose lease expired are taken again too (their worker is presumed dead). Each
         taken job becomes ``running`` with ``attempt + 1``, ``worker`` and a lease of
         ``lease`` seconds. Expired jobs with no attempt left become ``dead`` instead (and
-        expired jobs whose cancellation was requested become ``cancelled``). Concurrent
-        claims never take the same job.
+        expired jobs whose cancellation was requested become ``cancelled``): those are
+        returned in :attr:`Claimed.ended`. Concurrent claims never take the same job.
         """
 
     @abc.abstractmethod

@@ -23,6 +23,7 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Claimed,
     Enqueued,
     Heartbeat,
     InstanceRecord,
@@ -340,11 +341,11 @@ class MemoryStore(Store):
         tasks: Collection[str],
         limit: int,
         lease: float,
-    ) -> list[JobRecord]:
+    ) -> Claimed:
         queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
         now = self._now()
         qs, ts = set(queue_list), set(task_list)
-        candidates = []
+        candidates, ended = [], []
         live = self._live
         for row in list(live.values()):
             if row.status in FINISHED_VALUES:
@@ -356,6 +357,7 @@ class MemoryStore(Store):
                 if row.cancel_requested:
                     row.finish("cancelled", now)
                     self._finished(row.id)
+                    ended.append(row)
                     continue
                 if row.attempt >= row.max_attempts:
                     row.finish("dead", now)
@@ -363,6 +365,7 @@ class MemoryStore(Store):
                     row.error_message = f"lease expired after {row.attempt} attempt(s)"
                     row.error_traceback = None
                     self._finished(row.id)
+                    ended.append(row)
                     continue
                 candidates.append(row)
             elif row.status == STORED_WAITING and row.scheduled_at <= now:
@@ -375,7 +378,9 @@ class MemoryStore(Store):
             row.worker = worker
             row.started_at = now
             row.lease_expires_at = now + lease
-        return [self._record(row, now) for row in taken]
+        return Claimed(
+            (self._record(row, now) for row in taken), (self._record(row, now) for row in ended)
+        )
 
     async def heartbeat(
         self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float

@@ -70,6 +70,7 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Claimed,
     Enqueued,
     Heartbeat,
     InstanceRecord,
@@ -486,15 +487,18 @@ class PostgresStore(Store):
         tasks: Collection[str],
         limit: int,
         lease: float,
-    ) -> list[JobRecord]:
+    ) -> Claimed:
         queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
         if not queue_list or not task_list:
-            return []
+            return Claimed()
         rows = await self._call(
             "fetch", "claim", queue_list, task_list, limit, worker, float(lease), LEASE_EXPIRED
         )
-        rows = sorted(rows, key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
-        return [_record(row) for row in rows]
+        taken = sorted(
+            (row for row in rows if not row["ended"]),
+            key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]),
+        )
+        return Claimed(map(_record, taken), (_record(row) for row in rows if row["ended"]))
 
     async def heartbeat(
         self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float

@@ -471,7 +471,7 @@ SQL["claim"] = f"""
             WHERE status = 'running' AND lease_expires_at < now()
               AND (cancel_requested OR attempt >= max_attempts)
               AND queue = ANY($1::text[]) AND task = ANY($2::text[])
-            RETURNING 1
+            RETURNING {_COLUMNS}
         ), due AS (
             -- Per level, its first $3 due rows that no other claimer holds, locked. (With
             -- several levels some stay locked unclaimed until the commit: other claimers
@@ -498,13 +498,17 @@ SQL["claim"] = f"""
             SELECT cid FROM (SELECT * FROM due UNION ALL SELECT * FROM orphaned) AS c
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT $3
+        ), taken AS (
+            -- By key, from an array: joined to candidates, a generic plan (which guesses a
+            -- tenth of the levels' rows for LIMIT $3) hashed the whole table instead.
+            UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
+                started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
+            WHERE id = ANY(ARRAY(SELECT cid FROM candidates))
+            RETURNING {_COLUMNS}
         )
-        -- By key, from an array: joined to candidates, a generic plan (which guesses a
-        -- tenth of the levels' rows for LIMIT $3) hashed the whole table instead.
-        UPDATE {{s}}.beat_jobs SET status = 'running', attempt = attempt + 1, worker = $4,
-            started_at = now(), lease_expires_at = now() + make_interval(secs => $5::float8)
-        WHERE id = ANY(ARRAY(SELECT cid FROM candidates))
-        RETURNING {_COLUMNS}"""
+        -- The jobs taken, then those the claim ended instead (Claimed.ended).
+        SELECT *, false AS ended FROM taken
+        UNION ALL SELECT *, true FROM expired"""
 
 
 def _list(backward: bool) -> str:

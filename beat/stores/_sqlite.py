@@ -52,6 +52,7 @@ from ._base import (
     JSON,
     LEASE_EXPIRED,
     STORED_WAITING,
+    Claimed,
     Enqueued,
     Heartbeat,
     InstanceRecord,
@@ -634,10 +635,10 @@ class SQLiteStore(Store):
         tasks: Collection[str],
         limit: int,
         lease: float,
-    ) -> list[JobRecord]:
+    ) -> Claimed:
         queue_list, task_list = check_claim(worker, queues, tasks, limit, lease)
         if not queue_list or not task_list:
-            return []
+            return Claimed()
         params = {
             "worker": worker,
             "queues": json.dumps(queue_list),
@@ -647,22 +648,23 @@ class SQLiteStore(Store):
             "lease_expired": LEASE_EXPIRED,
         }
 
-        def run(conn: sqlite3.Connection) -> tuple[list[JobRecord], int]:
+        def run(conn: sqlite3.Connection) -> Claimed:
             # A claim need not wait for the disk (see _CLAIM_SYNCHRONOUS); the next flushed
             # commit of this file flushes it too.
             conn.execute(f"PRAGMA synchronous = {_CLAIM_SYNCHRONOUS[self.synchronous]}")
             try:
                 with self._write(conn):
                     params["now"] = now = self._now_us()
-                    expired = conn.execute(SQL["expire"], params).rowcount
+                    ended = conn.execute(SQL["expire"], params).fetchall()
                     rows = conn.execute(SQL["claim"], params).fetchall()
             finally:
                 conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             rows.sort(key=lambda r: (-r["priority"], r["scheduled_at"], r["seq"]))
-            return [self._record(row, now) for row in rows], expired
+            return Claimed(
+                (self._record(row, now) for row in rows), (self._record(r, now) for r in ended)
+            )
 
-        records, _ = await self._run(run, lambda done: FINISHED if done[1] else None)
-        return records
+        return await self._run(run, lambda done: FINISHED if done.ended else None)
 
     async def heartbeat(
         self, worker: str, jobs: Sequence[tuple[UUID, int]], lease: float

@@ -228,7 +228,8 @@ SQL = {
             WHERE status = 'running' AND lease_expires_at < :now
               AND (cancel_requested OR attempt >= max_attempts)
               AND queue IN (SELECT value FROM json_each(:queues))
-              AND task IN (SELECT value FROM json_each(:tasks)))""",
+              AND task IN (SELECT value FROM json_each(:tasks)))
+        RETURNING *""",
     # The waiting rows are found one queue and priority level at a time (see _LEVELS): in
     # beat_jobs_due a level's due rows come first, in claim order, and the scan of a level
     # stops at :limit, so jobs due later (any number of them) are never read. The expired

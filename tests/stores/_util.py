@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from beat.stores import JobRecord, NewJob, Store
+from beat.stores import Claimed, JobRecord, NewJob, Store
 
 HOUR = timedelta(hours=1)
 LEASE = 60.0
@@ -48,7 +48,7 @@ async def claim(
     queues: tuple[str, ...] = ("default",),
     limit: int = 10,
     lease: float = LEASE,
-) -> list[JobRecord]:
+) -> Claimed:
     return await store.claim(worker, queues=queues, tasks=tasks, limit=limit, lease=lease)
 
 

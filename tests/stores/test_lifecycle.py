@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from beat.stores import JobStatus, NewJob, SerializationError, Store
+from beat.stores import Claimed, JobStatus, NewJob, SerializationError, Store
 
 from ._util import HOUR, LEASE, claim, claim_one, one
 from .conftest import Harness
@@ -126,12 +126,30 @@ async def test_expired_lease_on_last_attempt_is_dead(harness: Harness) -> None:
     await harness.advance(31)
     await claim_one(store, "w2", lease=30)
     await harness.advance(31)
-    assert await claim(store, "w3") == []
+    claimed = await claim(store, "w3")
+    assert claimed == []
     dead = await store.get(job.id)
     assert dead is not None
     assert dead.status is JobStatus.DEAD and dead.attempt == 2
     assert dead.error_type == "beat.LeaseExpired"
+    # The claim that ended it says so: nobody else can (its worker is gone).
+    assert isinstance(claimed, Claimed) and claimed.ended == [dead]
     assert await store.complete(job.id, 2, "w2", None) is False
+    assert (await claim(store, "w4")).ended == []  # said once
+
+
+async def test_expired_lease_after_a_cancel_request_is_cancelled_by_the_claim(
+    harness: Harness,
+) -> None:
+    store = harness.store
+    job = await one(store)
+    await claim_one(store, "w1", lease=30)
+    await store.cancel(job.id)  # requested; its worker never acts on it
+    await harness.advance(31)
+    claimed = await claim(store, "w2")
+    cancelled = await store.get(job.id)
+    assert cancelled is not None and cancelled.status is JobStatus.CANCELLED
+    assert claimed == [] and claimed.ended == [cancelled]
 
 
 async def test_release_hands_the_job_back_without_using_an_attempt(store: Store) -> None:

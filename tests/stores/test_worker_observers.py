@@ -4,6 +4,7 @@ execution, with its duration; an observer that raises changes nothing for the jo
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from beat._observers import JobOutcome
 from beat._worker import JobContext, Worker
 from beat.stores import JobRecord, JobStatus, Store
 
+from .conftest import Harness
 from .test_worker import enqueue, eventually, make_task, registry, workers
 
 __all__ = ["workers"]  # the fixture, imported for the tests below
@@ -130,3 +132,30 @@ async def test_a_job_claimed_as_the_worker_stops_is_observed_claimed_then_releas
         assert recorder.finished == [("late", 1, "released", 0.0)]
         record = await store.get(job.id)
         assert record is not None and record.status is JobStatus.QUEUED
+
+
+async def test_a_job_dead_by_lease_expiry_is_logged_and_observed_by_the_claimer(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its own worker died on the last attempt, so nobody ran it to a failure: the worker
+    whose claim made it ``dead`` logs it and reports it (the scheduler's events too)."""
+    store = harness.store
+    job = await enqueue(store, "work", "orphan", max_attempts=1)
+    await store.claim("gone", queues=["default"], tasks=["work"], limit=1, lease=5)
+    await harness.advance(6)
+
+    async def work(ctx: JobContext, kind: str) -> str:
+        return kind
+
+    recorder = Recorder()
+    worker = Worker(store, registry(make_task(work, "work")), poll=0.05)
+    worker.add_observer(recorder)
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        assert await worker.start_due() == []
+    await worker.stop(0)
+    assert recorder.claimed == [] and recorder.finished == [("orphan", 1, "dead", 0.0)]
+    assert any(
+        f"job {job.id} (work) dead: the lease of its last attempt (1 of 1) expired; its worker"
+        " gone died or stalled" in r.getMessage()
+        for r in caplog.records
+    )

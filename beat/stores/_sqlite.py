@@ -23,8 +23,8 @@ queued again), :meth:`SQLiteStore.wait_for_jobs` polls it every ``poll_interval`
 and :meth:`SQLiteStore.wait_finished` polls the job likewise, so a lost ring costs at most
 one poll interval.
 
-Schema version: ``PRAGMA user_version`` (4), migrated inside ``BEGIN IMMEDIATE`` so that
-processes opening a new file at once create it exactly once. The schema and every statement
+Schema version: ``PRAGMA user_version`` (``SCHEMA_VERSION``, now 5), migrated inside
+``BEGIN IMMEDIATE`` so that processes opening a new file at once create it exactly once. The schema and every statement
 are in ``_sqlite_sql.py``; this module runs them.
 """
 

@@ -87,7 +87,7 @@ class ResultWaits:
                     return record
                 left = deadline - loop.time()
                 if left <= 0:
-                    raise TimeoutError(f"job {key} is still {record.status} after {timeout} s")
+                    raise TimeoutError(f"job {key} is still {record.status} after {timeout:g} s")
                 if self._sweeper is None or self._sweeper.done():
                     # Its first look covers a finish since this read.
                     self._rung = asyncio.Event()

@@ -589,19 +589,23 @@ class MemoryStore(Store):
     async def wait_finished(self, id: UUID, timeout: float) -> JobRecord:
         check_seconds(timeout, "timeout", zero=True)
         key = to_uuid(id)
-        async with asyncio.timeout(timeout):
-            while True:
-                now = self._now()
-                row = self._row(key)
-                if row.status in FINISHED_VALUES:
-                    return self._record(row, now)
-                future = asyncio.get_running_loop().create_future()
-                waiters = self._finished_waiters.setdefault(key, set())
-                waiters.add(future)
-                try:
-                    await self.waits.sleep(future, None)
-                finally:
-                    waiters.discard(future)  # timed out: not kept until the job finishes
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    now = self._now()
+                    row = self._row(key)
+                    if row.status in FINISHED_VALUES:
+                        return self._record(row, now)
+                    future = asyncio.get_running_loop().create_future()
+                    waiters = self._finished_waiters.setdefault(key, set())
+                    waiters.add(future)
+                    try:
+                        await self.waits.sleep(future, None)
+                    finally:
+                        waiters.discard(future)  # timed out: not kept until the job finishes
+        except TimeoutError:
+            status = self._record(self._row(key), self._now()).status
+            raise TimeoutError(f"job {key} is still {status} after {timeout:g} s") from None
 
     # -- progress and logs ---------------------------------------------------------------------
     async def set_progress(self, id: UUID, attempt: int, worker: str, progress: JSON) -> bool:

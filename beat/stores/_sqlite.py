@@ -24,8 +24,8 @@ and :meth:`SQLiteStore.wait_finished` polls the job likewise, so a lost ring cos
 one poll interval.
 
 Schema version: ``PRAGMA user_version`` (``SCHEMA_VERSION``, now 5), migrated inside
-``BEGIN IMMEDIATE`` so that processes opening a new file at once create it exactly once. The schema and every statement
-are in ``_sqlite_sql.py``; this module runs them.
+``BEGIN IMMEDIATE`` so that processes opening a new file at once create it exactly once.
+The schema and every statement are in ``_sqlite_sql.py``; this module runs them.
 """
 
 from __future__ import annotations
@@ -447,6 +447,9 @@ class SQLiteStore(Store):
             self._watch_file()
         except sqlite3.Error as exc:
             conn.close()
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+                # Not an outage that waiting ends: the path names some other file.
+                raise StoreConfigError(f"{self.path} is not a SQLite database: {exc}") from exc
             raise StoreUnavailableError(f"SQLite {self.path}: {exc}") from exc
         except BaseException:
             conn.close()

@@ -279,8 +279,8 @@ async def test_result_timeout(store: Store) -> None:
     with pytest.raises(TimeoutError):
         await client.result(handle.id, timeout=0.2)
     assert time.monotonic() - started >= 0.15
-    with pytest.raises(TimeoutError):
-        await handle.result(timeout=0)
+    with pytest.raises(TimeoutError, match=f"job {handle.id} is still queued after 0 s"):
+        await handle.result(timeout=0)  # every store says which job and where it stands
     with pytest.raises(TimeoutError):
         await client.result(handle.id, timeout=timedelta(milliseconds=50))
     with pytest.raises(InvalidJobError, match="timeout"):

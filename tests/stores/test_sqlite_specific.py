@@ -112,6 +112,15 @@ async def test_unopenable_path(tmp_path: Path) -> None:
         await SQLiteStore(tmp_path / "missing" / "dir" / "jobs.db").open()
 
 
+async def test_a_file_that_is_not_a_database_is_a_config_error(tmp_path: Path) -> None:
+    """Not an outage (StoreUnavailableError says "retry later"): the path is wrong."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, " * 20)
+    with pytest.raises(StoreConfigError, match="is not a SQLite database"):
+        await SQLiteStore(path).open()
+    assert path.read_text() == "not a database, " * 20  # left as it was
+
+
 async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "jobs.db")
     with pytest.raises(StoreUnavailableError):

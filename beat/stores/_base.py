@@ -392,9 +392,9 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
                 ) from None
         return
     if isinstance(value, str):
-        problem = _text_problem(value)
-        if problem is not None:
-            raise SerializationError(f"{where}: strings may not contain {problem}")
+        # _text_problem's tests inline: this walk runs for every value holding a dict.
+        if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+            raise SerializationError(f"{where}: strings may not contain {_text_problem(value)}")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -408,7 +408,11 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
         path.append(id(value))
         if isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or _text_problem(key) is not None:
+                if (
+                    not isinstance(key, str)
+                    or "\x00" in key
+                    or (not key.isascii() and _SURROGATE.search(key))
+                ):
                     raise SerializationError(f"{where}: dict key {key!r} is not a plain string")
                 _check_json(item, f"{where}[{key!r}]", path)
         else:
@@ -551,7 +555,12 @@ def check_priority(value: Any, what: str) -> int:
 
 def check_name(value: Any, what: str) -> str:
     """``value``, a non-empty string storable as text: no NUL, no lone surrogate."""
-    if not isinstance(value, str) or not value or _text_problem(value) is not None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or "\x00" in value
+        or (not value.isascii() and _SURROGATE.search(value))  # _text_problem, inline
+    ):
         raise InvalidJobError(
             f"{what} must be a non-empty string without NUL or lone surrogates, got {value!r}"
         )
@@ -567,6 +576,12 @@ def check_aware(value: Any, what: str) -> datetime:
 def check_seconds(value: Any, what: str, *, zero: bool = False) -> float:
     """``value``, a finite number of seconds, positive (or non-negative with ``zero``) and at
     most :data:`beat._units.MAX_DURATION` (100 years), as a float. Not a timedelta."""
+    if (
+        (type(value) is int or type(value) is float)  # every enqueue's delay: the short way
+        and (value > 0 or (zero and value == 0))  # NaN fails both
+        and value <= MAX_DURATION
+    ):
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "non-negative" if zero else "positive"
         raise InvalidJobError(f"{what} must be a {kind} number, got {value!r}")

@@ -64,6 +64,12 @@ async def status_of(store: Store, id: UUID) -> JobRecord:
     return record
 
 
+async def failure_of(store: Store, id: UUID) -> tuple[JobStatus, str | None, str | None]:
+    """The job's status, error type and error message."""
+    record = await status_of(store, id)
+    return (record.status, record.error_type, record.error_message)
+
+
 async def wait_status(store: Store, id: UUID, *statuses: JobStatus) -> JobRecord:
     async def check() -> bool:
         return (await status_of(store, id)).status in statuses
@@ -249,17 +255,18 @@ async def test_sys_exit_and_unprintable_errors_fail_the_attempt_not_the_worker(
     worker = Worker(store, tasks, poll=POLL)
     try:
         await asyncio.gather(*await worker.start_due())
-        retried = await status_of(store, first.id)
-        assert (retried.status, retried.error_type, retried.error_message) == (
+        assert await failure_of(store, first.id) == (
             JobStatus.SCHEDULED,
             "builtins.SystemExit",
             "2",
         )
-        dead = await status_of(store, second.id)
-        assert dead.status is JobStatus.DEAD
-        assert dead.error_type == f"{__name__}.Unprintable"
-        assert dead.error_message == "<Unprintable: str() failed>"
-        assert dead.error_traceback and "raise Unprintable" in dead.error_traceback
+        assert await failure_of(store, second.id) == (
+            JobStatus.DEAD,
+            f"{__name__}.Unprintable",
+            "<Unprintable: str() failed>",
+        )
+        traceback = (await status_of(store, second.id)).error_traceback
+        assert traceback and "raise Unprintable" in traceback
         assert (await store.wait_finished(third.id, 10)).result == "fine"
     finally:
         await worker.stop(0)
@@ -287,14 +294,12 @@ async def test_a_plain_function_raising_stop_iteration_or_keyboard_interrupt_fai
     try:
         async with asyncio.timeout(10):
             await asyncio.gather(*await worker.start_due())
-        record = await status_of(store, rows.id)
-        assert (record.status, record.error_type, record.error_message) == (
+        assert await failure_of(store, rows.id) == (
             JobStatus.DEAD,
             "builtins.RuntimeError",
             "coroutine raised StopIteration",
         )
-        record = await status_of(store, stop.id)
-        assert (record.status, record.error_type, record.error_message) == (
+        assert await failure_of(store, stop.id) == (
             JobStatus.DEAD,
             "builtins.RuntimeError",
             "the function raised KeyboardInterrupt",

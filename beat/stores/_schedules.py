@@ -8,7 +8,6 @@ validates and converts; each store keeps them in its own table (see ``docs/store
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +20,11 @@ from ._base import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_QUEUE,
     JSON,
+    _positive_int,
     check_aware,
     check_meta,
     check_name,
+    check_seconds,
     encode_json,
 )
 from ._errors import SerializationError
@@ -160,10 +161,10 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
         )
     every = spec.every
     if every is not None:
-        ok = isinstance(every, (int, float)) and not isinstance(every, bool)
-        if not ok or not math.isfinite(every) or every <= 0:
-            raise InvalidScheduleError(f"{where}: every must be positive seconds, got {every!r}")
-        every = float(every)
+        try:
+            every = check_seconds(every, f"{where}: every")  # positive, at most 100 years
+        except InvalidJobError as exc:
+            raise InvalidScheduleError(str(exc)) from None
     if spec.cron is not None:
         Cron(spec.cron, timezone, extended=True)  # CronSyntaxError names the text and field
     at = None
@@ -179,9 +180,7 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
         raise InvalidJobError(f"{where}: priority must be an integer, got {priority!r}")
     if not -(2**31) <= priority < 2**31:
         raise InvalidJobError(f"{where}: priority must fit in 32 bits, got {priority!r}")
-    attempts = spec.max_attempts
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise InvalidJobError(f"{where}: max_attempts must be a positive integer, got {attempts!r}")
+    attempts = _positive_int(spec.max_attempts, f"{where}: max_attempts")  # 32 bits
     misfire: Any = spec.misfire
     if isinstance(misfire, str):
         misfire = _MISFIRE_ALIASES.get(misfire, misfire)

@@ -142,6 +142,10 @@ async def test_advance_only_moves_forward_and_is_not_a_change(store: Store) -> N
         ({"every": 5, "queue": ""}, InvalidJobError, "queue"),
         ({"every": 5, "priority": 2**40}, InvalidJobError, "priority"),
         ({"every": 5, "max_attempts": 0}, InvalidJobError, "max_attempts"),
+        # Past what every store keeps: OverflowError on SQLite's 64-bit bind, before.
+        ({"every": 5, "max_attempts": 2**63}, InvalidJobError, "max_attempts"),
+        ({"every": 1e300}, InvalidScheduleError, "every must be at most 100 years"),
+        ({"every": True}, InvalidScheduleError, "every"),
     ],
 )
 async def test_bad_specs_store_nothing(

@@ -62,6 +62,9 @@ class DurableJobEvents:
 
     def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
         if self._ends:
+            # For a failure the worker passes the record with the error it recorded; any
+            # other record may still hold an earlier attempt's error, not this outcome's.
+            failed = outcome == "retried" or outcome == "dead"
             self._bus.emit(
                 ev.DurableJobFinished(
                     job_id=record.id,
@@ -70,6 +73,8 @@ class DurableJobEvents:
                     attempt=record.attempt,
                     outcome=outcome,
                     duration=duration,
+                    error_type=record.error_type if failed else None,
+                    error_message=record.error_message if failed else None,
                 )
             )
 

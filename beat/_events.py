@@ -229,10 +229,14 @@ class DurableJobFinished(DurableJobEvent):
     ``succeeded``, ``retried`` (failed, queued again), ``dead`` (failed, no attempt left),
     ``cancelled``, ``lost`` (taken over or finished elsewhere), ``released`` (handed back)
     or ``abandoned`` (see :mod:`beat._observers`). ``duration``: seconds from the claim to
-    the end of the function on the scheduler's clock (0.0 if it never started)."""
+    the end of the function on the scheduler's clock (0.0 if it never started).
+    ``error_type`` and ``error_message``: the failure recorded, for ``retried`` and ``dead``
+    (``beat.LeaseExpired`` for a job whose lease ran out on its last attempt); else None."""
 
     outcome: JobOutcome
     duration: float
+    error_type: str | None = None
+    error_message: str | None = None
 
 
 Listener = Callable[[Event], Awaitable[None] | None]

@@ -38,4 +38,6 @@ class WorkerObserver(Protocol):
         re-claim after a lease expired)."""
 
     def job_finished(self, record: JobRecord, outcome: JobOutcome, duration: float) -> None:
-        """The execution claimed as ``record`` ended with ``outcome`` (see the module)."""
+        """The execution claimed as ``record`` ended with ``outcome`` (see the module). For
+        ``retried`` and ``dead``, ``record`` carries the error recorded (``error_type``,
+        ``error_message``)."""

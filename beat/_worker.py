@@ -44,7 +44,7 @@ import secrets
 import socket
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
@@ -860,7 +860,10 @@ class Worker:
         exc_info = outcome.exc if outcome.traceback else None
         if self._observers:
             result: JobOutcome = ("retried" if retry else "dead") if ok else _lost_or_abandoned(ok)
-            self._observe(record, result, run.ended - run.started)
+            # Observers of a failure get the error it recorded (the claimed record has none,
+            # or an earlier attempt's).
+            failed = replace(record, error_type=outcome.error_type, error_message=outcome.message)
+            self._observe(failed, result, run.ended - run.started)
         if ok and retry:
             self._counts["retried"] += 1
             log.error(

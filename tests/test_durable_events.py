@@ -66,7 +66,12 @@ def claimed(job_id: UUID, task: str, attempt: int) -> DurableJobClaimed:
 
 
 def finished(
-    job_id: UUID, task: str, attempt: int, outcome: JobOutcome, duration: float = 0.0
+    job_id: UUID,
+    task: str,
+    attempt: int,
+    outcome: JobOutcome,
+    duration: float = 0.0,
+    error: tuple[str, str] | None = None,
 ) -> DurableJobFinished:
     return DurableJobFinished(
         job_id=job_id,
@@ -75,6 +80,8 @@ def finished(
         attempt=attempt,
         outcome=outcome,
         duration=duration,
+        error_type=None if error is None else error[0],
+        error_message=None if error is None else error[1],
     )
 
 
@@ -141,15 +148,17 @@ async def test_every_attempt_is_a_claim_then_its_outcome(
     ]
     assert of_job(recorder, flaky_job.id) == [
         claimed(flaky_job.id, "flaky", 1),
-        finished(flaky_job.id, "flaky", 1, "retried"),
+        finished(flaky_job.id, "flaky", 1, "retried", error=("builtins.ValueError", "first time")),
         claimed(flaky_job.id, "flaky", 2),
+        # Its claimed record still holds attempt 1's error: not this outcome's.
         finished(flaky_job.id, "flaky", 2, "succeeded"),
     ]
+    always = ("builtins.ValueError", "always")
     assert of_job(recorder, doomed_job.id) == [
         claimed(doomed_job.id, "doomed", 1),
-        finished(doomed_job.id, "doomed", 1, "retried"),
+        finished(doomed_job.id, "doomed", 1, "retried", error=always),
         claimed(doomed_job.id, "doomed", 2),
-        finished(doomed_job.id, "doomed", 2, "dead"),
+        finished(doomed_job.id, "doomed", 2, "dead", error=always),
     ]
     # Both ran from the claim (fake time 0) until the heartbeat (fake time 10): the cancel
     # took effect there, and the release at the shutdown that followed without time moving.
@@ -218,7 +227,8 @@ async def test_a_job_dead_by_lease_expiry_is_an_end_with_no_claim(
                 await scheduler.client.result(job.id, timeout=10)
             assert failed.value.error_type == "beat.LeaseExpired"
 
-    assert recorder.events == [finished(job.id, "orphan", 1, "dead")]
+    expired = ("beat.LeaseExpired", "lease expired after 1 attempt(s)")
+    assert recorder.events == [finished(job.id, "orphan", 1, "dead", error=expired)]
 
 
 async def test_a_subscriber_only_to_finishes_gets_only_finishes(

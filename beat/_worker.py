@@ -666,6 +666,14 @@ class Worker:
                 elif (reason == "cancel" or reason == "lost") and not run.task.is_async:
                     # A thread cannot be stopped: its end is when the stop takes effect.
                     outcome = _Stopped(reason)
+                elif reason == "cancel":
+                    # It caught its cancellation and returned: its result stands, but the
+                    # cancel requested did not happen, which must not pass unsaid.
+                    log.warning(
+                        "%s returned after its cancellation was requested (it caught the"
+                        " CancelledError): recorded as it ended, not cancelled",
+                        run,
+                    )
             run.recording = True
             run.ended = self._clock.monotonic()
             self._recording += 1

@@ -568,6 +568,35 @@ async def test_running_job_is_cancelled_within_one_heartbeat(
     await eventually(lambda: _true(worker.stats.cancelled == 1))
 
 
+async def test_a_job_that_catches_its_cancellation_and_returns_is_said_so(
+    store: Store, workers: list[Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its result stands (it did finish), but the cancel asked for did not happen: a
+    WARNING says so instead of a plain success."""
+    clock = FakeClock()
+    started = asyncio.Event()
+
+    async def stubborn(ctx: JobContext) -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return "finished anyway"
+        return "never"
+
+    job = await enqueue(store, "stubborn")
+    await start(workers, store, registry(make_task(stubborn, "stubborn")), clock=clock, heartbeat=1)
+    await asyncio.wait_for(started.wait(), 10)
+    await store.cancel(job.id)
+    with caplog.at_level(logging.WARNING, logger="beat.worker"):
+        await clock.advance(1)  # one heartbeat: the cancel request reaches the worker
+        record = await store.wait_finished(job.id, 10)
+    assert (record.status, record.result) == (JobStatus.SUCCEEDED, "finished anyway")
+    assert any(
+        "returned after its cancellation was requested" in r.getMessage() for r in caplog.records
+    )
+
+
 async def test_sync_job_is_recorded_cancelled_when_it_returns(
     store: Store, workers: list[Worker]
 ) -> None:

@@ -392,8 +392,7 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
                 ) from None
         return
     if isinstance(value, str):
-        # _text_problem's tests inline: this walk runs for every value holding a dict.
-        if "\x00" in value or (not value.isascii() and _SURROGATE.search(value)):
+        if "\x00" in value or has_surrogate(value):
             raise SerializationError(f"{where}: strings may not contain {_text_problem(value)}")
         return
     if isinstance(value, float):
@@ -408,11 +407,7 @@ def _check_json(value: Any, where: str, path: list[int]) -> None:
         path.append(id(value))
         if isinstance(value, dict):
             for key, item in value.items():
-                if (
-                    not isinstance(key, str)
-                    or "\x00" in key
-                    or (not key.isascii() and _SURROGATE.search(key))
-                ):
+                if not isinstance(key, str) or "\x00" in key or has_surrogate(key):
                     raise SerializationError(f"{where}: dict key {key!r} is not a plain string")
                 _check_json(item, f"{where}[{key!r}]", path)
         else:
@@ -555,12 +550,7 @@ def check_priority(value: Any, what: str) -> int:
 
 def check_name(value: Any, what: str) -> str:
     """``value``, a non-empty string storable as text: no NUL, no lone surrogate."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or "\x00" in value
-        or (not value.isascii() and _SURROGATE.search(value))  # _text_problem, inline
-    ):
+    if not isinstance(value, str) or not value or "\x00" in value or has_surrogate(value):
         raise InvalidJobError(
             f"{what} must be a non-empty string without NUL or lone surrogates, got {value!r}"
         )

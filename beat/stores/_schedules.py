@@ -24,6 +24,7 @@ from ._base import (
     check_aware,
     check_meta,
     check_name,
+    check_priority,
     check_seconds,
     encode_json,
 )
@@ -175,11 +176,7 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
             raise InvalidScheduleError(str(exc)) from None
     if not isinstance(spec.args, (list, tuple)):
         raise SerializationError(f"{where}: args must be a list or tuple")
-    priority = spec.priority
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidJobError(f"{where}: priority must be an integer, got {priority!r}")
-    if not -(2**31) <= priority < 2**31:
-        raise InvalidJobError(f"{where}: priority must fit in 32 bits, got {priority!r}")
+    priority = check_priority(spec.priority, f"{where}: priority")
     attempts = _positive_int(spec.max_attempts, f"{where}: max_attempts")  # 32 bits
     misfire: Any = spec.misfire
     if isinstance(misfire, str):

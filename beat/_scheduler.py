@@ -551,7 +551,9 @@ class Scheduler:
         """Stop firing at once, wait up to ``timeout`` s for running jobs, cancel the rest.
 
         Returns when nothing of the scheduler runs (threads of abandoned sync jobs aside:
-        a thread cannot be killed). Idempotent; concurrent callers all wait for the end.
+        a thread cannot be killed; and a durable job that swallows its cancellation, left
+        running after the worker's ``STOP_GRACE`` to its lease). Idempotent; concurrent
+        callers all wait for the end.
         Returns how many runs were cancelled at the timeout (0 for repeated calls).
         """
         if self._state is _State.NEW:

@@ -670,8 +670,8 @@ class Worker:
                     # It caught its cancellation and returned: its result stands, but the
                     # cancel requested did not happen, which must not pass unsaid.
                     log.warning(
-                        "%s returned after its cancellation was requested (it caught the"
-                        " CancelledError): recorded as it ended, not cancelled",
+                        "%s returned after its cancellation was requested: recorded as it"
+                        " ended, not cancelled",
                         run,
                     )
             run.recording = True

@@ -65,10 +65,6 @@ class ResultWaits:
         # sweep, so a store reopened on another event loop gets one of that loop.
         self._rung: asyncio.Event | None = None
 
-    def __len__(self) -> int:
-        """How many jobs are awaited."""
-        return len(self._waiters)
-
     async def wait(self, key: UUID, timeout: float) -> JobRecord:
         """:meth:`Store.wait_finished`: register, read the job, sleep until woken or timed
         out; repeat. Registered before each read, so a finish between the two still wakes

@@ -180,9 +180,6 @@ def _keep_heap() -> bytearray:
     return above
 
 
-_EARLY = [False]
-
-
 def _retrying_busy(
     fn: Callable[[sqlite3.Connection], _T], conn: sqlite3.Connection, limit: float
 ) -> _T:
@@ -331,9 +328,8 @@ class SQLiteStore(Store):
                 self._check_file()
             result = _retrying_busy(fn, conn, self.busy_timeout)
             kind = None if ring is None else ring(result)
-            if kind is not None and not _EARLY[0]:
+            if kind is not None:
                 doorbell.ring(kind)
-            _EARLY[0] = False
             return result, kind
 
         try:
@@ -392,17 +388,13 @@ class SQLiteStore(Store):
 
     @staticmethod
     @contextlib.contextmanager
-    def _write(
-        conn: sqlite3.Connection, before_commit: Callable[[], None] | None = None
-    ) -> Iterator[None]:
+    def _write(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if before_commit is not None:
-            before_commit()
         conn.execute("COMMIT")
 
     @staticmethod
@@ -629,12 +621,10 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> list[JobRecord | None]:
             # One write transaction (BEGIN IMMEDIATE: writers are serialized), so a unique
             # job's look-up and its insert see no other writer in between, from any process.
-            simple = all(job.unique is None for job in prepared)
-            doorbell = self._doorbell
-            with self._write(conn, (lambda: _EARLY.__setitem__(0, doorbell.ring(NEW) or True)) if simple else None):
+            with self._write(conn):
                 now = self._now_us()
                 rows = [self._insert_params(job, now) for job in prepared]
-                if simple:
+                if all(job.unique is None for job in prepared):
                     conn.executemany(SQL["insert"], rows)
                     conn.execute(SQL["signal_new"])
                     if not records:

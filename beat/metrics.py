@@ -25,8 +25,10 @@ How the numbers are gathered (the contract):
 * **Queue depth** — ``store.count_jobs()`` is asynchronous and a Prometheus collector is
   called synchronously by the exporter's thread, so a task on the scheduler's loop refreshes
   a cache every ``queue_interval`` seconds (on the scheduler's clock) and a scrape reads the
-  cache. ``beat_queue_depth_updated_timestamp_seconds`` says how fresh it is; a refresh that
-  fails keeps the previous values (and logs once per outage).
+  cache. The first refresh waits for the scheduler's startup (its store open), then runs at
+  once: instrumenting before ``start()`` neither logs a failure nor leaves the gauge empty
+  for a whole interval. ``beat_queue_depth_updated_timestamp_seconds`` says how fresh it is;
+  a refresh that fails keeps the previous values (and logs once per outage).
 * **Scheduler state** — ``jobs``, ``running`` and ``fires`` are read from
   :meth:`beat.Scheduler.statistics` at each scrape (plain attribute reads).
 
@@ -313,9 +315,25 @@ class Instrumentation:
 
     async def _refresh_loop(self) -> None:
         clock = self._scheduler.clock
+        if not await self._started_up():
+            return
         while self._scheduler.running:  # not after shutdown began: the store may be closed
             await self.refresh_queue_depth()
             await clock.sleep(self._interval)
+
+    async def _started_up(self) -> bool:
+        """Wait for the scheduler's startup; whether it succeeded (and it still runs).
+
+        ``SchedulerStarted`` is emitted by ``start()``, before the scheduler's loop opens the
+        store: a count made then fails with "the store is not open", which is no outage, and
+        the gauge would stay empty until the next refresh a whole interval later."""
+        ready: asyncio.Future[None] | None = getattr(self._scheduler, "_ready", None)
+        if ready is not None:
+            if not ready.done():
+                await asyncio.wait([ready])  # not `await ready`: a cancel here must not reach it
+            if ready.cancelled() or ready.exception() is not None:
+                return False  # the startup failed: start() / `async with` raises it
+        return self._scheduler.running
 
     async def refresh_queue_depth(self) -> None:
         """Read ``store.count_jobs()`` into the cache now (the periodic task calls this)."""

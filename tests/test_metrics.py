@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -29,7 +31,7 @@ from beat import (
     metrics,
 )
 from beat.coordinators.redis import RedisCoordinator
-from beat.stores import MemoryStore, NewJob
+from beat.stores import MemoryStore, NewJob, SQLiteStore
 from beat.testing import EventRecorder, FakeClock, drain
 from tests.coordinators.conftest import (  # the session's real Redis
     RedisServer,
@@ -43,6 +45,21 @@ S = timedelta(seconds=1)
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     found = registry.get_sample_value(name, labels)
     return 0.0 if found is None else found
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    """The exported value, or ``None`` when the series is absent from the scrape."""
+    return registry.get_sample_value(name, labels)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) for work on a real store's thread: the fake clock does not move."""
+    try:
+        async with asyncio.timeout(10):
+            while not condition():  # noqa: ASYNC110 - a scrape is read, nothing to await
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting until {what}") from None
 
 
 async def drained(scheduler: Scheduler) -> None:
@@ -275,3 +292,26 @@ async def test_a_running_scheduler_is_instrumented_from_its_loop(
         assert list(registry.collect()) == []  # nothing left registered
         metrics.instrument(scheduler, registry).close()  # on the loop: fine
         await scheduler.shutdown(timeout=0)
+
+
+@pytest.mark.asyncio
+async def test_instrumented_before_start_the_queue_depth_is_there_at_once_and_quietly(
+    tmp_path: Path, clock: FakeClock, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SchedulerStarted comes before the scheduler opens its store: the first refresh waits
+    for the store, instead of failing ("not open", a WARNING) and waiting a whole interval."""
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path, clock=clock.time) as setup:
+        await setup.enqueue([NewJob("report.build", delay=3600)])
+    scheduler = Scheduler(clock=clock, store=SQLiteStore(path, clock=clock.time))
+    metrics.instrument(scheduler, registry, queue_interval=15)  # before start(): documented
+    caplog.set_level(logging.WARNING, logger="beat.metrics")
+    async with scheduler:
+        await until(
+            lambda: sample(registry, "beat_queue_depth_updated_timestamp_seconds") is not None,
+            "the first queue-depth refresh, with the fake clock still at start",
+        )
+        assert value(registry, "beat_queue_depth_updated_timestamp_seconds") == clock.time()
+        assert value(registry, "beat_queue_jobs", queue="default", status="scheduled") == 1
+        await scheduler.shutdown(timeout=0)
+    assert [r.getMessage() for r in caplog.records if r.name == "beat.metrics"] == []

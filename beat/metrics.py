@@ -28,7 +28,10 @@ How the numbers are gathered (the contract):
   cache. The first refresh waits for the scheduler's startup (its store open), then runs at
   once: instrumenting before ``start()`` neither logs a failure nor leaves the gauge empty
   for a whole interval. ``beat_queue_depth_updated_timestamp_seconds`` says how fresh it is;
-  a refresh that fails keeps the previous values (and logs once per outage).
+  a refresh that fails keeps the previous values (and logs once per outage). Every status
+  of every known queue is exported, 0 where it has no job (so ``== 0`` alerts match and a
+  drained queue is not "no data"): a queue is known while it has jobs in the store, is one
+  this scheduler's worker serves, or had jobs within :data:`EMPTY_QUEUE_KEPT` seconds.
 * **Scheduler state** — ``jobs``, ``running`` and ``fires`` are read from
   :meth:`beat.Scheduler.statistics` at each scrape (plain attribute reads).
 
@@ -56,7 +59,13 @@ if TYPE_CHECKING:
     from ._scheduler import Scheduler
     from .stores import JobRecord
 
-__all__ = ["DURATION_BUCKETS", "LATENESS_BUCKETS", "Instrumentation", "instrument"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "EMPTY_QUEUE_KEPT",
+    "LATENESS_BUCKETS",
+    "Instrumentation",
+    "instrument",
+]
 
 log = logging.getLogger("beat.metrics")
 
@@ -64,6 +73,13 @@ log = logging.getLogger("beat.metrics")
 LATENESS_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0)
 #: Seconds; from sub-millisecond jobs up to an hour.
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 3600.0)
+
+#: Seconds (scheduler clock) a queue left with no job at all (its last jobs pruned) keeps
+#: reporting 0 for every status before its series are dropped. Without a bound, every queue
+#: name ever seen would be exported forever (a queue per tenant, per test run, ...); a week
+#: outlasts weekly jobs and the usual retention of finished ones, and a queue this
+#: scheduler's worker serves is never dropped.
+EMPTY_QUEUE_KEPT = 7 * 24 * 3600.0
 
 _RUN_OUTCOMES: dict[type[ev.Event], str] = {
     ev.RunSucceeded: "succeeded",
@@ -129,6 +145,7 @@ class Instrumentation:
         self._interval = interval
         self._closed = False
         self._depth: dict[tuple[str, str], int] = {}  # (queue, status) -> count, last refresh
+        self._queue_seen: dict[str, float] = {}  # queue -> clock time it last had a job
         self._depth_at: float | None = None  # wall time of the last good refresh
         self._depth_failing = False  # one log line per outage of the refresh
         self._refresher: asyncio.Task[None] | None = None
@@ -336,7 +353,11 @@ class Instrumentation:
         return self._scheduler.running
 
     async def refresh_queue_depth(self) -> None:
-        """Read ``store.count_jobs()`` into the cache now (the periodic task calls this)."""
+        """Read ``store.count_jobs()`` into the cache now (the periodic task calls this).
+
+        Every status of every known queue gets a value, 0 where the store has no such job
+        (``count_jobs`` omits those); see :data:`EMPTY_QUEUE_KEPT` for when a queue stops
+        being known. A failure keeps the previous values and logs once per outage."""
         store = self._scheduler.store
         if store is None:
             return
@@ -347,11 +368,23 @@ class Instrumentation:
                 log.warning("queue depth not refreshed (keeping the last values): %s", exc)
             self._depth_failing = True
             return
+        from .stores import JobStatus
+
         self._depth_failing = False
+        now = self._scheduler.clock.time()
+        seen = self._queue_seen
+        for queue, by in counts.items():
+            if any(by.values()):
+                seen[queue] = now
+        for queue in [q for q, at in seen.items() if now - at > EMPTY_QUEUE_KEPT]:
+            del seen[queue]
+        served: list[str] = getattr(self._worker, "queues", None) or []
         self._depth = {
-            (queue, str(status)): n for queue, by in counts.items() for status, n in by.items()
+            (queue, str(status)): counts.get(queue, {}).get(status, 0)
+            for queue in {*seen, *served}
+            for status in JobStatus
         }
-        self._depth_at = self._scheduler.clock.time()
+        self._depth_at = now
 
     def _collect_state(self, namespace: str) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -31,7 +31,7 @@ from beat import (
     metrics,
 )
 from beat.coordinators.redis import RedisCoordinator
-from beat.stores import MemoryStore, NewJob, SQLiteStore
+from beat.stores import JobStatus, MemoryStore, NewJob, PruneRule, SQLiteStore
 from beat.testing import EventRecorder, FakeClock, drain
 from tests.coordinators.conftest import (  # the session's real Redis
     RedisServer,
@@ -315,3 +315,40 @@ async def test_instrumented_before_start_the_queue_depth_is_there_at_once_and_qu
         assert value(registry, "beat_queue_jobs", queue="default", status="scheduled") == 1
         await scheduler.shutdown(timeout=0)
     assert [r.getMessage() for r in caplog.records if r.name == "beat.metrics"] == []
+
+
+@pytest.mark.asyncio
+async def test_queue_depth_reads_zero_for_every_status_of_a_known_queue(
+    tmp_path: Path, clock: FakeClock, registry: CollectorRegistry
+) -> None:
+    """A count that drops to 0 reads 0 (``== 0`` alerts match, a drained backlog is no gap);
+    a queue left with no job at all is dropped after EMPTY_QUEUE_KEPT, unless it is served."""
+    store = SQLiteStore(tmp_path / "jobs.db", clock=clock.time)
+    scheduler = Scheduler(clock=clock, store=store)  # its worker serves "default"
+    instrumentation = metrics.instrument(scheduler, registry)
+    statuses = [str(status) for status in JobStatus]
+
+    def queue(name: str) -> dict[str, float | None]:
+        return {s: sample(registry, "beat_queue_jobs", queue=name, status=s) for s in statuses}
+
+    async with store:  # not started: refresh by hand
+        await instrumentation.refresh_queue_depth()
+        assert queue("default") == dict.fromkeys(statuses, 0.0)  # served, never had a job
+        (job,) = await store.enqueue([NewJob("nobody.handles.this", queue="reports")])
+        await instrumentation.refresh_queue_depth()
+        assert queue("reports") == {**dict.fromkeys(statuses, 0.0), "queued": 1.0}
+
+        await store.cancel(job.id)
+        await instrumentation.refresh_queue_depth()
+        assert queue("reports") == {**dict.fromkeys(statuses, 0.0), "cancelled": 1.0}
+
+        assert await store.prune([PruneRule(JobStatus.CANCELLED, max_count=0)]) == 1
+        clock.jump(metrics.EMPTY_QUEUE_KEPT)  # its last job was seen exactly that long ago
+        await instrumentation.refresh_queue_depth()
+        assert queue("reports") == dict.fromkeys(statuses, 0.0)
+
+        clock.jump(1)
+        await instrumentation.refresh_queue_depth()
+        assert queue("reports") == dict.fromkeys(statuses, None)  # expired: no series
+        assert queue("default") == dict.fromkeys(statuses, 0.0)  # served: never dropped
+    instrumentation.close()

@@ -8,6 +8,8 @@ variable):
 * ``postgresql://user:pass@host:5432/db`` (or ``postgres://``), with ``?schema=NAME`` for a
   schema other than ``public``.
 
+No message prints a password: URLs and store errors pass through :func:`_redact`.
+
 Output is plain text for people, or JSON with ``--json`` (one document on stdout: records
 with ISO-8601 times and string ids). Errors are one line on stderr, ``beat: <what>``, and a
 non-zero exit: 2 for bad input (a bad URL, a malformed id, an unknown status), 1 when the
@@ -23,6 +25,7 @@ import dataclasses
 import enum
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -71,7 +74,13 @@ def open_store_url(url: str | None) -> Any:
 
         return SQLiteStore(path)
     if scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
+        # "postgresql:/host/db" would quietly connect to the default host instead.
+        if not url[len(scheme) + 1 :].startswith("//"):
+            raise UsageError(f"bad PostgreSQL URL {_redact(url)!r}: expected {scheme}://...")
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "Invalid IPv6 URL", ...
+            raise UsageError(f"bad PostgreSQL URL {_redact(url)!r}: {exc}") from None
         query = parse_qs(parts.query)
         schema = query.pop("schema", ["public"])[-1]
         dsn = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
@@ -90,13 +99,20 @@ def open_store_url(url: str | None) -> Any:
     )
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+# The same patterns as beat/stores/_postgres.py's ``_redact`` (which needs asyncpg to import;
+# tests/test_cli_redact.py keeps the two in step): a ``password=`` parameter, and
+# ``user:password@`` however mistyped the scheme before it, the password running to the last
+# "@" before a space.
+_PASSWORD_PARAM = re.compile(
+    r"""(?i)((?:^|[?&;\s])password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&;\s'"]*)"""
+)
+_USERINFO = re.compile(r"""(?<![^\s/'"(])([^\s:/@'"]*:)(?!/)\S*@""")
+
+
+def _redact(text: str) -> str:
+    """``text`` (a store URL, or a message holding one) with every password replaced by
+    ``***``; unchanged if it holds none. When in doubt more is hidden, never less."""
+    return _USERINFO.sub(r"\1***@", _PASSWORD_PARAM.sub(r"\1***", text))
 
 
 def _job_id(text: str) -> UUID:
@@ -460,6 +476,6 @@ def add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def report(exc: Exception) -> int:
-    """Print a store command's error as one line; its exit code."""
-    print(f"beat: {exc}", file=sys.stderr)
+    """Print a store command's error as one line, passwords redacted; its exit code."""
+    print(f"beat: {_redact(str(exc))}", file=sys.stderr)
     return 2 if isinstance(exc, UsageError) else 1

@@ -77,6 +77,7 @@ NOTICES = {
     "cancelled": "Job cancelled.",
     "cancel-requested": "Cancellation requested: the job's worker stops it at its next heartbeat.",
     "finished": "The job had already finished; nothing changed.",
+    "already-cancelled": "The job was already cancelled; nothing changed.",
     "retried": "Job queued again.",
     "paused": "Paused.",
     "resumed": "Resumed.",
@@ -407,14 +408,23 @@ class Dashboard:
 
     # -- actions ---------------------------------------------------------------------------
     async def _cancel(self, call: _Call) -> Response:
+        """Cancel a job. The notice says what this request did: a job already finished
+        (``cancelled`` included: a stale page, a second tab, a resubmitted form) is left as
+        it is and reported so, never as "Job cancelled."."""
         client = self._need_client()
-        record = await client.cancel(_job_id(call.params["id"]))
-        if record.status is JobStatus.CANCELLED:
-            notice = "cancelled"
-        elif record.cancel_requested:
-            notice = "cancel-requested"
+        id = _job_id(call.params["id"])
+        before = await client.store.get(id)  # the store's cancel returns a finished job as is
+        if before is not None and before.status.finished:
+            record = before
+            notice = "already-cancelled" if before.status is JobStatus.CANCELLED else "finished"
         else:
-            notice = "finished"
+            record = await client.cancel(id)  # JobNotFoundError (404) if there is none
+            if record.status is JobStatus.CANCELLED:
+                notice = "cancelled"
+            elif record.cancel_requested:
+                notice = "cancel-requested"
+            else:  # it finished between the two calls
+                notice = "finished"
         self._audit(call, f"job {record.id} ({record.task}): {notice}")
         return _redirect(call, f"/jobs/{segment(record.id)}", notice)
 

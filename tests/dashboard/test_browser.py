@@ -221,6 +221,20 @@ async def test_cancel_a_queued_job_and_retry_a_dead_one(sqlite_site: Site) -> No
     await _cancel_and_retry(sqlite_site)
 
 
+async def test_cancel_on_a_stale_page_of_a_job_cancelled_meanwhile_says_so(
+    sqlite_site: Site,
+) -> None:
+    site, browser = sqlite_site, sqlite_site.browser
+    await browser.goto(f"{site.base}/jobs/{site.seeded.queued}")  # its Cancel button shown
+    cancelled = await site.store.cancel(site.seeded.queued)  # another operator, meanwhile
+    await browser.click("#actions button.danger")
+    assert await browser.text(".notice") == "The job was already cancelled; nothing changed."
+    assert await browser.url() == (
+        f"{site.base}/jobs/{site.seeded.queued}?notice=already-cancelled"
+    )
+    assert await site.store.get(site.seeded.queued) == cancelled
+
+
 async def test_a_form_replayed_with_another_browsers_cookie_changes_nothing(
     sqlite_site: Site,
 ) -> None:

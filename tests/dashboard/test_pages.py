@@ -245,3 +245,33 @@ async def test_an_unreachable_store_is_a_503_page() -> None:
     async with http(Dashboard(store=store, allow_anonymous=True)) as client:
         response = await client.get("/")
     assert response.status_code == 503 and "Store unavailable" in response.text
+
+
+async def test_cancelling_a_finished_job_says_nothing_changed(
+    store: MemoryStore, seeded: Seeded
+) -> None:
+    """A stale page, a second tab or a resubmitted form can post Cancel for a job that is
+    already cancelled: the notice must not claim this request cancelled it."""
+    before = await store.get(seeded.cancelled)
+    async with http(dashboard(store=store)) as client:
+        csrf = await token(client)
+        for id, notice, text in (
+            (seeded.cancelled, "already-cancelled", "The job was already cancelled"),
+            (seeded.succeeded, "finished", "The job had already finished"),
+            (seeded.dead, "finished", "The job had already finished"),
+        ):
+            answer = await client.post(
+                f"/jobs/{id}/cancel", data={"csrf_token": csrf}, headers=ADMIN
+            )
+            assert answer.status_code == 303
+            assert answer.headers["location"] == f"/jobs/{id}?notice={notice}"
+            shown = (await client.get(answer.headers["location"], headers=ADMIN)).text
+            assert text in shown and "Job cancelled." not in shown
+        missing = await client.post(
+            "/jobs/6d2c8a51-0000-4000-8000-000000000000/cancel",
+            data={"csrf_token": csrf},
+            headers=ADMIN,
+        )
+        assert missing.status_code == 404
+    assert await store.get(seeded.cancelled) == before  # untouched
+    assert (await store.get(seeded.dead)).status is JobStatus.DEAD  # type: ignore[union-attr]

@@ -14,9 +14,10 @@ import hashlib
 import html
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "CSP",
@@ -28,6 +29,7 @@ __all__ = [
     "link",
     "status_badge",
     "table",
+    "zone_named",
 ]
 
 
@@ -51,14 +53,39 @@ def segment(value: object) -> str:
     return quote(str(value), safe="")
 
 
-def dt(value: datetime | None, now: datetime | None = None) -> str:
-    """A UTC time as ``<time>``, with "… ago"/"in …" when ``now`` is given."""
+def dt(value: datetime | None, now: datetime | None = None, zone: tzinfo | None = None) -> str:
+    """A time as ``<time>``, in UTC and saying so: ``2026-12-03 02:00:00 UTC``. With ``zone``
+    (a schedule's own time zone) other than UTC, also the same instant there:
+    ``· 03:00:00 Europe/Berlin`` (with its date when that differs from the UTC date). With
+    ``now``, how far away: ``(in 23 h)`` / ``(5 min ago)``. Every time on every page is
+    shown this way, so none can be read as local time."""
     if value is None:
         return '<span class="muted">—</span>'
     utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%d %H:%M:%S")
+    iso = utc.isoformat()
+    text = f'<time datetime="{e(iso)}" title="{e(iso)}">{e(utc.strftime(_FORMAT))} UTC</time>'
+    name = "" if zone is None else str(zone)
+    if name and name not in _UTC_NAMES:
+        there = utc.astimezone(zone)
+        shown = there.strftime("%H:%M:%S" if there.date() == utc.date() else _FORMAT)
+        text += f' <span class="zone">· {e(shown)} {e(name)}</span>'
     rel = f' <span class="muted">({e(_relative(utc, now))})</span>' if now is not None else ""
-    return f'<span class="when"><time datetime="{e(utc.isoformat())}">{e(text)}</time>{rel}</span>'
+    return f'<span class="when">{text}{rel}</span>'
+
+
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu", "Universal"})
+
+
+def zone_named(name: str | None) -> tzinfo | None:
+    """The IANA zone ``name`` for :func:`dt`, or ``None`` (no name, or one this host does
+    not know: the time is then shown in UTC only)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 def _relative(value: datetime, now: datetime) -> str:

@@ -7,7 +7,7 @@ import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +27,7 @@ from ._html import (
     segment,
     status_badge,
     table,
+    zone_named,
 )
 
 __all__ = [
@@ -122,6 +123,11 @@ def timer_text(timer: Timer) -> str:
     return repr(timer)
 
 
+def timer_zone(timer: Timer) -> tzinfo | None:
+    """The time zone a timer's instants are meant in (a cron's), else ``None``."""
+    return timer.tz if isinstance(timer, Cron) else None
+
+
 def _last_run(run: RunRecord | None, now: datetime) -> str:
     if run is None:
         return '<span class="muted">never</span>'
@@ -147,7 +153,7 @@ def _scheduler_jobs(root: str, jobs: Sequence[SchedulerRow], now: datetime, toke
                 f'<span class="mono">{e(info.name)}</span>',
                 e(when),
                 status_badge("paused" if info.paused else "active"),
-                dt(info.next_fire, now),
+                dt(info.next_fire, now, timer_zone(info.timer)),
                 _last_run(run, now),
                 str(info.running),
                 toggle + action_button(root, base + "/run", "Run now", token),
@@ -189,6 +195,7 @@ def _stored_schedules(
     rows = []
     for schedule in schedules:
         fields = {"name": schedule.name}
+        zone = zone_named(schedule.timezone) if schedule.cron is not None else None
         toggle = (
             action_button(root, "/schedules/resume", "Resume", token, fields)
             if schedule.paused
@@ -205,8 +212,8 @@ def _stored_schedules(
                 e(_stored_when(schedule)),
                 e(schedule.queue),
                 status_badge("paused" if schedule.paused else "active"),
-                dt(next_stored_fire(schedule, now), now),
-                dt(schedule.last_instant, now),
+                dt(next_stored_fire(schedule, now), now, zone),
+                dt(schedule.last_instant, now, zone),
                 toggle,
             ]
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import struct
 import tempfile
@@ -29,7 +30,7 @@ import pytest_asyncio
 
 from beat import Job, Scheduler
 from beat.dashboard import Dashboard, DashboardRequest
-from beat.stores import JobStatus, SQLiteStore, Store
+from beat.stores import JobStatus, ScheduleSpec, SQLiteStore, Store
 from tests.coordinators.conftest import PostgresServer
 
 from ._browser import Chromium, Page, find_chromium
@@ -233,6 +234,40 @@ async def test_cancel_on_a_stale_page_of_a_job_cancelled_meanwhile_says_so(
         f"{site.base}/jobs/{site.seeded.queued}?notice=already-cancelled"
     )
     assert await site.store.get(site.seeded.queued) == cancelled
+
+
+async def test_every_time_on_the_pages_says_its_zone(sqlite_site: Site) -> None:
+    """Times are UTC and say so; a schedule with its own zone shows its next fire there too
+    (a bare 02:00 for a "0 3 * * *" Berlin cron reads as a bug)."""
+    site, browser = sqlite_site, sqlite_site.browser
+    await site.store.put_schedule(
+        ScheduleSpec(
+            name="berlin-report", task="reports.build", cron="0 3 * * *", timezone="Europe/Berlin"
+        )
+    )
+    shown_times = (
+        "[...document.querySelectorAll('time')]"
+        ".map(t => t.innerText + ' | ' + t.parentElement.innerText)"
+    )
+    for path in ("/", "/jobs", f"/jobs/{site.seeded.dead}", f"/jobs/{site.seeded.running}"):
+        await browser.goto(site.base + path)
+        times = await browser.evaluate(shown_times)
+        assert times, path
+        for shown in times:
+            own, _, cell = shown.partition(" | ")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", own), (path, shown)
+            assert cell.startswith(own), (path, shown)
+    await browser.goto(site.base + "/")
+    row = await browser.evaluate(
+        "[...document.querySelectorAll('#schedules tbody tr')]"
+        ".find(r => r.innerText.includes('berlin-report')).innerText"
+    )
+    # 02:00 UTC in winter, 01:00 UTC in summer: either way 03:00 in Berlin, and said so.
+    assert "cron 0 3 * * * (Europe/Berlin)" in row
+    assert re.search(r"\d{4}-\d\d-\d\d 0[12]:00:00 UTC · 03:00:00 Europe/Berlin \(in ", row)
+    # The in-process jobs (cron in UTC, every hour): UTC only, marked.
+    jobs = await browser.text("#scheduler-jobs")
+    assert re.search(r"\d\d:00:00 UTC \(in ", jobs) and "·" not in jobs
 
 
 async def test_a_form_replayed_with_another_browsers_cookie_changes_nothing(

@@ -8,12 +8,13 @@ import re
 import httpx
 import pytest
 
-from beat import Scheduler
+from beat import Job, Scheduler
 from beat.dashboard import Dashboard
-from beat.stores import JobStatus, MemoryStore, NewJob
+from beat.stores import JobStatus, MemoryStore, NewJob, ScheduleSpec
+from beat.testing import FakeClock
 
-from ._seed import TRACEBACK, Seeded
-from .conftest import ADMIN, dashboard, http, token
+from ._seed import TRACEBACK, Seeded, seed
+from .conftest import ADMIN, START, dashboard, http, token
 
 pytestmark = pytest.mark.asyncio
 
@@ -275,3 +276,53 @@ async def test_cancelling_a_finished_job_says_nothing_changed(
         assert missing.status_code == 404
     assert await store.get(seeded.cancelled) == before  # untouched
     assert (await store.get(seeded.dead)).status is JobStatus.DEAD  # type: ignore[union-attr]
+
+
+# A date and time on the page not followed by the zone it is in ("UTC", or a zone name).
+BARE_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?! UTC| [A-Z][A-Za-z_]+/[A-Za-z_])")
+
+
+def visible(html: str) -> str:
+    """The page's text as shown: tags dropped, so attributes (``<time datetime>``) are not."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.split("<main>", 1)[1]))
+
+
+async def test_every_time_shown_says_utc_and_a_zoned_schedule_its_own_zone_too() -> None:
+    """A cron at 03:00 Europe/Berlin fires at 02:00 UTC in winter: a bare "02:00:00" reads
+    as wrong. Every time says UTC, and a zoned schedule's instants are also shown in its
+    zone."""
+    scheduler = Scheduler(clock=FakeClock(START))
+    scheduler.add_job(Job.cron("30 6 * * *", tz="America/New_York").do(_nothing, name="ny-open"))
+    async with MemoryStore(clock=START.timestamp) as store:
+        seeded = await seed(store)
+        for name, cron, zone in (
+            ("berlin-report", "0 3 * * *", "Europe/Berlin"),
+            ("tokyo-close", "0 1 * * *", "Asia/Tokyo"),
+        ):
+            await store.put_schedule(
+                ScheduleSpec(name=name, task="reports.build", cron=cron, timezone=zone)
+            )
+        async with scheduler, http(dashboard(store=store, scheduler=scheduler)) as client:
+            html = {
+                path: (await client.get(path, headers=ADMIN)).text
+                for path in ("/", "/jobs", f"/jobs/{seeded.dead}", f"/jobs/{seeded.running}")
+            }
+            await scheduler.shutdown(timeout=0)
+    for path, page in html.items():
+        text = visible(page)
+        assert " UTC" in text, path
+        assert BARE_TIME.findall(text) == [], path
+    overview = visible(html["/"])
+    # START is 2026-01-01 00:00 UTC, winter: Berlin is UTC+1, New York UTC-5, Tokyo UTC+9.
+    assert "2026-01-01 02:00:00 UTC · 03:00:00 Europe/Berlin" in overview  # stored
+    assert "2026-01-01 11:30:00 UTC · 06:30:00 America/New_York" in overview  # in-process
+    # 01:00 in Tokyo is still the day before in UTC: the zone's own date is shown too.
+    assert "2026-01-01 16:00:00 UTC · 2026-01-02 01:00:00 Asia/Tokyo" in overview
+    # A schedule in UTC is not shown twice.
+    row = re.search(r"nightly-report.*?</tr>", html["/"], re.S)
+    assert row is not None and "2026-01-01 03:00:00 UTC" in visible("<main>" + row.group(0))
+    assert "·" not in visible("<main>" + row.group(0))
+
+
+async def _nothing(ctx: object) -> None:
+    return None

@@ -49,6 +49,7 @@ from ._exceptions import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._schedules import PROGRESS_PREFIX
 
 __all__ = ["add_store_commands", "open_store_url"]
 
@@ -424,9 +425,25 @@ def _schedule_line(s: Any) -> list[str]:
     return [s.name, s.task, timer, "paused" if s.paused else "active", _time(s.last_instant)]
 
 
+def _schedule_name(name: str) -> str:
+    """``name``, unless it names the progress row of a schedule defined in code: bookkeeping
+    (its timer and arguments live in the code; no sync loop runs it), which no command acts
+    on, as in the dashboard (:class:`CommandError`)."""
+    if name.startswith(PROGRESS_PREFIX):
+        raise CommandError(
+            f"{name!r} is not a stored schedule: it is the progress record of "
+            f"{name[len(PROGRESS_PREFIX) :]!r}, a schedule defined in code, which is managed "
+            "from the code"
+        )
+    return name
+
+
 def _schedules_list(args: argparse.Namespace) -> int:
     async def action(store: Any) -> int:
-        records = await store.list_schedules()
+        # Progress rows of schedules defined in code are bookkeeping, not schedules.
+        records = [
+            s for s in await store.list_schedules() if not s.name.startswith(PROGRESS_PREFIX)
+        ]
         if args.json:
             _print_json(records)
         elif records:
@@ -440,8 +457,10 @@ def _schedules_list(args: argparse.Namespace) -> int:
 
 
 def _schedules_pause(args: argparse.Namespace, paused: bool) -> int:
+    name = _schedule_name(args.name)
+
     async def action(store: Any) -> int:
-        record = await store.set_schedule_paused(args.name, paused)
+        record = await store.set_schedule_paused(name, paused)
         if args.json:
             _print_json(record)
         else:
@@ -452,12 +471,14 @@ def _schedules_pause(args: argparse.Namespace, paused: bool) -> int:
 
 
 def _schedules_run(args: argparse.Namespace) -> int:
+    name = _schedule_name(args.name)
+
     async def action(store: Any) -> int:
         from .stores import NewJob
 
-        spec = await store.get_schedule(args.name)
+        spec = await store.get_schedule(name)
         if spec is None:
-            raise CommandError(f"no schedule {args.name!r}")
+            raise CommandError(f"no schedule {name!r}")
         (record,) = await store.enqueue(
             [
                 NewJob(

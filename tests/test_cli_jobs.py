@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from beat._schedules import progress_row, progress_spec
 from beat.stores import JobStatus, LogEntry, NewJob, ScheduleSpec, SQLiteStore, Store
 from tests.coordinators.conftest import PostgresServer
 from tests.stores.conftest import store_postgres  # noqa: F401  (the session's PostgreSQL)
@@ -185,6 +186,28 @@ async def test_schedules_list_pause_resume_and_run(target: Target) -> None:
     assert job.meta == {"schedule": "nightly", "manual": True}
     one_error_line(await in_thread(target, "schedules", "pause", "nope"), 1, "nope")
     one_error_line(await in_thread(target, "schedules", "run", "nope"), 1, "'nope'")
+
+
+@pytest.mark.asyncio
+async def test_progress_rows_of_code_schedules_are_not_schedules(target: Target) -> None:
+    """The ``~code:<name>`` rows keep the last instant of schedules defined in code: their
+    timer is a placeholder and their arguments live in the code. Hidden from ``list``;
+    pause, resume and run refuse them (run would enqueue the task without its arguments)."""
+    await target.store.put_schedule(ScheduleSpec("nightly", "reports.build", cron="0 3 * * *"))
+    row = progress_row("charge-acme", stored=False)
+    await target.store.put_schedule(progress_spec("charge-acme", "billing.charge"))
+    text, scripted, *refused = await asyncio.gather(
+        in_thread(target, "schedules", "list"),
+        in_thread(target, "schedules", "list", "--json"),
+        *(in_thread(target, "schedules", action, row) for action in ("pause", "resume", "run")),
+    )
+    assert [line.split()[0] for line in text.out.splitlines()] == ["NAME", "nightly"]
+    assert [s["name"] for s in scripted.json()] == ["nightly"]  # type: ignore[attr-defined]
+    for run in refused:
+        one_error_line(run, 1, repr(row), "'charge-acme'", "defined in code")
+    spec = await target.store.get_schedule(row)
+    assert spec is not None and spec.paused
+    assert await target.store.list_jobs() == []
 
 
 @pytest.mark.asyncio

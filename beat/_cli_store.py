@@ -386,8 +386,15 @@ def _jobs_cancel(args: argparse.Namespace) -> int:
     id = _job_id(args.id)
 
     async def action(store: Any) -> int:
+        # A finished job, cancelled included, is refused: store.cancel returns it unchanged,
+        # and a cancelled one would read as just cancelled.
+        before = await store.get(id)
+        if before is None:
+            raise JobNotFoundError(f"no job {id}")
+        if before.status.finished:
+            raise CommandError(f"job {id} already {before.status}: nothing to cancel")
         record = await store.cancel(id)
-        if record.status.finished and str(record.status) != "cancelled":
+        if record.status.finished and str(record.status) != "cancelled":  # finished meanwhile
             raise CommandError(f"job {id} already {record.status}: nothing to cancel")
         if args.json:
             _print_json(record)

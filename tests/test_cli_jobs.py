@@ -160,6 +160,16 @@ async def test_jobs_cancel_and_retry(target: Target) -> None:
 
 
 @pytest.mark.asyncio
+async def test_cancelling_a_cancelled_job_is_refused(target: Target) -> None:
+    """A cancelled job is finished: cancelling it again does nothing, exit 1, as for a
+    succeeded or dead one (it used to print "cancelled" and exit 0)."""
+    (job,) = await target.store.enqueue([NewJob("emails.send")])
+    await target.store.cancel(job.id)
+    again = await in_thread(target, "jobs", "cancel", str(job.id))
+    one_error_line(again, 1, str(job.id), "already cancelled: nothing to cancel")
+
+
+@pytest.mark.asyncio
 async def test_schedules_list_pause_resume_and_run(target: Target) -> None:
     await target.store.put_schedule(
         ScheduleSpec("nightly", "reports.build", cron="0 3 * * *", args=[7], queue="slow")

@@ -175,7 +175,7 @@ class RunFailed(RunEvent):
 class RunTimedOut(RunEvent):
     timeout: float
     will_retry: bool
-    abandoned_thread: bool  # a sync job cannot be killed: its thread runs on, unobserved
+    abandoned_thread: bool  # a plain function cannot be killed: its thread runs on (see docs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

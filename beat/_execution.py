@@ -2,9 +2,9 @@
 
 * ``fn(ctx, *args, **kwargs)``: coroutine functions are awaited on the loop; plain functions
   run in the executor's worker threads, never on the loop.
-* ``timeout`` cancels the attempt (a thread cannot be killed: a timed-out sync job is
-  abandoned and reported); ``retries`` re-run the **same** instant with ``attempt + 1`` after
-  the job's backoff.
+* ``timeout`` cancels the attempt (a thread cannot be killed: a timed-out plain function
+  runs on, and a scheduled run holds its place until it returns); ``retries`` re-run the
+  **same** instant with ``attempt + 1`` after the job's backoff.
 * Every attempt's outcome goes to the :class:`~beat._reporting.Reporter` (log line, history,
   event); exceptions never reach the scheduler loop. A cancellation is reported and
   propagates.
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,12 @@ __all__ = ["Executor"]
 
 
 class _RunTimeout(Exception):
-    """Internal: the job's own timeout expired (told apart from a TimeoutError it raised)."""
+    """Internal: the job's own timeout expired (told apart from a TimeoutError it raised).
+    ``thread``: a plain function's call, still running in its thread."""
+
+    def __init__(self, message: str, thread: concurrent.futures.Future[Any] | None) -> None:
+        super().__init__(message)
+        self.thread = thread
 
 
 class Executor:
@@ -108,7 +115,14 @@ class Executor:
             except _RunTimeout as exc:
                 error: BaseException = exc
                 will_retry = attempt - first_attempt < options.retries
-                reporter.timed_out(state, when, attempt, started, will_retry)
+                # A thread cannot be stopped. A scheduled run holds its place until the
+                # function returns, so neither its retry nor an overlapping fire (skip,
+                # queue, max_instances) starts a second call beside it; an explicit call
+                # (run_now, a claim reporting its outcome) raises at the deadline instead.
+                holds = exc.thread is not None and not raise_errors
+                reporter.timed_out(state, when, attempt, started, will_retry, holds)
+                if holds and exc.thread is not None:
+                    await self._linger(state, when, exc.thread)
             except KeyboardInterrupt:
                 raise  # the process is interrupted; the job did not fail
             except BaseException as exc:  # SystemExit too: a job's sys.exit() fails its run
@@ -150,9 +164,12 @@ class Executor:
 
     async def _call_with_timeout(self, state: JobState, ctx: Context, timeout: float) -> Any:
         job = state.job
-        awaitable = (
-            job.fn(ctx, *job.args, **job.kwargs) if job.is_async else self._in_thread(state, ctx)
-        )
+        thread = None
+        if job.is_async:
+            awaitable = job.fn(ctx, *job.args, **job.kwargs)
+        else:
+            thread = self._submit(state, ctx)
+            awaitable = _in_thread.outcome(thread)
         clock = self._clock
         deadline = clock.monotonic() + timeout
         try:
@@ -160,18 +177,29 @@ class Executor:
                 return await awaitable
         except TimeoutError:
             if clock.monotonic() >= deadline:
-                raise _RunTimeout(f"timed out after {timeout:g} s") from None
+                raise _RunTimeout(f"timed out after {timeout:g} s", thread) from None
             raise
 
-    def _in_thread(self, state: JobState, ctx: Context) -> Awaitable[Any]:
+    async def _linger(
+        self, state: JobState, when: int, thread: concurrent.futures.Future[Any]
+    ) -> None:
+        """Until the timed-out function's thread returns (its result or error is dropped:
+        the attempt is already recorded as timed out). A cancelled run stops waiting."""
+        began = time.monotonic()
+        with contextlib.suppress(Exception):  # the attempt was recorded at the deadline
+            await _in_thread.outcome(thread)
+        self._reporter.thread_returned(state, when, time.monotonic() - began)
+
+    def _submit(self, state: JobState, ctx: Context) -> concurrent.futures.Future[Any]:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._max_workers, thread_name_prefix="beat-job"
             )
         job = state.job
-        return _in_thread.outcome(
-            _in_thread.submit(self._pool, job.fn, ctx, *job.args, **job.kwargs)
-        )
+        return _in_thread.submit(self._pool, job.fn, ctx, *job.args, **job.kwargs)
+
+    def _in_thread(self, state: JobState, ctx: Context) -> Awaitable[Any]:
+        return _in_thread.outcome(self._submit(state, ctx))
 
     def close(self) -> None:
         """Stop the worker threads (abandoned ones run on: a thread cannot be killed)."""

@@ -20,7 +20,7 @@ class Outcome(enum.Enum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # raised; retries (if any) exhausted
-    TIMED_OUT = "timed_out"  # exceeded the job's timeout (a sync job is abandoned, not killed)
+    TIMED_OUT = "timed_out"  # exceeded the job's timeout (a thread cannot be killed: it runs on)
     CANCELLED = "cancelled"  # cancelled by shutdown or by overlap="replace"
 
 

@@ -80,6 +80,17 @@ class Reporter:
                 result=summarize(result),
             )
 
+    def thread_returned(self, state: JobState, when: int, seconds: float) -> None:
+        """The thread of a timed-out attempt returned, ``seconds`` after the deadline: its
+        run gives up its place (the next attempt or fire may start)."""
+        run_logger.warning(
+            "job %s @ %s: the timed-out attempt's thread returned %.3g s after the deadline;"
+            " the run's place is free",
+            state.job.name,
+            iso(when),
+            seconds,
+        )
+
     def failed(
         self,
         state: JobState,
@@ -114,12 +125,29 @@ class Reporter:
             )
 
     def timed_out(
-        self, state: JobState, when: int, attempt: int, started: float, will_retry: bool
+        self,
+        state: JobState,
+        when: int,
+        attempt: int,
+        started: float,
+        will_retry: bool,
+        holds: bool = False,
     ) -> None:
+        """An attempt timed out. ``holds``: a plain function whose run keeps its place
+        until the thread returns (:meth:`thread_returned`); otherwise its thread, if any,
+        is abandoned."""
         job = state.job
         timeout = job.options.timeout or 0.0
         abandoned = not job.is_async
-        error = f"timed out after {timeout:g} s" + (" (thread abandoned)" if abandoned else "")
+        if holds:
+            note = " (thread runs on)"
+            detail = "; its thread cannot be killed: the run holds its place until it returns"
+        elif abandoned:
+            note = " (thread abandoned)"
+            detail = "; its thread cannot be killed and runs on, abandoned"
+        else:
+            note = detail = ""
+        error = f"timed out after {timeout:g} s{note}"
         self._record(state, when, attempt, started, Outcome.TIMED_OUT, error, final=not will_retry)
         run_logger.error(
             "job %s @ %s: attempt %d timed out after %g s%s%s",
@@ -127,7 +155,7 @@ class Reporter:
             iso(when),
             attempt,
             timeout,
-            "; its thread cannot be killed and runs on, abandoned" if abandoned else "",
+            detail,
             ", will retry" if will_retry else "",
         )
         if self.events.active:

@@ -137,22 +137,71 @@ async def test_timeout_cancels_the_run_and_the_next_fire_still_happens(
     assert scheduler.get_job(job).history[0].outcome is Outcome.TIMED_OUT
 
 
-async def test_timed_out_sync_job_is_abandoned_and_reported(
+async def test_a_timed_out_plain_function_holds_its_run_until_its_thread_returns(
+    scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder
+) -> None:
+    """A thread cannot be killed: the attempt is recorded as timed out at the deadline, and
+    the run keeps its place until the function returns, so the next fire (overlap "skip")
+    does not start a second call beside the first."""
+    release = threading.Event()
+    calls = 0
+
+    def stuck(ctx: Context) -> None:
+        nonlocal calls
+        calls += 1
+        release.wait(10)
+
+    job = Job.cycle(START + 10 * S, 10 * S).do(stuck, name="stuck", timeout=2)
+    scheduler.add_job(job)
+    try:
+        await clock.advance(13 * S)  # fired at +10, timed out at +12
+        (event,) = recorder.of(RunTimedOut)
+        assert event.abandoned_thread
+        assert scheduler.get_job(job.id).history[0].outcome is Outcome.TIMED_OUT
+        assert scheduler.statistics().running == 1
+        await clock.advance(10 * S)  # the fire at +20 finds the thread still running
+        assert [(e.when, e.reason) for e in recorder.of(RunSkipped)] == [
+            (START + 20 * S, "overlap")
+        ]
+        assert calls == 1
+    finally:
+        release.set()
+    # Fake time stands still: the drain ends only because the thread returned.
+    assert await scheduler.shutdown(timeout=60) == 0
+    assert calls == 1
+
+
+async def test_the_retry_of_a_timed_out_plain_function_waits_for_its_thread(
     scheduler: Scheduler, clock: FakeClock, recorder: EventRecorder
 ) -> None:
     release = threading.Event()
+    lock = threading.Lock()
+    running, most, attempts = 0, 0, []
 
-    def stuck(ctx: Context) -> None:
-        release.wait(10)
+    def slow_first(ctx: Context) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            attempts.append(ctx.attempt)
+        try:
+            if ctx.attempt == 1:
+                release.wait(10)
+            return "done"
+        finally:
+            with lock:
+                running -= 1
 
-    scheduler.add_job(Job.oneshot(START + S).do(stuck, name="stuck", timeout=2))
-    try:
-        await clock.advance(3 * S)
-        (event,) = recorder.of(RunTimedOut)
-        assert event.abandoned_thread
-        assert scheduler.statistics().running == 0
-    finally:
-        release.set()
+    job = Job.oneshot(START + S).do(slow_first, timeout=2, retries=1, backoff=Backoff.constant(0))
+    scheduler.add_job(job)
+    finished = asyncio.ensure_future(scheduler.wait_next_run(job.id))
+    await clock.advance(4 * S)  # fired at +1, timed out at +3
+    assert [e.will_retry for e in recorder.of(RunTimedOut)] == [True]
+    assert attempts == [1]  # the retry waits for the first call's thread
+    release.set()
+    record = await asyncio.wait_for(finished, 10)
+    assert record.outcome is Outcome.SUCCEEDED
+    assert attempts == [1, 2] and most == 1
 
 
 async def test_a_job_raising_timeout_error_itself_is_a_failure(

@@ -18,10 +18,13 @@ when it starts) or a newer one (upgrade beat).
 No message prints a password: URLs and store errors pass through :func:`_redact`.
 
 Output is plain text for people, or JSON with ``--json`` (one document on stdout: records
-with ISO-8601 times and string ids). Errors are one line on stderr, ``beat: <what>``, and a
-non-zero exit: 2 for bad input (a bad URL, a malformed id, an unknown status), 1 when the
-command could not be done (an unknown id or schedule, a transition the job's state forbids,
-the store unreachable or misconfigured).
+with ISO-8601 times and string ids). Stored text is the application's, and may be anyone's
+(an exception message echoing user input): its control characters are printed escaped
+(:func:`_safe`), never raw, so it cannot break a table's lines or drive the terminal; a
+traceback keeps its lines. Errors are one line on stderr, ``beat: <what>``, and a non-zero
+exit: 2 for bad input (a bad URL, a malformed id, an unknown status), 1 when the command
+could not be done (an unknown id or schedule, a transition the job's state forbids, the
+store unreachable or misconfigured, not a beat store at this beat's version).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import os
 import re
 import sqlite3
 import sys
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -244,8 +248,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Characters that break a line, drive the terminal or reorder what it shows: the C0 and C1
+# controls and DEL (Unicode category Cc), the line and paragraph separators, bidi controls.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _safe(text: str) -> str:
+    """``text`` for a terminal: each control character (see ``_CONTROL``) written as its
+    Python escape (``\\n``, ``\\x1b``, ``\\u202e``); everything else as it is."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: 2 for wide (East Asian) characters, 0 for combining."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as indented JSON, unicode kept, with the control characters ``json.dumps``
+    leaves raw (DEL, C1, separators, bidi) escaped as ``\\uXXXX`` too: the same JSON."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # json.dumps escapes the C0 controls in strings: a raw "\n" is the indent's.
+    return _CONTROL.sub(lambda m: m[0] if m[0] == "\n" else f"\\u{ord(m[0]):04x}", text)
+
+
 def _print_json(value: Any) -> None:
-    print(json.dumps(_plain(value), indent=2, ensure_ascii=False))
+    print(_json_text(_plain(value)))
+
+
+def _say(line: str) -> None:
+    """Print one line for people, control characters (newlines too) escaped."""
+    print(_safe(line))
 
 
 def _time(value: datetime | None) -> str:
@@ -253,10 +291,13 @@ def _time(value: datetime | None) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = [headers, *rows]
+    """Aligned columns; each cell on one line, control characters escaped."""
+    lines = [[_safe(cell) for cell in line] for line in [headers, *rows]]
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        "  ".join(
+            cell + " " * (w - _width(cell)) for cell, w in zip(line, widths, strict=True)
+        ).rstrip()
         for line in lines
     )
 
@@ -274,6 +315,8 @@ def _job_line(r: Any) -> list[str]:
 
 
 def _job_details(r: Any) -> str:
+    """``jobs show``: one line per field, control characters escaped; the traceback keeps
+    its lines (indented), each escaped the same way."""
     lines = [
         f"id:            {r.id}",
         f"task:          {r.task}",
@@ -297,9 +340,10 @@ def _job_details(r: Any) -> str:
         lines.append(f"result:        {json.dumps(r.result, ensure_ascii=False)}")
     if r.error_type:
         lines.append(f"error:         {r.error_type}: {r.error_message}")
+    lines = [_safe(line) for line in lines]
     if r.error_traceback:
         lines.append("traceback:")
-        lines.extend("  " + line for line in r.error_traceback.rstrip().splitlines())
+        lines.extend("  " + _safe(line) for line in r.error_traceback.rstrip().splitlines())
     return "\n".join(lines)
 
 
@@ -370,13 +414,13 @@ def _jobs_show(args: argparse.Namespace) -> int:
             out = _plain(record)
             if logs is not None:
                 out["logs"] = _plain(logs)
-            print(json.dumps(out, indent=2, ensure_ascii=False))
+            print(_json_text(out))
             return 0
         print(_job_details(record))
         if logs is not None:
             print(f"logs ({len(logs)}):")
             for e in logs:
-                print(f"  [{e.attempt}] {_time(e.at)} {e.level} {e.logger}: {e.message}")
+                _say(f"  [{e.attempt}] {_time(e.at)} {e.level} {e.logger}: {e.message}")
         return 0
 
     return _run(args, action)
@@ -471,7 +515,7 @@ def _schedules_pause(args: argparse.Namespace, paused: bool) -> int:
         if args.json:
             _print_json(record)
         else:
-            print(f"{'paused' if paused else 'resumed'}: schedule {record.name}")
+            _say(f"{'paused' if paused else 'resumed'}: schedule {record.name}")
         return 0
 
     return _run(args, action)
@@ -502,7 +546,7 @@ def _schedules_run(args: argparse.Namespace) -> int:
         if args.json:
             _print_json(record)
         else:
-            print(f"enqueued: job {record.id} ({record.task}) for schedule {spec.name}")
+            _say(f"enqueued: job {record.id} ({record.task}) for schedule {spec.name}")
         return 0
 
     return _run(args, action)
@@ -615,5 +659,5 @@ def add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 def report(exc: Exception) -> int:
     """Print a store command's error as one line, passwords redacted; its exit code."""
-    print(f"beat: {_redact(str(exc))}", file=sys.stderr)
+    print(f"beat: {_safe(_redact(str(exc)))}", file=sys.stderr)
     return 2 if isinstance(exc, UsageError) else 1

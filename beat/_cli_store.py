@@ -185,8 +185,9 @@ async def _check_postgres(store: Any) -> None:
     """Refuse a schema that does not exist, holds no beat tables or is not at this beat's
     schema version (:class:`CommandError`), reading the catalog and the version
     ``PostgresStore`` records in ``<schema>.beat_schema_version`` on a connection of its own:
-    nothing is created. Connection failures are :class:`StoreConfigError` (refused
-    credentials or rights) or :class:`StoreUnavailableError`, as ``store.open()`` words them."""
+    nothing is created. A URL asyncpg cannot read is a :class:`UsageError`; connection
+    failures are :class:`StoreConfigError` (refused credentials or rights) or
+    :class:`StoreUnavailableError`, as ``store.open()`` words them."""
     import asyncpg  # type: ignore[import-untyped]
 
     from .stores._postgres import _CONFIG, _UNAVAILABLE
@@ -213,7 +214,9 @@ async def _check_postgres(store: Any) -> None:
             await conn.close()
     except _CONFIG as exc:
         raise StoreConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
-    except (*_UNAVAILABLE, ValueError) as exc:  # ValueError: a DSN asyncpg cannot parse
+    except ValueError as exc:  # a URL asyncpg cannot read (a bad port, sslmode, ...)
+        raise UsageError(f"bad PostgreSQL URL {_redact(store.dsn)!r}: {exc}") from None
+    except _UNAVAILABLE as exc:
         raise StoreUnavailableError(f"{where}: {type(exc).__name__}: {exc}") from exc
     if not found["schema"]:
         raise CommandError(

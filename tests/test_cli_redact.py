@@ -56,9 +56,10 @@ def test_cli_errors_never_print_the_password() -> None:
         "postgresql:/app:S3cr3t-oneslash@127.0.0.1:1/app",
         "postgresql//app:S3cr3t-nocolon@127.0.0.1:1/app",
         "postgresql://app:S3cr3t-ipv6@[::1/app",
+        "postgresql://app:S3cr3t-port@127.0.0.1:abc/app",
     ]
-    with ThreadPoolExecutor(len(urls)) as pool:  # independent processes, side by side
-        query, one_slash, no_colon, ipv6 = pool.map(
+    with ThreadPoolExecutor(2) as pool:  # independent processes, side by side
+        query, one_slash, no_colon, ipv6, port = pool.map(
             lambda url: cli("jobs", "list", "--store", url), urls
         )
     one_error_line(query, 1, "unavailable", "password=***")
@@ -66,5 +67,6 @@ def test_cli_errors_never_print_the_password() -> None:
     one_error_line(one_slash, 2, "bad PostgreSQL URL", "app:***@")
     one_error_line(no_colon, 2, "unsupported store URL", "app:***@")
     one_error_line(ipv6, 2, "bad PostgreSQL URL", "Invalid IPv6 URL", "app:***@")
-    for run in (query, one_slash, no_colon, ipv6):
+    one_error_line(port, 2, "bad PostgreSQL URL", "'abc'", "app:***@")
+    for run in (query, one_slash, no_colon, ipv6, port):
         assert "S3cr3t" not in run.err

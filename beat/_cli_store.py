@@ -53,6 +53,7 @@ from ._exceptions import (
     StoreConfigError,
     StoreUnavailableError,
 )
+from ._redact import redact as _redact
 from ._schedules import PROGRESS_PREFIX
 
 __all__ = ["add_store_commands", "open_store_url"]
@@ -110,22 +111,6 @@ def open_store_url(url: str | None) -> Any:
     raise UsageError(
         f"unsupported store URL {_redact(url)!r}: expected sqlite:///PATH or postgresql://..."
     )
-
-
-# The same patterns as beat/stores/_postgres.py's ``_redact`` (which needs asyncpg to import;
-# tests/test_cli_redact.py keeps the two in step): a ``password=`` parameter, and
-# ``user:password@`` however mistyped the scheme before it, the password running to the last
-# "@" before a space.
-_PASSWORD_PARAM = re.compile(
-    r"""(?i)((?:^|[?&;\s])password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&;\s'"]*)"""
-)
-_USERINFO = re.compile(r"""(?<![^\s/'"(])([^\s:/@'"]*:)(?!/)\S*@""")
-
-
-def _redact(text: str) -> str:
-    """``text`` (a store URL, or a message holding one) with every password replaced by
-    ``***``; unchanged if it holds none. When in doubt more is hidden, never less."""
-    return _USERINFO.sub(r"\1***@", _PASSWORD_PARAM.sub(r"\1***", text))
 
 
 def _job_id(text: str) -> UUID:

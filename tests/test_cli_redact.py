@@ -1,6 +1,6 @@
-"""Passwords are never printed: every form of store URL a password can hide in is redacted,
-by the CLI's ``_redact`` and by the PostgreSQL store's (which words its log lines and error
-texts), and both agree; a URL ``urlsplit`` cannot parse is a one-line usage error."""
+"""Passwords are never printed: every form of store URL a password can hide in is redacted
+by ``beat._redact.redact``, which the CLI and the PostgreSQL store (its log lines and error
+texts) both use; a URL ``urlsplit`` cannot parse is a one-line usage error."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from beat._cli_store import _redact as cli_redact
+from beat._redact import redact
 from beat.stores._postgres import _redact as store_redact
 from tests.test_cli_jobs import cli, one_error_line
 
@@ -44,9 +45,12 @@ CASES = [
 @pytest.mark.parametrize(("text", "redacted"), CASES)
 def test_every_form_of_password_is_redacted(text: str, redacted: str | None) -> None:
     expected = text if redacted is None else redacted
-    assert cli_redact(text) == expected
-    assert store_redact(text) == expected
+    assert redact(text) == expected
     assert "S3c" not in expected
+
+
+def test_the_cli_and_the_postgres_store_redact_with_the_same_function() -> None:
+    assert cli_redact is redact and store_redact is redact
 
 
 @pytest.mark.slow

@@ -8,12 +8,12 @@ variable):
 * ``postgresql://user:pass@host:5432/db`` (or ``postgres://``), with ``?schema=NAME`` for a
   schema other than ``public``.
 
-The CLI never creates or migrates a store (opening one does both: ``store.open()`` creates
-the schema, migrates it and switches a SQLite file to WAL). Before opening, a read-only look
-(:func:`_check_sqlite`, :func:`_check_postgres`) refuses, exit 1, anything that is not a beat
-store at exactly this beat's schema version: another application's database, an empty file,
-a mistyped ``?schema=``, an older store (a worker or scheduler of this version migrates it
-when it starts) or a newer one (upgrade beat).
+The CLI never creates or migrates a store: it opens stores with ``migrate=False``, which
+writes nothing to set a store up (no file, schema, table or migration, no switch to WAL, no
+DDL lock: a read-only database role will do) and refuses, exit 1, anything that is not a
+beat store at exactly this beat's schema version: another application's database, an empty
+file, a mistyped ``?schema=``, an older store (a worker or scheduler of this version
+migrates it when it starts) or a newer one (upgrade beat).
 
 No message prints a password: URLs and store errors pass through :func:`_redact`.
 
@@ -36,7 +36,6 @@ import enum
 import json
 import os
 import re
-import sqlite3
 import sys
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,7 +85,7 @@ def open_store_url(url: str | None) -> Any:
             raise UsageError(f"no SQLite database at {str(path)!r} (from {url!r})")
         from .stores import SQLiteStore
 
-        return SQLiteStore(path)
+        return SQLiteStore(path, migrate=False)
     if scheme in ("postgresql", "postgres"):
         # "postgresql:/host/db" would quietly connect to the default host instead.
         if not url[len(scheme) + 1 :].startswith("//"):
@@ -105,7 +104,7 @@ def open_store_url(url: str | None) -> Any:
                 "PostgreSQL needs asyncpg: pip install 'beat-scheduler[postgres]'"
             ) from None
         try:
-            return PostgresStore(dsn, schema=schema)
+            return PostgresStore(dsn, schema=schema, migrate=False)
         except StoreConfigError as exc:
             raise UsageError(str(exc)) from None
     raise UsageError(
@@ -118,102 +117,6 @@ def _job_id(text: str) -> UUID:
         return UUID(text)
     except ValueError:
         raise UsageError(f"{text!r} is not a job id (a UUID)") from None
-
-
-# -------------------------------------------------------------------------------------------
-# The read-only look before opening (see the module docstring)
-# -------------------------------------------------------------------------------------------
-def _check_version(where: str, found: int, knows: int) -> None:
-    """:class:`CommandError` unless the store at ``where`` is at schema version ``knows``."""
-    if found < knows:
-        raise CommandError(
-            f"{where} holds beat schema version {found}; this beat needs {knows}: start a "
-            "worker or scheduler of this beat version on it, which migrates it on start (the "
-            "CLI never migrates a store)"
-        )
-    if found > knows:
-        raise CommandError(
-            f"{where} holds beat schema version {found}; this beat knows {knows} (upgrade beat)"
-        )
-
-
-def _check_sqlite(path: Path, timeout: float) -> None:
-    """Refuse a file that is not a beat store at this beat's schema version
-    (:class:`CommandError`), reading ``PRAGMA user_version`` and the table names through a
-    read-only connection: nothing is written, the journal mode is left as it is.
-    :class:`StoreConfigError` if it is no SQLite database, :class:`StoreUnavailableError` if
-    it cannot be read (locked past ``timeout`` seconds, say)."""
-    from .stores._sqlite_sql import SCHEMA_VERSION
-
-    try:
-        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True, timeout=timeout)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            jobs = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'beat_jobs'"
-            ).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
-            raise StoreConfigError(f"{path} is not a SQLite database: {exc}") from exc
-        raise StoreUnavailableError(f"SQLite {path}: {exc}") from exc
-    if jobs is None or version == 0:
-        raise CommandError(
-            f"not a beat store: {path} has no beat tables (the CLI never creates them; "
-            "a worker or scheduler does)"
-        )
-    _check_version(str(path), version, SCHEMA_VERSION)
-
-
-async def _check_postgres(store: Any) -> None:
-    """Refuse a schema that does not exist, holds no beat tables or is not at this beat's
-    schema version (:class:`CommandError`), reading the catalog and the version
-    ``PostgresStore`` records in ``<schema>.beat_schema_version`` on a connection of its own:
-    nothing is created. A URL asyncpg cannot read is a :class:`UsageError`; connection
-    failures are :class:`StoreConfigError` (refused credentials or rights) or
-    :class:`StoreUnavailableError`, as ``store.open()`` words them."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    from .stores._postgres import _CONFIG, _UNAVAILABLE
-    from .stores._postgres_sql import SCHEMA_VERSION, SQL
-
-    schema = store.schema  # a checked identifier (PostgresStore refuses others)
-    where = f"PostgreSQL at {_redact(store.dsn)!r}"
-    try:
-        conn = await asyncpg.connect(
-            store.dsn, timeout=store.timeout, command_timeout=store.timeout
-        )
-        try:
-            found = await conn.fetchrow(
-                "SELECT to_regnamespace($1) IS NOT NULL AS schema,"
-                " to_regclass($2) IS NOT NULL AS versions, to_regclass($3) IS NOT NULL AS jobs",
-                schema,
-                f"{schema}.beat_schema_version",
-                f"{schema}.beat_jobs",
-            )
-            version = 0
-            if found["versions"]:
-                version = await conn.fetchval(SQL["version"].replace("{s}", schema))
-        finally:
-            await conn.close()
-    except _CONFIG as exc:
-        raise StoreConfigError(f"{where}: {type(exc).__name__}: {exc}") from exc
-    except ValueError as exc:  # a URL asyncpg cannot read (a bad port, sslmode, ...)
-        raise UsageError(f"bad PostgreSQL URL {_redact(store.dsn)!r}: {exc}") from None
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailableError(f"{where}: {type(exc).__name__}: {exc}") from exc
-    if not found["schema"]:
-        raise CommandError(
-            f"not a beat store: {where} has no schema {schema!r} (the CLI never creates one; "
-            "check ?schema=)"
-        )
-    if not found["jobs"] or version == 0:
-        raise CommandError(
-            f"not a beat store: schema {schema!r} of {where} has no beat tables (the CLI "
-            "never creates them; a worker or scheduler does)"
-        )
-    _check_version(f"schema {schema!r} of {where}", version, SCHEMA_VERSION)
 
 
 # -------------------------------------------------------------------------------------------
@@ -339,20 +242,20 @@ def _job_details(r: Any) -> str:
 # Running a command against the store
 # -------------------------------------------------------------------------------------------
 def _run(args: argparse.Namespace, action: Callable[[Any], Awaitable[int]]) -> int:
-    """Run ``action`` on the store ``--store`` names, opened only once the read-only look
-    found a beat store at this beat's version (so opening creates and migrates nothing);
-    store errors become :class:`CommandError` or :class:`UsageError`."""
-    from .stores import SQLiteStore
-
+    """Run ``action`` on the store ``--store`` names, opened with ``migrate=False`` (refused
+    unless it is a beat store at this beat's version); store errors become
+    :class:`CommandError` or :class:`UsageError`."""
     store = open_store_url(args.store)
 
     async def go() -> int:
-        if isinstance(store, SQLiteStore):
-            _check_sqlite(store.path, store.busy_timeout)
-        else:
-            await _check_postgres(store)
         try:
             await store.open()
+        except StoreUnavailableError as exc:
+            if isinstance(exc.__cause__, ValueError):  # a URL asyncpg cannot read
+                url = _redact(store.dsn)
+                raise UsageError(f"bad PostgreSQL URL {url!r}: {exc.__cause__}") from None
+            raise
+        try:
             return await action(store)
         finally:
             await store.close()
@@ -365,8 +268,8 @@ def _run(args: argparse.Namespace, action: Callable[[Any], Awaitable[int]]) -> i
         raise CommandError(str(exc)) from None
     except StoreUnavailableError as exc:
         raise CommandError(f"store unavailable: {exc}") from None
-    except StoreConfigError as exc:
-        raise CommandError(f"store misconfigured ({_redact(args.store)}): {exc}") from None
+    except StoreConfigError as exc:  # it names the store (passwords redacted)
+        raise CommandError(_redact(str(exc))) from None
     except InvalidJobError as exc:
         raise UsageError(str(exc)) from None
 

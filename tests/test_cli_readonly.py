@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from beat.stores import NewJob, PostgresStore, SQLiteStore
+from beat.stores import NewJob, PostgresStore, SQLiteStore, StoreConfigError
 from beat.stores._postgres_sql import SCHEMA_VERSION as PG_VERSION
 from beat.stores._sqlite_sql import SCHEMA_VERSION as SQLITE_VERSION
 from tests.coordinators.conftest import PostgresServer
@@ -171,3 +171,37 @@ def test_a_postgres_store_of_another_version_is_not_migrated(
     one_error_line(run, 1, f"version {version}", *words)
     rows = store_postgres.query(f"SELECT max(version) FROM {schema}.beat_schema_version")
     assert rows[0][0] == version
+
+
+def test_a_read_only_postgres_role_can_list_and_show(
+    store_postgres: PostgresServer,  # noqa: F811
+) -> None:
+    """The CLI opens with ``migrate=False``: no DDL and no migration lock, so a role that may
+    only read the schema (an on-call's credentials) can look; a store opened the usual way
+    with those credentials cannot even start."""
+    schema = f"ro{uuid.uuid4().hex[:10]}"
+
+    async def create() -> str:
+        async with PostgresStore(store_postgres.dsn(), schema=schema) as store:
+            [job] = await store.enqueue([NewJob("reports.build", (7,))])
+            return str(job.id)
+
+    job_id = asyncio.run(create())
+    role = f"ro{uuid.uuid4().hex[:8]}"
+    store_postgres.query(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'S3cr3t-pw'",
+        f"GRANT USAGE ON SCHEMA {schema} TO {role}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    )
+    url = f"postgresql://{role}:S3cr3t-pw@127.0.0.1:{store_postgres.port}/postgres?schema={schema}"
+    listed, shown = run_all(url, [("jobs", "list"), ("jobs", "show", job_id)])
+    assert (listed.code, shown.code) == (0, 0), (listed.err, shown.err)
+    assert job_id in listed.out and "reports.build" in shown.out
+
+    async def open_migrating() -> None:
+        dsn = f"postgresql://{role}:S3cr3t-pw@127.0.0.1:{store_postgres.port}/postgres"
+        async with PostgresStore(dsn, schema=schema):
+            pass
+
+    with pytest.raises(StoreConfigError, match="permission denied"):
+        asyncio.run(open_migrating())

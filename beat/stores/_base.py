@@ -43,7 +43,12 @@ from uuid import UUID
 
 from .._exceptions import InvalidJobError
 from .._units import MAX_DURATION, aware_instant, positive_seconds
-from ._errors import BatchSerializationError, SerializationError, StoreUnavailableError
+from ._errors import (
+    BatchSerializationError,
+    SerializationError,
+    StoreConfigError,
+    StoreUnavailableError,
+)
 from ._waits import Waits
 
 if TYPE_CHECKING:
@@ -1033,6 +1038,26 @@ def to_uuid(value: UUID | str) -> UUID:
 
 def epoch_to_dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def check_schema_version(where: str, found: int, knows: int) -> None:
+    """For a store opened with ``migrate=False``: :class:`StoreConfigError` unless the store
+    at ``where`` holds beat's tables (``found`` > 0) at this beat's version ``knows``."""
+    if found <= 0:
+        raise StoreConfigError(
+            f"not a beat store: {where} has no beat tables (opened with migrate=False, which "
+            "creates nothing; a worker or scheduler creates them)"
+        )
+    if found < knows:
+        raise StoreConfigError(
+            f"{where} holds beat schema version {found}; this beat needs {knows}: a worker or "
+            "scheduler of this beat version migrates it on start (opened with migrate=False, "
+            "which never does)"
+        )
+    if found > knows:
+        raise StoreConfigError(
+            f"{where} holds beat schema version {found}; this beat knows {knows} (upgrade beat)"
+        )
 
 
 # -------------------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ from ._base import (
     check_listing,
     check_name,
     check_paused,
+    check_schema_version,
     check_seconds,
     check_version,
     clean_text,
@@ -201,7 +202,10 @@ class PostgresStore(Store):
     ``dsn``: an asyncpg DSN. ``schema``: where the tables live (created if missing).
     ``pool_size``: connections at most, plus one for notifications. ``timeout``: seconds for
     connecting and for each statement. ``poll_interval``: seconds between fallback looks
-    while waiting, in case a notification was lost.
+    while waiting, in case a notification was lost. ``migrate=False``: :meth:`open` creates
+    and migrates nothing (no DDL, no lock: a role without CREATE rights can open it) and
+    refuses a schema that does not hold beat's tables at this beat's version
+    (:class:`StoreConfigError`). For tools that only look (the CLI).
     """
 
     def __init__(
@@ -212,6 +216,7 @@ class PostgresStore(Store):
         pool_size: int = 4,
         timeout: float = 5.0,
         poll_interval: float = 5.0,
+        migrate: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not _SCHEMA_RE.fullmatch(schema):
             raise StoreConfigError(f"schema must be a lower-case SQL identifier, got {schema!r}")
@@ -223,6 +228,7 @@ class PostgresStore(Store):
         self.pool_size = pool_size
         self.timeout = check_seconds(timeout, "timeout")
         self.poll_interval = check_seconds(poll_interval, "poll_interval")
+        self.migrate = bool(migrate)
         self._sql = {name: query.replace("{s}", schema) for name, query in SQL.items()}
         self._new_channel = f"{schema}.beat_new"
         self._finished_channel = f"{schema}.beat_finished"
@@ -254,10 +260,10 @@ class PostgresStore(Store):
         pool = Pool(self._connect, self.pool_size)
         try:
             async with pool.acquire() as conn:
-                await self._migrate(conn)
+                await (self._migrate if self.migrate else self._check_schema)(conn)
         except BaseException as exc:
             pool.terminate()
-            if isinstance(exc, StoreConfigError):  # from _migrate
+            if isinstance(exc, StoreConfigError):  # from _migrate / _check_schema
                 raise
             if isinstance(exc, _CONFIG):
                 raise StoreConfigError(self._describe(exc)) from exc
@@ -296,6 +302,26 @@ class PostgresStore(Store):
                 for statement in MIGRATIONS[step]:
                     await conn.execute(statement.replace("{s}", self.schema))
                 await conn.execute(sql["set_version"], step)
+
+    async def _check_schema(self, conn: Any) -> None:
+        """``migrate=False``: refuse (:class:`StoreConfigError`) a schema that is missing or
+        does not hold beat's tables at this version, reading the catalog only."""
+        schema = self.schema
+        found = await conn.fetchrow(
+            "SELECT to_regnamespace($1) IS NOT NULL AS schema,"
+            " to_regclass($2) IS NOT NULL AS versions, to_regclass($3) IS NOT NULL AS jobs",
+            schema,
+            f"{schema}.beat_schema_version",
+            f"{schema}.beat_jobs",
+        )
+        where = f"schema {schema!r} of PostgreSQL at {_redact(self.dsn)!r}"
+        if not found["schema"]:
+            raise StoreConfigError(
+                f"not a beat store: PostgreSQL at {_redact(self.dsn)!r} has no schema "
+                f"{schema!r} (opened with migrate=False, which creates nothing)"
+            )
+        version = await conn.fetchval(self._sql["version"]) if found["versions"] else 0
+        check_schema_version(where, version if found["jobs"] else 0, SCHEMA_VERSION)
 
     async def _listen(self, channel: str) -> None:
         """Listen on ``channel`` too, (re)opening the notification connection if it is

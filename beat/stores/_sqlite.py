@@ -75,6 +75,7 @@ from ._base import (
     check_listing,
     check_name,
     check_paused,
+    check_schema_version,
     check_seconds,
     check_version,
     clean_text,
@@ -243,7 +244,10 @@ class SQLiteStore(Store):
     seconds between looks for other processes' changes in the ``wait_*`` methods, and at most
     between looks at the file (deleted or replaced: every call raises, see ``_check_file``).
     ``synchronous``: SQLite's ``PRAGMA synchronous``; ``FULL`` (default) makes every commit
-    durable across a power loss, ``NORMAL`` only across a process crash.
+    durable across a power loss, ``NORMAL`` only across a process crash. ``migrate=False``:
+    :meth:`open` writes nothing to set the file up: no file is created, no table, no
+    migration, no switch to WAL; a file that is not a beat store at this beat's schema
+    version is refused (:class:`StoreConfigError`). For tools that only look (the CLI).
     """
 
     def __init__(
@@ -254,6 +258,7 @@ class SQLiteStore(Store):
         busy_timeout: float = 5.0,
         poll_interval: float = 0.5,
         synchronous: str = "FULL",
+        migrate: bool = True,
     ) -> None:
         if str(synchronous).upper() not in _SYNCHRONOUS:
             raise StoreConfigError(f"synchronous must be one of {_SYNCHRONOUS}")
@@ -262,6 +267,7 @@ class SQLiteStore(Store):
         self.busy_timeout = check_seconds(busy_timeout, "busy_timeout")
         self.poll_interval = check_seconds(poll_interval, "poll_interval")
         self.synchronous = str(synchronous).upper()
+        self.migrate = bool(migrate)
         self._clock = clock
         # The store's thread and its connection: every write, and every short read.
         self._executor: ThreadPoolExecutor | None = None
@@ -447,25 +453,23 @@ class SQLiteStore(Store):
                 time.sleep(0.01)
 
     def _connect(self) -> sqlite3.Connection:
+        # migrate=False: mode=rw opens an existing file only, never creating one.
+        target = self.path if self.migrate else f"{self.path.absolute().as_uri()}?mode=rw"
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            conn = sqlite3.connect(
+                target, timeout=self.busy_timeout, isolation_level=None, uri=not self.migrate
+            )
         except sqlite3.Error as exc:
             raise StoreConfigError(f"cannot open SQLite file {self.path}: {exc}") from exc
         try:
             conn.row_factory = sqlite3.Row
-            self._enter_wal(conn)
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            with self._write(conn):
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise StoreConfigError(
-                        f"{self.path} holds schema version {version}; this beat knows "
-                        f"{SCHEMA_VERSION} (upgrade beat)"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[step]:
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if self.migrate:
+                self._enter_wal(conn)
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                self._migrate(conn)
+            else:
+                self._check_schema(conn)
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             # Opening waited in SQLite's busy handler; from now on _retrying_busy waits.
             conn.execute("PRAGMA busy_timeout = 0")
             self._watch_file()
@@ -479,6 +483,30 @@ class SQLiteStore(Store):
             conn.close()
             raise
         return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create the tables or bring them to ``SCHEMA_VERSION``, in one write transaction:
+        processes opening the file together migrate it once."""
+        with self._write(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreConfigError(
+                    f"{self.path} holds schema version {version}; this beat knows "
+                    f"{SCHEMA_VERSION} (upgrade beat)"
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """``migrate=False``: refuse (:class:`StoreConfigError`) a file without beat's tables
+        at this version, reading only."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        jobs = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'beat_jobs'"
+        ).fetchone()
+        check_schema_version(str(self.path), version if jobs else 0, SCHEMA_VERSION)
 
     def _connect_scanner(self) -> sqlite3.Connection:
         """The scan thread's connection, once ``_connect`` has made the file current."""

@@ -465,3 +465,27 @@ async def test_claims_after_another_connection_wrote_do_not_fault_the_heap_back_
     each claim, so that each claim also reads its pages afresh, as a worker's do."""
     [count] = await asyncio.to_thread(run_together, HEAP_FAULTS, [[str(tmp_path / "jobs.db")]])
     assert count < 100, f"{count} page faults in 50 claims and completions"
+
+
+async def test_migrate_false_creates_nothing_and_needs_no_write_lock(tmp_path: Path) -> None:
+    """``migrate=False`` (the CLI's way in): a missing file is refused, not created; a beat
+    store opens and reads while another process holds the write lock, which opening the
+    usual way waits for (it checks the schema inside a write transaction)."""
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreConfigError, match="cannot open"):
+        await SQLiteStore(missing, migrate=False).open()
+    assert not missing.exists()
+
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        await store.enqueue([NewJob("t")])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        async with SQLiteStore(path, busy_timeout=0.2, migrate=False) as looking:
+            assert [j.task for j in await looking.list_jobs()] == ["t"]
+        with pytest.raises(StoreUnavailableError, match="locked"):
+            await SQLiteStore(path, busy_timeout=0.2).open()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

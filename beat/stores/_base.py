@@ -1054,6 +1054,13 @@ def check_schema_version(where: str, found: int, knows: int) -> None:
             "scheduler of this beat version migrates it on start (opened with migrate=False, "
             "which never does)"
         )
+    refuse_newer(where, found, knows)
+
+
+def refuse_newer(where: str, found: int, knows: int) -> None:
+    """:class:`StoreConfigError` if the store at ``where`` holds a schema version newer than
+    this beat's ``knows``: an older beat must not write to it (on open, whether migrating
+    or not)."""
     if found > knows:
         raise StoreConfigError(
             f"{where} holds beat schema version {found}; this beat knows {knows} (upgrade beat)"

@@ -108,6 +108,7 @@ from ._base import (
     prepare_rules,
     prune_bound,
     prune_in_batches,
+    refuse_newer,
     release_on,
     to_uuid,
 )
@@ -293,11 +294,7 @@ class PostgresStore(Store):
             await conn.execute(sql["create_schema"])
             await conn.execute(sql["create_version"])
             version = await conn.fetchval(sql["version"])
-            if version > SCHEMA_VERSION:
-                raise StoreConfigError(
-                    f"schema {self.schema!r} holds job store version {version}; this beat "
-                    f"knows {SCHEMA_VERSION} (upgrade beat)"
-                )
+            refuse_newer(f"schema {self.schema!r}", version, SCHEMA_VERSION)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
                     await conn.execute(statement.replace("{s}", self.schema))

@@ -90,6 +90,7 @@ from ._base import (
     prepare_rules,
     prune_bound,
     prune_in_batches,
+    refuse_newer,
     release_on,
     to_uuid,
 )
@@ -489,11 +490,7 @@ class SQLiteStore(Store):
         processes opening the file together migrate it once."""
         with self._write(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreConfigError(
-                    f"{self.path} holds schema version {version}; this beat knows "
-                    f"{SCHEMA_VERSION} (upgrade beat)"
-                )
+            refuse_newer(str(self.path), version, SCHEMA_VERSION)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
                     conn.execute(statement)

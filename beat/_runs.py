@@ -243,12 +243,32 @@ class RunTracker:
         return False
 
     async def _run_in_turn(self, state: JobState, when: int, more: list[int] | None) -> None:
-        """Several instants (misfire policy ``all``) one after another, or a jittered start."""
+        """Several instants (misfire policy ``all``) one after another, or a jittered start.
+
+        Before each one, the job is looked at again: instants still waiting when it is
+        removed, paused or the scheduler shuts down are skipped (reported), not run. A
+        backlog can take long (each instant's run, its retries), and pausing or removing the
+        job is how an operator stops it."""
         jitter = state.job.options.jitter
-        for instant in (when, *more) if more else (when,):
+        instants = [when, *more] if more else [when]
+        for index, instant in enumerate(instants):
             if jitter:
                 await self._clock.sleep(self._rng.uniform(0.0, jitter))
+            reason = self._stopped_reason(state)
+            if reason is not None:
+                self._reporter.skipped(state, instant, reason, instants[index + 1 :])
+                return
             await self.launch(state, instant)
+
+    def _stopped_reason(self, state: JobState) -> str | None:
+        """Why a run of ``state``'s job must not start now, if it must not."""
+        if not self._accepting:
+            return "shutdown"
+        if not state.registered:
+            return "removed"
+        if state.paused:
+            return "paused"
+        return None
 
     def _run_done(self, task: asyncio.Task[Any]) -> None:
         state = self._runs.pop(task)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from beat import ClockJumped, Context, FiresMissed, Job, Scheduler
+from beat import ClockJumped, Context, FiresMissed, Job, RunSkipped, Scheduler
 from beat.testing import EventRecorder, FakeClock
 
 from .conftest import START
@@ -86,6 +86,37 @@ async def test_all_default_bound_is_100(clock: FakeClock) -> None:
     await down_for(clock, scheduler, 500 * S)
     assert len(runs.whens) == 100
     assert runs.whens == sorted(runs.whens)
+    await scheduler.shutdown()
+
+
+@pytest.mark.parametrize("stop", ["pause", "remove"])
+async def test_a_backlog_stops_when_its_job_is_paused_or_removed(
+    clock: FakeClock, stop: str
+) -> None:
+    """misfire="all" runs the missed instants one after another; pausing or removing the job
+    meanwhile (how an operator stops a backlog) skips the instants still waiting, reported,
+    instead of running them."""
+    whens: list[object] = []
+
+    async def slow(ctx: Context) -> None:
+        whens.append(ctx.when)
+        await ctx.sleep(10)
+
+    scheduler = Scheduler(clock=clock)
+    recorder = EventRecorder(scheduler, RunSkipped)
+    job = scheduler.add_job(Job.cycle(START + M, M).do(slow, name="backlog", misfire="all"))
+    await down_for(clock, scheduler, 10 * M + 5 * S)  # 10 missed instants, 10 s each
+    await clock.advance(15 * S)  # the second one is running
+    assert whens == [START + M, START + 2 * M]
+    if stop == "pause":
+        scheduler.pause_job(job)
+    else:
+        scheduler.remove_job(job)
+    await clock.advance(5 * M)
+    assert whens == [START + M, START + 2 * M]
+    reason = "paused" if stop == "pause" else "removed"
+    skipped = [e.when for e in recorder.of(RunSkipped) if e.reason == reason]
+    assert skipped[:8] == [START + k * M for k in range(3, 11)]
     await scheduler.shutdown()
 
 

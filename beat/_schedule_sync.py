@@ -12,6 +12,17 @@ the job's misfire policy: ``coalesce`` one job (the latest instant), ``skip`` no
 one per instant up to ``misfire_all_limit``. Every replica decides from the same last instant
 and stores through the same unique keys, so the policy's jobs exist once cluster-wide.
 
+A schedule defined in code reads its last instant from its progress row. If the store fails
+that read, the schedule is *held* (no pending instant, so it fires nothing) and the read is
+retried in the background with the sync loop's backoff, each failure logged, until the store
+answers; the scheduler's start and its other jobs do not wait. Holding is what keeps the
+catch-up exact: a fire of the running schedule would advance the progress row, and a read
+after that could no longer see the instants that were missed before it. Once the read
+succeeds the pending instant is given back and the catch-up applies as at start, so the
+instants that fell during the wait are handled with the missed ones, by the misfire policy
+(each instant at most once: occurrences are keyed by instant in the store). The retries end
+only when the job is removed or the scheduler stops (logged; the hold is then released).
+
 Sync: a loop waits for the store's schedules version to change
 (``wait_schedules_changed``: NOTIFY on PostgreSQL), lists the schedules and adds, replaces,
 pauses, resumes or removes the in-process jobs to match. A store outage is logged once
@@ -83,6 +94,23 @@ class _Stored:
     reported: set[str]  # "<problem>:<about>" already reported for this schedule (once each)
 
 
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """A code-defined schedule held while its catch-up waits for the store: the pending
+    instant it had, and the generation the hold gave it (anything else that moves the
+    instant meanwhile, e.g. ``reschedule_job``, changes the generation: its instant wins)."""
+
+    next_us: int | None
+    gen: int
+
+
+def _backoff(failures: int, rng: random.Random) -> float:
+    """The pause (s) after ``failures`` failed tries in a row: ``_RETRY_FIRST`` doubling up
+    to ``_RETRY_CAP``, shortened by a random part of up to ``_RETRY_JITTER``."""
+    base = min(_RETRY_CAP, _RETRY_FIRST * _RETRY_FACTOR ** min(failures - 1, 16))
+    return base * (1.0 - _RETRY_JITTER * rng.random())
+
+
 class DurableSchedules:
     """Durable schedules of one scheduler; see the module docstring.
 
@@ -142,17 +170,18 @@ class DurableSchedules:
     def job_added(self, state: JobState) -> None:
         """A job was registered: a code-defined durable schedule added after start catches up."""
         if self._opened and is_durable(state.job) and not is_stored(state.job):
-            spawn(self._helpers, self._catch_up_quietly(state))
+            spawn(self._helpers, self._catch_up_code(state, background=False))
 
     async def open(self, states: Sequence[JobState]) -> None:
         """Catch up the code-defined schedules present, then start the sync loop. A store
-        failure here is logged, not raised: the schedule runs on, the sync loop retries."""
+        failure here is logged, not raised: the schedule waits for its catch-up, retried in
+        the background; the sync loop retries its own listing."""
         if self._store is None:
             return
         self._opened = True
         for state in states:
             if is_durable(state.job):
-                await self._catch_up_quietly(state)
+                await self._catch_up_code(state, background=True)
         spawn(self._helpers, self._sync_loop())
 
     async def close(self) -> None:
@@ -163,20 +192,94 @@ class DurableSchedules:
             await asyncio.wait(list(self._helpers))
 
     # -- catch-up ----------------------------------------------------------------------------
-    async def _catch_up_quietly(self, state: JobState) -> None:
-        """Catch a code-defined schedule up from its progress row (made here if missing)."""
+    async def _catch_up_code(self, state: JobState, *, background: bool) -> None:
+        """Catch a code-defined schedule up from its progress row. One try now; if the store
+        fails, hold the schedule and retry until it answers (:meth:`_retry_catch_up`): in a
+        helper task when ``background`` (at start, which must not wait), else in this task."""
+        try:
+            last = await self._read_progress(state.job)
+        except Exception as exc:
+            if not state.registered:
+                return
+            retry = self._retry_catch_up(state, self._hold(state), exc)
+            if background:
+                spawn(self._helpers, retry)
+            else:
+                await retry
+            return
+        self._catch_up(state, last)
+
+    async def _retry_catch_up(self, state: JobState, hold: _Hold, error: Exception) -> None:
+        """Retry the catch-up of the held ``state`` (its first try failed with ``error``)
+        with backoff on the scheduler's clock until the store answers, then give the
+        schedule back its instant and catch it up. Each failure is logged (the first as a
+        WARNING); so is giving up, when the job is removed or the scheduler stops. The
+        schedule is released whatever happens."""
+        name = state.job.name
+        failures = 1
+        since = self._clock.monotonic()
+        try:
+            while True:
+                delay = _backoff(failures, self._rng)
+                logger.log(
+                    logging.WARNING if failures == 1 else logging.INFO,
+                    "catch-up of schedule %s failed (try %d: %s); it waits, retrying in %.2f s",
+                    name,
+                    failures,
+                    error,
+                    delay,
+                )
+                await self._clock.sleep(delay)
+                if not state.registered:
+                    logger.info("catch-up of schedule %s dropped: the job was removed", name)
+                    return
+                try:
+                    last = await self._read_progress(state.job)
+                except Exception as exc:
+                    failures, error = failures + 1, exc
+                    continue
+                self._release(state, hold)
+                self._catch_up(state, last)
+                logger.warning(
+                    "catch-up of schedule %s done after %d failed tries (%.1f s)",
+                    name,
+                    failures,
+                    self._clock.monotonic() - since,
+                )
+                return
+        except asyncio.CancelledError:
+            logger.warning(
+                "catch-up of schedule %s abandoned (scheduler stopping) after %d failed tries:"
+                " the occurrences missed before it started are not enqueued by this instance",
+                name,
+                failures,
+            )
+            raise
+        finally:
+            self._release(state, hold)
+
+    async def _read_progress(self, job: Job) -> int | None:
+        """The last instant (µs) any replica enqueued for the code-defined schedule ``job``;
+        None if there is none yet (its progress row is then made). Store errors propagate."""
         store = self._store
         assert store is not None
-        job = state.job
-        try:
-            record = await store.get_schedule(progress_row(job.name, stored=False))
-            if record is None:
-                await store.put_schedule(progress_spec(job.name, target_of(job).task))
-        except Exception as exc:
-            logger.warning("catch-up of schedule %s skipped: %s", job.name, exc)
-            return
-        if record is not None:
-            self._catch_up(state, instant_us(record.last_instant))
+        record = await store.get_schedule(progress_row(job.name, stored=False))
+        if record is None:
+            await store.put_schedule(progress_spec(job.name, target_of(job).task))
+            return None
+        return instant_us(record.last_instant)
+
+    def _hold(self, state: JobState) -> _Hold:
+        """Take the pending instant of registered ``state`` away (it fires nothing)."""
+        next_us = state.next_us
+        self._registry.replace_next(state, None)
+        return _Hold(next_us, state.gen)
+
+    def _release(self, state: JobState, hold: _Hold) -> None:
+        """Give ``state`` back the instant ``hold`` took, unless it was removed or something
+        else gave it an instant meanwhile; a no-op the second time."""
+        if state.gen == hold.gen and hold.next_us is not None:
+            self._move_next(state, hold.next_us)
 
     def _catch_up(self, state: JobState, last: int | None) -> None:
         """Resume ``state`` from the cluster's last enqueued instant ``last``."""

@@ -8,6 +8,9 @@ replica had).
 
 Propagation (a change in this process -> the job added, replaced or removed in a replica) is
 measured with both processes' ``time.time()`` on one host and printed (``pytest -s``).
+
+At the end, in one process on a FakeClock shared with the store (memory, SQLite): a replica
+that starts after a resume or an update catches nothing up from before that change.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,9 +36,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from beat import Client
-from beat.stores import JobRecord, ScheduleSpec, SQLiteStore, Store
+from beat import Client, Scheduler
+from beat.stores import JobRecord, MemoryStore, ScheduleSpec, SQLiteStore, Store
 from beat.stores._doorbell import wake_directory
+from beat.testing import FakeClock
 from tests.coordinators.conftest import PostgresServer
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
@@ -321,3 +325,140 @@ async def test_stored_schedules_propagate_to_running_replicas_and_survive_restar
         f"max {max(delays) * 1000:.1f} ms"
     )
     assert max(delays) < 5.0  # promptly: the sync loop waits on the store's wake-up
+
+
+# -------------------------------------------------------------------------------------------
+# In one process, on a FakeClock shared by the schedulers and the store (memory, SQLite): a
+# scheduler that starts after a resume or an update catches nothing up from before it.
+# -------------------------------------------------------------------------------------------
+@pytest.fixture(params=["memory", "sqlite"])
+def clocked(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[FakeClock, Callable[[], Store]]:
+    """A FakeClock at START and a factory of handles on one store on that clock."""
+    clock = FakeClock(START)
+    if request.param == "memory":
+        shared = MemoryStore(clock=clock.time)
+        return clock, lambda: shared
+    return clock, lambda: SQLiteStore(tmp_path / "jobs.db", clock=clock.time, poll_interval=0.02)
+
+
+async def settle(*schedulers: Scheduler) -> None:
+    """Until no occurrence's enqueue is in flight (store I/O is real, not on the fake clock)."""
+    async with asyncio.timeout(10):
+        while any(s.statistics().running for s in schedulers):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+
+async def tick(clock: FakeClock, delta: timedelta, *schedulers: Scheduler) -> None:
+    """Move the fake clock by ``delta`` one fire at a time, each fire's enqueue finished
+    before time moves on."""
+    target = clock.now + delta
+    await settle(*schedulers)
+    while True:
+        due = [i.next_fire for s in schedulers for i in s.jobs() if i.next_fire is not None]
+        await clock.advance(max(min([target, *due]) - clock.now, timedelta(0)))
+        await settle(*schedulers)
+        if clock.now >= target:
+            return
+
+
+async def synced(scheduler: Scheduler, after: int = 0) -> None:
+    """Until the scheduler's sync loop has reconciled more than ``after`` times."""
+    sync = scheduler._schedules
+    async with asyncio.timeout(10):
+        while sync.syncs <= after:
+            sync.synced.clear()
+            await sync.synced.wait()
+
+
+async def change(action: Awaitable[Any], *schedulers: Scheduler) -> Any:
+    """Run ``action`` (a store change); wait until each running scheduler has synced it."""
+    before = [s._schedules.syncs for s in schedulers]
+    result = await action
+    for scheduler, syncs in zip(schedulers, before, strict=True):
+        await synced(scheduler, syncs)
+    return result
+
+
+async def stored_instants(store: Store) -> list[datetime]:
+    return sorted(r.scheduled_at for r in await work_jobs(store))
+
+
+async def test_a_scheduler_started_after_a_resume_stores_nothing_for_the_paused_instants(
+    clocked: tuple[FakeClock, Callable[[], Store]],
+) -> None:
+    clock, make = clocked
+    reader = make()
+    await reader.open()
+    schedules = Client(reader).schedules
+    await schedules.add(ScheduleSpec(name="s", task="work", every=60.0, misfire="all"))
+    first = Scheduler(store=make(), clock=clock)
+    async with first:
+        await synced(first)
+        await tick(clock, 2 * MINUTE, first)  # 00:01, 00:02
+    await schedules.pause("s")
+    clock.jump(10 * MINUTE)  # paused, nothing runs: 00:03 .. 00:12 are not the schedule's
+    resumed = await schedules.resume("s")
+    clock.jump(2 * MINUTE)  # resumed, nothing runs: 00:13, 00:14 are missed
+    second = Scheduler(store=make(), clock=clock)
+    async with second:
+        await synced(second)
+        await tick(clock, timedelta(seconds=1), second)
+        # the misfire policy ("all") applies to what was missed after the resume only
+        assert await stored_instants(reader) == [at_minute(k) for k in (1, 2, 13, 14)]
+        await tick(clock, MINUTE, second)
+    assert await stored_instants(reader) == [at_minute(k) for k in (1, 2, 13, 14, 15)]
+    assert resumed.last_instant == resumed.updated_at == START + 12 * MINUTE  # the resume
+    await reader.close()
+
+
+async def test_a_replica_joining_right_after_a_resume_stores_nothing_for_the_paused_instants(
+    clocked: tuple[FakeClock, Callable[[], Store]],
+) -> None:
+    """The running replica skips the paused instants; one that joins (a rolling deploy)
+    before the next fire must not enqueue them either."""
+    clock, make = clocked
+    reader = make()
+    await reader.open()
+    schedules = Client(reader).schedules
+    await schedules.add(ScheduleSpec(name="s", task="work", every=60.0, misfire="all"))
+    running = Scheduler(store=make(), clock=clock)
+    async with running:
+        await synced(running)
+        await tick(clock, MINUTE, running)  # 00:01
+        await change(schedules.pause("s"), running)
+        await tick(clock, 5 * MINUTE, running)  # 00:02 .. 00:06 skipped: paused
+        await change(schedules.resume("s"), running)
+        joining = Scheduler(store=make(), clock=clock)
+        async with joining:
+            await synced(joining)
+            await tick(clock, 2 * MINUTE, running, joining)
+        [record] = await schedules.list()
+    assert await stored_instants(reader) == [at_minute(k) for k in (1, 7, 8)]
+    assert record.last_instant == at_minute(8)
+    await reader.close()
+
+
+async def test_a_scheduler_started_after_an_update_runs_the_new_definition_from_then(
+    clocked: tuple[FakeClock, Callable[[], Store]],
+) -> None:
+    clock, make = clocked
+    reader = make()
+    await reader.open()
+    schedules = Client(reader).schedules
+    await schedules.add(ScheduleSpec(name="s", task="work", every=600.0, misfire="all"))
+    running = Scheduler(store=make(), clock=clock)
+    async with running:
+        await synced(running)
+        await tick(clock, 10 * MINUTE, running)  # 00:10
+        await tick(clock, 7 * MINUTE, running)  # 00:17:30
+        updated = await change(schedules.update("s", every=120.0), running)
+        joining = Scheduler(store=make(), clock=clock)
+        async with joining:
+            await synced(joining)
+            await tick(clock, 3 * MINUTE, running, joining)  # 00:20:30
+    # 00:12, 00:14, 00:16 (instants of the new definition before the update) stay unstored
+    assert await stored_instants(reader) == [at_minute(k) for k in (10, 18, 20)]
+    assert updated.last_instant == updated.updated_at == START + 17 * MINUTE  # the update
+    await reader.close()

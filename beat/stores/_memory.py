@@ -67,6 +67,7 @@ from ._schedules import (
     ScheduleRecord,
     ScheduleSpec,
     make_record,
+    moves_last_instant,
     prepare_schedule,
 )
 
@@ -137,6 +138,16 @@ class _Schedule:
             updated_at=updated_at,
             last_instant=self.last_instant,
         )
+
+    def change(self, spec: PreparedSchedule, version: int, now: float) -> None:
+        """Store ``spec`` (a change) at ``now``; a resume or a new definition moves
+        ``last_instant`` up to ``now`` (never back), so nothing before it is caught up."""
+        if moves_last_instant(self.spec, spec):
+            at = epoch_to_dt(now)
+            assert at is not None
+            if self.last_instant is None or self.last_instant < at:
+                self.last_instant = at
+        self.spec, self.version, self.updated_at = spec, version, now
 
 
 class MemoryStore(Store):
@@ -712,8 +723,7 @@ class MemoryStore(Store):
         if stored is None:
             stored = self._schedules[p.name] = _Schedule(p, self._schedule_changed(), now, now)
         elif stored.spec.content() != p.content():
-            stored.spec, stored.updated_at = p, now
-            stored.version = self._schedule_changed()
+            stored.change(p, self._schedule_changed(), now)
         return stored.record()
 
     async def get_schedule(self, name: str) -> ScheduleRecord | None:
@@ -734,9 +744,7 @@ class MemoryStore(Store):
         if stored is None:
             raise JobNotFoundError(f"no schedule named {name!r}")
         if stored.spec.paused != paused:
-            stored.spec = replace(stored.spec, paused=paused)
-            stored.updated_at = now
-            stored.version = self._schedule_changed()
+            stored.change(replace(stored.spec, paused=paused), self._schedule_changed(), now)
         return stored.record()
 
     async def delete_schedule(self, name: str) -> bool:

@@ -129,6 +129,7 @@ from ._schedules import (
     ScheduleRecord,
     ScheduleSpec,
     make_record,
+    moves_last_instant,
     prepare_schedule,
 )
 
@@ -964,10 +965,12 @@ class PostgresStore(Store):
         async def run(conn: Any) -> Any:
             await conn.execute(sql["schedule_lock"])
             stored = await conn.fetchrow(sql["schedule_get"], p.name)
+            moves = False
             if stored is not None:
-                record = self._schedule(stored)
-                if prepare_schedule(record).content() == p.content():
+                before = prepare_schedule(self._schedule(stored))
+                if before.content() == p.content():
                     return stored
+                moves = moves_last_instant(before, p)
             return await conn.fetchrow(
                 sql["schedule_put"],
                 p.name,
@@ -984,6 +987,7 @@ class PostgresStore(Store):
                 p.misfire,
                 p.paused,
                 await self._bump(conn),
+                moves,
             )
 
         return self._schedule(await self._transaction(run))

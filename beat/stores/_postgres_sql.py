@@ -426,6 +426,8 @@ SQL = {
         UPDATE {s}.beat_counters SET value = value + 1 WHERE name = 'schedules'
         RETURNING value""",
     "schedule_notify": "SELECT pg_notify('{s}.beat_schedules', $1::text)",
+    # $15 (moves_last_instant: a resume or a new definition) moves last_instant up to now
+    # (greatest ignores NULL), never back, so nothing before the change is caught up.
     "schedule_put": """
         INSERT INTO {s}.beat_schedules (name, task, cron, every, at, timezone, args, kwargs,
             queue, priority, max_attempts, misfire, paused, version, created_at, updated_at)
@@ -436,10 +438,15 @@ SQL = {
             args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
             priority = excluded.priority, max_attempts = excluded.max_attempts,
             misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
-            updated_at = excluded.updated_at
+            updated_at = excluded.updated_at,
+            last_instant = CASE WHEN $15::boolean
+                THEN greatest({s}.beat_schedules.last_instant, now())
+                ELSE {s}.beat_schedules.last_instant END
         RETURNING *""",
+    # A resume moves last_instant up to now (never back): no catch-up of the paused span.
     "schedule_pause": """
-        UPDATE {s}.beat_schedules SET paused = $2, version = $3, updated_at = now()
+        UPDATE {s}.beat_schedules SET paused = $2, version = $3, updated_at = now(),
+            last_instant = CASE WHEN $2 THEN last_instant ELSE greatest(last_instant, now()) END
         WHERE name = $1 RETURNING *""",
     "schedule_delete": "DELETE FROM {s}.beat_schedules WHERE name = $1 RETURNING name",
     "schedule_advance": """

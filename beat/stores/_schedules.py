@@ -71,9 +71,11 @@ class ScheduleRecord(ScheduleSpec):
     plus:
 
     ``version`` — the store's schedules version at this schedule's last change (so it only
-    grows); ``created_at`` / ``updated_at`` — store clock; ``last_instant`` — the latest
-    occurrence a scheduler recorded as enqueued (:meth:`~beat.stores.Store.advance_schedule`),
-    ``None`` before the first.
+    grows); ``created_at`` / ``updated_at`` — store clock; ``last_instant`` — where a
+    scheduler's catch-up starts: the latest occurrence a scheduler recorded as enqueued
+    (:meth:`~beat.stores.Store.advance_schedule`), moved up to the store's time by a resume
+    or a change of the definition (:func:`moves_last_instant`); it never moves back.
+    ``None`` before the first of these.
     """
 
     version: int
@@ -121,6 +123,10 @@ class PreparedSchedule:
     paused: bool
 
     def content(self) -> tuple[Any, ...]:
+        return (*self.definition(), self.paused)
+
+    def definition(self) -> tuple[Any, ...]:
+        """What the schedule enqueues and when: the content without ``paused``."""
         at = None if self.at is None else self.at.timestamp()
         return (
             self.task,
@@ -134,8 +140,20 @@ class PreparedSchedule:
             self.priority,
             self.max_attempts,
             self.misfire,
-            self.paused,
         )
+
+
+def moves_last_instant(stored: PreparedSchedule, new: PreparedSchedule) -> bool:
+    """Whether storing ``new`` over ``stored`` moves the schedule's ``last_instant`` up to the
+    store's current time (never back: the later of the two), in the same write.
+
+    True for a resume (``paused`` true, then false) and for any change of the definition
+    (every field but ``paused``: each makes the schedulers replace their job). Nothing before
+    that time is then caught up: a resumed schedule goes on from its next instant, a new
+    definition starts at its next instant (a oneshot whose ``at`` is not after the change
+    never fires). A pause alone moves nothing, nor does a put that changes nothing.
+    """
+    return (stored.paused and not new.paused) or stored.definition() != new.definition()
 
 
 def _zone(name: Any) -> str:

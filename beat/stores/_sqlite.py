@@ -107,6 +107,7 @@ from ._schedules import (
     ScheduleRecord,
     ScheduleSpec,
     make_record,
+    moves_last_instant,
     prepare_schedule,
 )
 from ._sqlite_sql import MIGRATIONS, SCHEMA_VERSION, SQL
@@ -1214,10 +1215,13 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> tuple[ScheduleRecord, bool]:
             with self._write(conn):
                 stored = conn.execute(SQL["schedule_get"], {"name": p.name}).fetchone()
+                moves = False
                 if stored is not None:
                     record = self._schedule(stored)
-                    if prepare_schedule(record).content() == p.content():
+                    before = prepare_schedule(record)
+                    if before.content() == p.content():
                         return record, False
+                    moves = moves_last_instant(before, p)
                 version = conn.execute(SQL["schedule_bump"]).fetchone()[0]
                 row = conn.execute(
                     SQL["schedule_put"],
@@ -1237,6 +1241,7 @@ class SQLiteStore(Store):
                         "paused": int(p.paused),
                         "version": version,
                         "now": self._now_us(),
+                        "moves": int(moves),
                     },
                 ).fetchone()
             return self._schedule(row), True

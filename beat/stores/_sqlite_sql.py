@@ -418,6 +418,8 @@ SQL = {
     "schedule_bump": """
         UPDATE beat_signals SET counter = counter + 1 WHERE name = 'schedules'
         RETURNING counter""",
+    # :moves (moves_last_instant: a resume or a new definition) moves last_instant up to
+    # now, never back, so nothing before the change is caught up.
     "schedule_put": """
         INSERT INTO beat_schedules (name, task, cron, every, at, timezone, args, kwargs, queue,
             priority, max_attempts, misfire, paused, version, created_at, updated_at)
@@ -428,10 +430,15 @@ SQL = {
             args = excluded.args, kwargs = excluded.kwargs, queue = excluded.queue,
             priority = excluded.priority, max_attempts = excluded.max_attempts,
             misfire = excluded.misfire, paused = excluded.paused, version = excluded.version,
-            updated_at = excluded.updated_at
+            updated_at = excluded.updated_at,
+            last_instant = CASE WHEN :moves
+                THEN max(coalesce(last_instant, :now), :now) ELSE last_instant END
         RETURNING *""",
+    # A resume moves last_instant up to now (never back): no catch-up of the paused span.
     "schedule_pause": """
-        UPDATE beat_schedules SET paused = :paused, version = :version, updated_at = :now
+        UPDATE beat_schedules SET paused = :paused, version = :version, updated_at = :now,
+            last_instant = CASE WHEN :paused
+                THEN last_instant ELSE max(coalesce(last_instant, :now), :now) END
         WHERE name = :name RETURNING *""",
     "schedule_delete": "DELETE FROM beat_schedules WHERE name = :name RETURNING name",
     "schedule_advance": """

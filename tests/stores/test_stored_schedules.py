@@ -5,6 +5,7 @@ another process (PostgreSQL NOTIFY; SQLite doorbell, with polling as the fallbac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from beat import CronSyntaxError, InvalidJobError, InvalidScheduleError
+from beat._schedules import instant_us, timer_of_spec
+from beat._timers import from_us, next_fire_us
 from beat.stores import JobNotFoundError, ScheduleRecord, ScheduleSpec, SerializationError, Store
 
 from ._processes import act_in_processes
@@ -118,6 +121,114 @@ async def test_advance_only_moves_forward_and_is_not_a_change(store: Store) -> N
     assert await store.schedules_version() == version
     with pytest.raises(InvalidJobError, match="aware"):
         await store.advance_schedule("s", datetime(2027, 1, 1))
+
+
+# -- last_instant on resume and update: no catch-up of what lies before the change ----------
+def caught_up(record: ScheduleRecord, until: datetime) -> list[datetime]:
+    """The instants a scheduler's catch-up from ``record.last_instant`` would find missed by
+    ``until`` (beat/_schedule_sync.py: the first instant after it, and on)."""
+    last, end = instant_us(record.last_instant), instant_us(until)
+    assert last is not None and end is not None
+    timer, found = timer_of_spec(record), []
+    while (nxt := next_fire_us(timer, last)) is not None and nxt <= end:
+        found.append(from_us(nxt))
+        last = nxt
+    return found
+
+
+async def _behind(harness: Harness, spec: ScheduleSpec) -> tuple[ScheduleRecord, datetime]:
+    """``spec`` stored, with last_instant ten minutes before the store's now (the time of the
+    put: ``updated_at``); the record, then five minutes pass."""
+    put = await harness.store.put_schedule(spec)
+    last = put.updated_at.replace(second=0, microsecond=0) - timedelta(minutes=10)
+    assert await harness.store.advance_schedule(spec.name, last)
+    await harness.advance(300)
+    record = await harness.store.get_schedule(spec.name)
+    assert record is not None and record.last_instant == last
+    return record, last
+
+
+async def test_a_resume_moves_last_instant_to_the_stores_now(harness: Harness) -> None:
+    store = harness.store
+    _, last = await _behind(harness, ScheduleSpec("s", "t", every=60, misfire="all"))
+    paused = await store.set_schedule_paused("s", True)
+    assert paused.last_instant == last  # a pause moves nothing
+    await harness.advance(300)
+    resumed = await store.set_schedule_paused("s", False)
+    assert resumed.last_instant == resumed.updated_at > paused.updated_at
+    if harness.kind != "postgres":  # the fake clock (PostgreSQL's cannot be moved)
+        assert resumed.updated_at == paused.updated_at + timedelta(seconds=300)
+    assert await store.get_schedule("s") == resumed
+    assert await store.list_schedules() == [resumed]
+    assert resumed.version == paused.version + 1 == await store.schedules_version()
+    # A scheduler starting now catches nothing of the paused span up (before: 10+ instants).
+    assert len(caught_up(paused, resumed.updated_at)) >= 10
+    assert caught_up(resumed, resumed.updated_at) == []
+    # Resuming a running schedule changes nothing, last_instant included.
+    assert await store.set_schedule_paused("s", False) == resumed
+
+
+async def test_a_resume_of_a_schedule_never_enqueued_sets_last_instant(store: Store) -> None:
+    await store.put_schedule(ScheduleSpec("s", "t", cron="* * * * *", paused=True))
+    resumed = await store.set_schedule_paused("s", False)
+    assert resumed.last_instant == resumed.updated_at
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"every": 30},
+        {"every": None, "cron": "*/2 * * * *"},
+        {"args": [2]},
+        {"queue": "other", "priority": 5},
+        {"misfire": "coalesce"},
+        {"paused": False},  # a resume through put
+        {"paused": False, "args": [2]},
+        {"args": [2], "paused": True, "was_paused": True},  # changed while paused
+    ],
+)
+async def test_a_new_definition_or_a_resume_through_put_moves_last_instant_to_the_stores_now(
+    harness: Harness, changes: dict[str, Any]
+) -> None:
+    store, changes = harness.store, dict(changes)  # the parameter is shared by every store
+    was_paused = changes.pop("was_paused", "paused" in changes and not changes["paused"])
+    spec = ScheduleSpec("s", "t", every=60, args=[1], misfire="all", paused=was_paused)
+    before, _ = await _behind(harness, spec)
+    changed = await store.put_schedule(dataclasses.replace(spec, **changes))
+    assert changed.version == before.version + 1
+    assert changed.last_instant == changed.updated_at > before.updated_at
+    assert await store.get_schedule("s") == changed
+    assert len(caught_up(before, changed.updated_at)) >= 10
+    assert caught_up(changed, changed.updated_at) == []
+
+
+async def test_a_pause_or_an_equal_put_leaves_last_instant_alone(harness: Harness) -> None:
+    store = harness.store
+    spec = ScheduleSpec("s", "t", every=60, args=[1])
+    before, last = await _behind(harness, spec)
+    same = await store.put_schedule(ScheduleSpec("s", "t", every=60.0, args=(1,)))
+    assert same == before  # no change: no version, no updated_at, no last_instant
+    paused = await store.put_schedule(dataclasses.replace(spec, paused=True))
+    assert paused.version == before.version + 1 and paused.last_instant == last
+    assert (await store.set_schedule_paused("s", True)).last_instant == last
+    assert (await store.put_schedule(paused.spec)).last_instant == last
+
+
+async def test_last_instant_never_moves_back_on_resume_or_update(harness: Harness) -> None:
+    store = harness.store
+    put = await store.put_schedule(ScheduleSpec("s", "t", every=60))
+    ahead = put.updated_at.replace(microsecond=0) + timedelta(days=1)  # enqueued ahead
+    assert await store.advance_schedule("s", ahead)
+    await store.set_schedule_paused("s", True)
+    await harness.advance(60)
+    resumed = await store.set_schedule_paused("s", False)
+    assert resumed.last_instant == ahead and resumed.updated_at < ahead
+    updated = await store.put_schedule(ScheduleSpec("s", "t", every=30))
+    assert updated.last_instant == ahead
+    assert (await store.get_schedule("s")).last_instant == ahead  # type: ignore[union-attr]
+    # and advance still moves it on from there
+    assert not await store.advance_schedule("s", ahead - timedelta(seconds=1))
+    assert await store.advance_schedule("s", ahead + timedelta(seconds=30))
 
 
 @pytest.mark.parametrize(

@@ -1414,8 +1414,10 @@ class Store(abc.ABC):
         :class:`~beat.InvalidScheduleError`, bad options :class:`InvalidJobError`, non-JSON
         arguments :class:`SerializationError`, and nothing is stored. A spec equal to the
         stored one changes nothing (same version); otherwise the schedule's ``version``
-        becomes the new :meth:`schedules_version` and waiters are woken. ``created_at`` and
-        ``last_instant`` survive a replacement.
+        becomes the new :meth:`schedules_version` and waiters are woken. ``created_at``
+        survives a replacement; ``last_instant`` too, except that a changed definition (any
+        field but ``paused``) or a resume moves it forward to the store's current time (never
+        back), so no replica catches up instants from before the change.
         """
 
     @abc.abstractmethod
@@ -1428,8 +1430,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_schedule_paused(self, name: str, paused: bool) -> ScheduleRecord:
-        """Pause or resume; a change bumps the version like :meth:`put_schedule`.
-        :class:`JobNotFoundError` if there is no such schedule."""
+        """Pause or resume; a change bumps the version like :meth:`put_schedule`. A resume
+        moves ``last_instant`` forward to the store's current time (never back): the instants
+        that fell during the pause are not caught up. :class:`JobNotFoundError` if there is
+        no such schedule."""
 
     @abc.abstractmethod
     async def delete_schedule(self, name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -129,14 +130,19 @@ async def test_a_schedule_added_to_a_running_scheduler_retries_its_catch_up_too(
     assert sum("failed (try" in r.getMessage() for r in catch_up_logs(caplog)) == 3
 
 
-async def test_a_scheduler_stopping_while_the_store_is_down_gives_up_and_says_so(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def store_down_at_start() -> tuple[FakeClock, FailingReads, Scheduler, Any]:
+    """A scheduler with the code schedule, on a store whose reads keep failing."""
     clock = FakeClock(datetime(2026, 3, 1, 0, 10, 30, tzinfo=UTC))
     store = await history(FailingReads(clock=clock.time))
     store.reads_to_fail = 10**6
     scheduler = Scheduler(store=store, clock=clock)
-    job_id = scheduler.add_job(code_schedule())
+    return clock, store, scheduler, scheduler.add_job(code_schedule())
+
+
+async def test_a_scheduler_stopping_while_the_store_is_down_gives_up_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, store, scheduler, job_id = await store_down_at_start()
     with caplog.at_level(logging.INFO, logger="beat.schedules"):
         async with scheduler:
             await clock.advance(60)
@@ -152,11 +158,7 @@ async def test_a_scheduler_stopping_while_the_store_is_down_gives_up_and_says_so
 async def test_removing_a_waiting_schedule_ends_its_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = FakeClock(datetime(2026, 3, 1, 0, 10, 30, tzinfo=UTC))
-    store = await history(FailingReads(clock=clock.time))
-    store.reads_to_fail = 10**6
-    scheduler = Scheduler(store=store, clock=clock)
-    job_id = scheduler.add_job(code_schedule())
+    clock, store, scheduler, job_id = await store_down_at_start()
     with caplog.at_level(logging.INFO, logger="beat.schedules"):
         async with scheduler:
             await clock.advance(3)

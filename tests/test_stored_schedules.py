@@ -385,14 +385,21 @@ async def stored_instants(store: Store) -> list[datetime]:
     return sorted(r.scheduled_at for r in await work_jobs(store))
 
 
+async def schedule_every(seconds: float, make: Callable[[], Store]) -> tuple[Store, Any]:
+    """An open store (to read from) and its schedules, holding schedule "s" of task "work"
+    every ``seconds``, misfire "all"."""
+    reader = make()
+    await reader.open()
+    schedules = Client(reader).schedules
+    await schedules.add(ScheduleSpec(name="s", task="work", every=seconds, misfire="all"))
+    return reader, schedules
+
+
 async def test_a_scheduler_started_after_a_resume_stores_nothing_for_the_paused_instants(
     clocked: tuple[FakeClock, Callable[[], Store]],
 ) -> None:
     clock, make = clocked
-    reader = make()
-    await reader.open()
-    schedules = Client(reader).schedules
-    await schedules.add(ScheduleSpec(name="s", task="work", every=60.0, misfire="all"))
+    reader, schedules = await schedule_every(60.0, make)
     first = Scheduler(store=make(), clock=clock)
     async with first:
         await synced(first)
@@ -419,10 +426,7 @@ async def test_a_replica_joining_right_after_a_resume_stores_nothing_for_the_pau
     """The running replica skips the paused instants; one that joins (a rolling deploy)
     before the next fire must not enqueue them either."""
     clock, make = clocked
-    reader = make()
-    await reader.open()
-    schedules = Client(reader).schedules
-    await schedules.add(ScheduleSpec(name="s", task="work", every=60.0, misfire="all"))
+    reader, schedules = await schedule_every(60.0, make)
     running = Scheduler(store=make(), clock=clock)
     async with running:
         await synced(running)
@@ -444,10 +448,7 @@ async def test_a_scheduler_started_after_an_update_runs_the_new_definition_from_
     clocked: tuple[FakeClock, Callable[[], Store]],
 ) -> None:
     clock, make = clocked
-    reader = make()
-    await reader.open()
-    schedules = Client(reader).schedules
-    await schedules.add(ScheduleSpec(name="s", task="work", every=600.0, misfire="all"))
+    reader, schedules = await schedule_every(600.0, make)
     running = Scheduler(store=make(), clock=clock)
     async with running:
         await synced(running)

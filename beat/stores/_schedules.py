@@ -184,6 +184,8 @@ def prepare_schedule(spec: ScheduleSpec) -> PreparedSchedule:
             every = check_seconds(every, f"{where}: every")  # positive, at most 100 years
         except InvalidJobError as exc:
             raise InvalidScheduleError(str(exc)) from None
+        if every < 1e-6:  # the timers count microseconds: it would round to nothing
+            raise InvalidScheduleError(f"{where}: every must be at least 1 µs, got {every!r}")
     if spec.cron is not None:
         Cron(spec.cron, timezone, extended=True)  # CronSyntaxError names the text and field
     at = None

@@ -256,6 +256,8 @@ async def test_last_instant_never_moves_back_on_resume_or_update(harness: Harnes
         # Past what every store keeps: OverflowError on SQLite's 64-bit bind, before.
         ({"every": 5, "max_attempts": 2**63}, InvalidJobError, "max_attempts"),
         ({"every": 1e300}, InvalidScheduleError, "every must be at most 100 years"),
+        # Below the timers' microsecond: named here, not as a zero timedelta later.
+        ({"every": 1e-7}, InvalidScheduleError, "schedule 's'.*every must be at least 1 µs.*1e-07"),
         ({"every": True}, InvalidScheduleError, "every"),
     ],
 )
